@@ -1,0 +1,450 @@
+//! The job file's schema and its validation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::ConfigError;
+use crate::values::{byte_size, duration};
+
+/// A validated job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The job's name (defaults to the file's stem).
+    pub name: String,
+    /// Where rows come from.
+    pub source: SourceSpec,
+    /// When a micro-batch is cut.
+    pub trigger: Trigger,
+    /// Plugins, applied in order, once per batch.
+    pub transforms: Vec<TransformSpec>,
+    /// Where the rows that pass every transform go.
+    pub sink: SinkSpec,
+    /// Named outputs that plugins route rows to.
+    pub outputs: BTreeMap<String, SinkSpec>,
+}
+
+/// When a micro-batch is cut: whichever limit is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// Rows per batch.
+    #[serde(default = "Trigger::default_max_rows")]
+    pub max_rows: usize,
+    /// Bytes of Arrow memory per batch.
+    #[serde(default = "Trigger::default_max_bytes", deserialize_with = "byte_size")]
+    pub max_bytes: u64,
+    /// Time from the first buffered row to the batch being cut.
+    #[serde(default = "Trigger::default_max_interval", deserialize_with = "duration")]
+    pub max_interval: Duration,
+}
+
+impl Trigger {
+    fn default_max_rows() -> usize {
+        10_000
+    }
+    fn default_max_bytes() -> u64 {
+        8 << 20
+    }
+    fn default_max_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        Trigger {
+            max_rows: Self::default_max_rows(),
+            max_bytes: Self::default_max_bytes(),
+            max_interval: Self::default_max_interval(),
+        }
+    }
+}
+
+/// A source of rows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceSpec {
+    /// Generated rows at a fixed rate (like Spark's `rate` source).
+    Datagen(DatagenSource),
+    /// A JSON-lines or CSV file.
+    File(FileSource),
+}
+
+/// The built-in generator source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatagenSource {
+    /// Rows generated per second.
+    #[serde(default = "DatagenSource::default_rate")]
+    pub rows_per_second: u64,
+    /// Stop after this many rows; unbounded if unset.
+    pub rows: Option<u64>,
+    /// Seed of the random generators, for reproducible data.
+    #[serde(default)]
+    pub seed: u64,
+    /// The columns to generate.
+    pub columns: Vec<DatagenColumn>,
+}
+
+impl DatagenSource {
+    fn default_rate() -> u64 {
+        1_000
+    }
+}
+
+/// One generated column.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatagenColumn {
+    /// Column name.
+    pub name: String,
+    /// How values are generated.
+    pub generator: Generator,
+    /// Smallest value (`int`, `float`, `sequence` start).
+    pub min: Option<f64>,
+    /// Largest value (`int`, `float`).
+    pub max: Option<f64>,
+    /// Candidates (`choice`).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Fraction of rows that are null, 0.0–1.0.
+    #[serde(default)]
+    pub null_fraction: f64,
+}
+
+/// A value generator of the datagen source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Generator {
+    /// int64 counting up from `min` (default 0).
+    Sequence,
+    /// Uniform int64 in `[min, max]`.
+    Int,
+    /// Uniform float64 in `[min, max)`.
+    Float,
+    /// One of `values`, uniformly (utf8).
+    Choice,
+    /// A plausible e-mail address (utf8).
+    Email,
+    /// A Luhn-valid card number, grouped by spaces (utf8).
+    CardNumber,
+    /// A short sentence that sometimes mentions an e-mail or card (utf8).
+    Text,
+    /// Uniform boolean.
+    Bool,
+    /// The generation time (timestamp, ms, UTC).
+    Timestamp,
+}
+
+/// A file source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// The file to read, relative to the job file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: FileFormat,
+    /// Declared columns; inferred from the first rows when absent.
+    pub schema: Option<Vec<DeclaredColumn>>,
+    /// CSV only: whether the first line is a header.
+    #[serde(default = "FileSource::default_header")]
+    pub header: bool,
+}
+
+impl FileSource {
+    fn default_header() -> bool {
+        true
+    }
+}
+
+/// A declared column of a file source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredColumn {
+    /// Column name.
+    pub name: String,
+    /// Column type.
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+    /// Whether it may be null.
+    #[serde(default = "DeclaredColumn::default_nullable")]
+    pub nullable: bool,
+}
+
+impl DeclaredColumn {
+    fn default_nullable() -> bool {
+        true
+    }
+}
+
+/// The column types a job file can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// 64-bit integer.
+    Int64,
+    /// 64-bit float.
+    Float64,
+    /// Boolean.
+    Bool,
+    /// UTF-8 string.
+    Utf8,
+    /// Timestamp in milliseconds, UTC.
+    TimestampMs,
+}
+
+/// File formats a file source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values.
+    Csv,
+}
+
+/// A sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SinkSpec {
+    /// Print each batch as a table (like Spark's console sink).
+    Console {
+        /// Rows printed per batch.
+        #[serde(default = "default_console_rows")]
+        num_rows: usize,
+    },
+    /// Append rows as JSON lines.
+    File {
+        /// The file, relative to the job file.
+        path: PathBuf,
+    },
+}
+
+fn default_console_rows() -> usize {
+    20
+}
+
+/// A plugin in the transform chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformSpec {
+    /// Name in logs, metrics and errors (defaults to the file stem).
+    pub name: String,
+    /// The `.wasm` component.
+    pub plugin: PathBuf,
+    /// Line of the `plugin` field in the job file.
+    pub line: usize,
+    /// The plugin's configuration, as key/value strings.
+    pub config: Vec<(String, String)>,
+    /// Linear memory limit per instance, bytes.
+    pub memory_limit: u64,
+    /// CPU deadline per call.
+    pub deadline: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    #[serde(default)]
+    job: RawJobSection,
+    source: SourceSpec,
+    #[serde(default)]
+    trigger: Trigger,
+    #[serde(default, rename = "transform")]
+    transforms: Vec<RawTransform>,
+    sink: SinkSpec,
+    #[serde(default)]
+    outputs: BTreeMap<String, SinkSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawJobSection {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransform {
+    name: Option<String>,
+    plugin: Spanned<PathBuf>,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default = "default_memory_limit", deserialize_with = "byte_size")]
+    memory_limit: u64,
+    #[serde(default = "default_deadline", deserialize_with = "duration")]
+    deadline: Duration,
+}
+
+fn default_memory_limit() -> u64 {
+    256 << 20
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Job {
+    /// Read and validate the job file at `path`. Relative paths in it are
+    /// taken relative to its directory.
+    pub fn load(path: &Path) -> Result<Job, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Job::parse(path, &text)
+    }
+
+    /// Validate the job file `text`, read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Job, ConfigError> {
+        let raw: RawJob = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let invalid = |offset: usize, field: String, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: line_of(offset),
+            field,
+            message,
+        };
+
+        let mut transforms = Vec::with_capacity(raw.transforms.len());
+        for (i, t) in raw.transforms.into_iter().enumerate() {
+            let span = t.plugin.span();
+            let plugin = base.join(t.plugin.into_inner());
+            let field = format!("transform[{i}].plugin");
+            if !plugin.is_file() {
+                return Err(invalid(span.start, field, format!("no plugin file at {}", plugin.display())));
+            }
+            let name = t.name.unwrap_or_else(|| {
+                plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            });
+            transforms.push(TransformSpec {
+                name,
+                plugin,
+                line: line_of(span.start),
+                config: t.config.into_iter().map(|(k, v)| (k, config_value(v))).collect(),
+                memory_limit: t.memory_limit,
+                deadline: t.deadline,
+            });
+        }
+        let mut source = raw.source;
+        if let SourceSpec::File(file) = &mut source {
+            file.path = base.join(&file.path);
+        }
+        let rebase = |sink: SinkSpec| match sink {
+            SinkSpec::File { path } => SinkSpec::File { path: base.join(path) },
+            console => console,
+        };
+        let trigger = raw.trigger;
+        if trigger.max_rows == 0 || trigger.max_bytes == 0 {
+            let offset = text.find("[trigger]").unwrap_or(0);
+            return Err(invalid(offset, "trigger".into(), "max_rows and max_bytes must be positive".into()));
+        }
+        Ok(Job {
+            name: raw.job.name.unwrap_or_else(|| {
+                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into())
+            }),
+            source,
+            trigger,
+            transforms,
+            sink: rebase(raw.sink),
+            outputs: raw.outputs.into_iter().map(|(k, v)| (k, rebase(v))).collect(),
+        })
+    }
+}
+
+/// A config value as the plugin sees it: strings as they are, other
+/// scalars in TOML form, tables and arrays as JSON.
+fn config_value(value: toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s,
+        toml::Value::Array(_) | toml::Value::Table(_) => {
+            serde_json::to_string(&value).unwrap_or_else(|_| value.to_string())
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job, ConfigError> {
+        Job::parse(Path::new("/nonexistent/job.toml"), text)
+    }
+
+    const SOURCE: &str = r#"
+[source]
+type = "datagen"
+columns = [{ name = "id", generator = "sequence" }]
+
+[sink]
+type = "console"
+"#;
+
+    #[test]
+    fn minimal_job_gets_defaults() {
+        let job = parse(SOURCE).unwrap();
+        assert_eq!(job.name, "job");
+        assert_eq!(job.trigger, Trigger::default());
+        assert!(job.transforms.is_empty());
+    }
+
+    #[test]
+    fn unknown_field_names_field_and_line() {
+        let text = format!("{SOURCE}\n[trigger]\nmax_rowz = 5\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("line 10"), "{message}");
+        assert!(message.contains("max_rowz"), "{message}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_value() {
+        let text = format!("{SOURCE}\n[trigger]\nmax_interval = \"soon\"\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("\"soon\" is not a duration"), "{message}");
+        assert!(message.contains("line 10"), "{message}");
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        let text = format!("{SOURCE}\n[trigger]\nmax_bytes = \"4 MiB\"\nmax_interval = \"250ms\"\n");
+        let trigger = parse(&text).unwrap().trigger;
+        assert_eq!(trigger.max_bytes, 4 << 20);
+        assert_eq!(trigger.max_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn missing_plugin_file_names_field_and_line() {
+        let text = format!("{SOURCE}\n[[transform]]\nplugin = \"missing.wasm\"\n");
+        let error = parse(&text).unwrap_err();
+        match &error {
+            ConfigError::Invalid { line, field, .. } => {
+                assert_eq!((*line, field.as_str()), (10, "transform[0].plugin"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(error.to_string().contains("/nonexistent/missing.wasm"), "{error}");
+    }
+
+    #[test]
+    fn plugin_config_values_become_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.wasm"), b"").unwrap();
+        let text = format!(
+            "{SOURCE}\n[[transform]]\nplugin = \"p.wasm\"\nconfig = {{ column = \"a\", threshold = 10, tags = [\"x\"] }}\n"
+        );
+        let job = Job::parse(&dir.path().join("job.toml"), &text).unwrap();
+        let config = &job.transforms[0].config;
+        assert!(config.contains(&("column".into(), "a".into())));
+        assert!(config.contains(&("threshold".into(), "10".into())));
+        assert!(config.contains(&("tags".into(), "[\"x\"]".into())));
+        assert_eq!(job.transforms[0].name, "p");
+    }
+}

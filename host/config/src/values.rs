@@ -1,0 +1,29 @@
+//! Serde helpers for human-friendly values: durations and byte sizes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Deserialize `"500ms"`, `"2s"`, `"1m"`.
+pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration like \"500ms\" or \"2s\": {e}")))
+}
+
+/// Deserialize a byte count: an integer, or a string like `"64 MiB"`.
+pub(crate) fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(deserializer)? {
+        Size::Bytes(n) => Ok(n),
+        Size::Text(text) => text
+            .parse::<bytesize::ByteSize>()
+            .map(|size| size.as_u64())
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a size like \"64 MiB\": {e}"))),
+    }
+}

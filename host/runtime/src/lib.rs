@@ -1,0 +1,30 @@
+//! The Wasm runtime of the Sluice host.
+//!
+//! One [`Runtime`] per process owns the wasmtime `Engine` (component model,
+//! pooling allocator, epoch interruption), the on-disk cache of compiled
+//! components and the epoch ticker that enforces per-call CPU deadlines.
+//! [`TransformPlugin`] loads a component once and hands out instances from a
+//! pool; every call gets a memory limit and a deadline, and a trap discards
+//! the instance, never the host.
+//!
+//! Batches cross the boundary in the columnar form of `wit/plugin.wit`;
+//! [`columnar`] converts Arrow `RecordBatch`es with one copy per buffer each
+//! way.
+
+mod bindings;
+mod cache;
+pub mod columnar;
+mod error;
+mod host;
+mod limits;
+mod runtime;
+mod transform;
+
+pub use error::{PluginErrorKind, RuntimeError};
+pub use host::MetricsRegistry;
+pub use limits::PluginLimits;
+pub use runtime::{Runtime, RuntimeConfig};
+pub use transform::{PluginOutput, RejectedRows, TransformPlugin};
+
+/// The version of the plugin contract (`sluice:plugin`) this host speaks.
+pub const WIT_VERSION: &str = "0.1.0";

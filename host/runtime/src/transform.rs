@@ -1,0 +1,315 @@
+//! A loaded transform plugin and its pool of instances.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
+use wasmtime::{Store, Trap};
+
+use crate::bindings::sluice::plugin::types as wit;
+use crate::bindings::{Transform, TransformPre};
+use crate::columnar::{self, BatchArg};
+use crate::error::{PluginErrorKind, RuntimeError};
+use crate::host::HostState;
+use crate::limits::PluginLimits;
+use crate::runtime::Runtime;
+
+/// Name of the exported interface a transform implements.
+const TRANSFORMER_EXPORT: &str = "sluice:plugin/transformer@0.1.0";
+
+/// The guest's `process` export, as the host calls it.
+type ProcessFn<'a> = TypedFunc<(BatchArg<'a>,), (Result<wit::Transformed, wit::PluginError>,)>;
+
+/// What a transform made of one batch.
+#[derive(Debug, Clone)]
+pub struct PluginOutput {
+    /// Rows that continue down the pipeline.
+    pub batch: RecordBatch,
+    /// Rows sent to named outputs, in the order the plugin returned them.
+    pub routed: Vec<(String, RecordBatch)>,
+}
+
+/// Input rows a plugin rejected as invalid (its `invalid-input` error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRows {
+    /// The plugin's message.
+    pub message: String,
+    /// Indexes of the rejected rows; empty means the whole batch.
+    pub rows: Vec<u32>,
+}
+
+/// A transform plugin: compiled once, instantiated from a pool, called once
+/// per batch under its limits.
+pub struct TransformPlugin {
+    name: Arc<str>,
+    digest: String,
+    runtime: Runtime,
+    pre: TransformPre<HostState>,
+    process_export: ComponentExportIndex,
+    config: Vec<(String, String)>,
+    limits: PluginLimits,
+    idle: Mutex<Vec<PluginInstance>>,
+}
+
+impl std::fmt::Debug for TransformPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformPlugin")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One live instance with its own store.
+struct PluginInstance {
+    store: Store<HostState>,
+    process: Func,
+}
+
+impl TransformPlugin {
+    /// Load the component at `path`, check that it implements the
+    /// `transform` world, and create (and `init`) a first instance so that a
+    /// bad plugin or config fails now rather than on the first batch.
+    pub fn load(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        config: Vec<(String, String)>,
+        limits: PluginLimits,
+    ) -> Result<Self, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::ReadPlugin {
+            plugin: name.to_owned(),
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(runtime, name, &bytes, config, limits)
+    }
+
+    /// Like [`TransformPlugin::load`], from the component's bytes.
+    pub fn from_bytes(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        config: Vec<(String, String)>,
+        limits: PluginLimits,
+    ) -> Result<Self, RuntimeError> {
+        if limits.memory_bytes > runtime.config().max_memory_bytes {
+            return Err(RuntimeError::Instantiate {
+                plugin: name.to_owned(),
+                reason: format!(
+                    "memory limit {} bytes is above the host's maximum of {} bytes",
+                    limits.memory_bytes,
+                    runtime.config().max_memory_bytes
+                ),
+            });
+        }
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = runtime.component(name, &digest, bytes)?;
+        let wrong_world = |reason: String| RuntimeError::WrongWorld {
+            plugin: name.to_owned(),
+            world: "transform",
+            reason,
+        };
+        let exports = || {
+            let ty = component.component_type();
+            let names: Vec<String> = ty.exports(runtime.engine()).map(|(n, _)| n.to_owned()).collect();
+            format!("it exports [{}]", names.join(", "))
+        };
+        let process_export = component
+            .get_export_index(None, TRANSFORMER_EXPORT)
+            .and_then(|iface| component.get_export_index(Some(&iface), "process"))
+            .ok_or_else(|| wrong_world(format!("no `{TRANSFORMER_EXPORT}` export with `process`; {}", exports())))?;
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::Instantiate {
+                plugin: name.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
+        let pre = TransformPre::new(instance_pre).map_err(|e| wrong_world(format!("{e:#}; {}", exports())))?;
+        let plugin = TransformPlugin {
+            name: name.into(),
+            digest,
+            runtime: runtime.clone(),
+            pre,
+            process_export,
+            config,
+            limits,
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = plugin.instantiate()?;
+        plugin.release(first);
+        Ok(plugin)
+    }
+
+    /// The plugin's name in the job.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The sha256 of the component's bytes: the plugin's identity.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Transform one batch. On a trap, an exceeded deadline or memory limit,
+    /// the instance is discarded and the error names the plugin and the
+    /// reason; the next call gets a fresh instance.
+    pub fn process(&self, batch: &RecordBatch) -> Result<PluginOutput, RuntimeError> {
+        let normalized = columnar::normalize(batch)?;
+        let arg = columnar::lower_batch(&normalized)?;
+        let mut instance = self.checkout()?;
+        self.arm(&mut instance.store);
+        // SAFETY: `instantiate` type-checked this function against
+        // `ProcessFn<'static>`; the lifetime does not change the type.
+        let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(instance.process) };
+        let result = process.call(&mut instance.store, (arg,));
+        let result = match result {
+            Ok((result,)) => result,
+            Err(error) => return Err(self.call_failed(&instance.store, "process", error)),
+        };
+        self.release(instance);
+        match result {
+            Ok(transformed) => self.lift_output(transformed),
+            Err(error) => Err(self.plugin_error(error)),
+        }
+    }
+
+    /// The rows a plugin's `invalid-input` error rejected, if that is the
+    /// error it returned.
+    pub fn rejected_rows(error: &RuntimeError) -> Option<RejectedRows> {
+        match error {
+            RuntimeError::Plugin {
+                kind: PluginErrorKind::InvalidInput,
+                message,
+                rows,
+                ..
+            } => Some(RejectedRows {
+                message: message.clone(),
+                rows: rows.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn lift_output(&self, transformed: wit::Transformed) -> Result<PluginOutput, RuntimeError> {
+        let invalid = |reason: String| RuntimeError::InvalidOutput {
+            plugin: self.name.to_string(),
+            reason,
+        };
+        let batch = columnar::lift_batch(transformed.batch).map_err(invalid)?;
+        let routed = transformed
+            .routed
+            .into_iter()
+            .map(|routed| {
+                let batch = columnar::lift_batch(routed.batch)
+                    .map_err(|e| invalid(format!("output `{}`: {e}", routed.output)))?;
+                Ok((routed.output, batch))
+            })
+            .collect::<Result<_, RuntimeError>>()?;
+        Ok(PluginOutput { batch, routed })
+    }
+
+    fn plugin_error(&self, error: wit::PluginError) -> RuntimeError {
+        let plugin = self.name.to_string();
+        let (kind, message, rows) = match error {
+            wit::PluginError::InvalidInput(input) => (PluginErrorKind::InvalidInput, input.message, input.rows),
+            wit::PluginError::Transient(message) => (PluginErrorKind::Transient, message, Vec::new()),
+            wit::PluginError::Fatal(message) => (PluginErrorKind::Fatal, message, Vec::new()),
+        };
+        RuntimeError::Plugin {
+            plugin,
+            kind,
+            message,
+            rows,
+        }
+    }
+
+    /// Give the store a fresh CPU deadline and clear the memory flag.
+    fn arm(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(self.runtime.deadline_ticks(self.limits.deadline));
+        store.data_mut().limiter.reset();
+    }
+
+    /// Say why a call into the guest failed: deadline, memory or trap.
+    fn call_failed(&self, store: &Store<HostState>, function: &'static str, error: wasmtime::Error) -> RuntimeError {
+        let plugin = self.name.to_string();
+        tracing::warn!(plugin, function, "discarding plugin instance: {error:#}");
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            RuntimeError::DeadlineExceeded {
+                plugin,
+                function,
+                deadline_ms: u64::try_from(self.limits.deadline.as_millis()).unwrap_or(u64::MAX),
+            }
+        } else if store.data().limiter.denied() {
+            RuntimeError::MemoryLimitExceeded {
+                plugin,
+                function,
+                limit_bytes: self.limits.memory_bytes,
+            }
+        } else {
+            RuntimeError::Trap {
+                plugin,
+                function,
+                reason: format!("{error:?}"),
+            }
+        }
+    }
+
+    fn checkout(&self) -> Result<PluginInstance, RuntimeError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(instance) => Ok(instance),
+            None => self.instantiate(),
+        }
+    }
+
+    /// Return a healthy instance to the pool (or drop it if the pool is full).
+    fn release(&self, instance: PluginInstance) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.limits.max_idle_instances {
+            idle.push(instance);
+        }
+    }
+
+    /// A new instance: instantiated, type-checked and `init`ed.
+    fn instantiate(&self) -> Result<PluginInstance, RuntimeError> {
+        let state = HostState::new(
+            self.name.clone(),
+            self.runtime.metrics().clone(),
+            self.limits.memory_bytes,
+        );
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        self.arm(&mut store);
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .map_err(|e| self.call_failed(&store, "instantiate", e))?;
+        let instance_error = |reason: String| RuntimeError::Instantiate {
+            plugin: self.name.to_string(),
+            reason,
+        };
+        let bindings = Transform::new(&mut store, &instance).map_err(|e| instance_error(format!("{e:#}")))?;
+        let process = instance
+            .get_func(&mut store, self.process_export)
+            .ok_or_else(|| instance_error(format!("`{TRANSFORMER_EXPORT}` has no function `process`")))?;
+        process
+            .typed::<(BatchArg<'static>,), (Result<wit::Transformed, wit::PluginError>,)>(&store)
+            .map_err(|e| RuntimeError::WrongWorld {
+                plugin: self.name.to_string(),
+                world: "transform",
+                reason: format!("`process` has the wrong type: {e:#}"),
+            })?;
+        let init = bindings
+            .sluice_plugin_transformer()
+            .call_init(&mut store, &self.config)
+            .map_err(|e| self.call_failed(&store, "init", e))?;
+        init.map_err(|e| self.plugin_error(e))?;
+        Ok(PluginInstance { store, process })
+    }
+}

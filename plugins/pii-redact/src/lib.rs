@@ -1,0 +1,242 @@
+//! Mask e-mail addresses and payment card numbers in string columns.
+//!
+//! `jane.doe@example.com` becomes `j***@example.com`; a card number (13–19
+//! digits, optionally grouped by spaces or dashes, passing the Luhn check)
+//! becomes `****-****-****-4242`, keeping the last four digits.
+//!
+//! Config: `columns` (comma-separated; default: every utf8 column).
+
+use std::sync::Arc;
+
+use sluice_sdk::arrow_array::cast::AsArray;
+use sluice_sdk::arrow_array::{Array, ArrayRef, StringArray};
+use sluice_sdk::arrow_array::builder::StringBuilder;
+use sluice_sdk::arrow_schema::DataType;
+use sluice_sdk::{Config, Error, RecordBatch, Result, counter_add, transform};
+
+/// Redact PII in the configured string columns.
+#[transform]
+pub fn redact(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
+    let wanted = config.list("columns");
+    for name in &wanted {
+        if batch.column_by_name(name).is_none() {
+            return Err(Error::fatal(format!("no column `{name}` in the batch")));
+        }
+    }
+    let schema = batch.schema();
+    let mut redactions = 0u64;
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let selected = if wanted.is_empty() {
+                field.data_type() == &DataType::Utf8
+            } else {
+                wanted.contains(&field.name().as_str())
+            };
+            if !selected {
+                return Ok(column.clone());
+            }
+            if field.data_type() != &DataType::Utf8 {
+                return Err(Error::fatal(format!("column `{}` is {}, not utf8", field.name(), field.data_type())));
+            }
+            let (array, count) = redact_strings(column.as_string::<i32>());
+            redactions += count;
+            Ok(Arc::new(array) as ArrayRef)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    counter_add("redactions", redactions);
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Redact every value of `strings`; returns the new array and the number of
+/// redactions made.
+pub fn redact_strings(strings: &StringArray) -> (StringArray, u64) {
+    let mut builder = StringBuilder::with_capacity(strings.len(), strings.values().len());
+    let mut scratch = String::new();
+    let mut count = 0;
+    for value in strings.iter() {
+        match value {
+            None => builder.append_null(),
+            Some(text) => {
+                scratch.clear();
+                count += redact_text(text, &mut scratch);
+                builder.append_value(&scratch);
+            }
+        }
+    }
+    (builder.finish(), count)
+}
+
+/// Append `text` to `out` with e-mails and card numbers masked; returns how
+/// many were masked.
+pub fn redact_text(text: &str, out: &mut String) -> u64 {
+    let bytes = text.as_bytes();
+    // Fast path: nothing that could start a card number or e-mail.
+    if !bytes.iter().any(|&b| b == b'@' || b.is_ascii_digit()) {
+        out.push_str(text);
+        return 0;
+    }
+    let mut count = 0;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'@' {
+            if let Some((start, end)) = email_around(bytes, i) {
+                if start >= copied {
+                    out.push_str(&text[copied..start]);
+                    out.push_str(&text[start..start + 1]);
+                    out.push_str("***");
+                    out.push_str(&text[i..end]);
+                    copied = end;
+                    i = end;
+                    count += 1;
+                    continue;
+                }
+            }
+        } else if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+            if let Some((end, last4)) = card_at(bytes, i) {
+                out.push_str(&text[copied..i]);
+                out.push_str("****-****-****-");
+                out.push_str(std::str::from_utf8(&last4).unwrap_or("????"));
+                copied = end;
+                i = end;
+                count += 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    count
+}
+
+fn is_local_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// The span of an e-mail address whose `@` is at `at`: a non-empty local
+/// part, and a domain with a dot that neither starts nor ends it.
+fn email_around(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut start = at;
+    while start > 0 && is_local_char(bytes[start - 1]) {
+        start -= 1;
+    }
+    let mut end = at + 1;
+    while end < bytes.len() && is_domain_char(bytes[end]) {
+        end += 1;
+    }
+    while end > at + 1 && bytes[end - 1] == b'.' {
+        end -= 1;
+    }
+    let domain = &bytes[at + 1..end];
+    let dot = domain.iter().position(|&b| b == b'.')?;
+    (start < at && dot > 0 && dot + 1 < domain.len()).then_some((start, end))
+}
+
+/// A card number starting at `start`: 13–19 digits, single spaces or dashes
+/// between groups, Luhn-valid, not followed by another digit or letter.
+/// Returns its end and last four digits.
+fn card_at(bytes: &[u8], start: usize) -> Option<(usize, [u8; 4])> {
+    let mut digits = [0u8; 19];
+    let mut n = 0;
+    let mut i = start;
+    let mut end = start;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_digit() {
+            if n == digits.len() {
+                return None;
+            }
+            digits[n] = b;
+            n += 1;
+            i += 1;
+            end = i;
+        } else if (b == b' ' || b == b'-') && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() && n > 0 {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
+        return None;
+    }
+    if !(13..=19).contains(&n) || !luhn(&digits[..n]) {
+        return None;
+    }
+    Some((end, [digits[n - 4], digits[n - 3], digits[n - 2], digits[n - 1]]))
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d - b'0');
+            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redacted(text: &str) -> String {
+        let mut out = String::new();
+        redact_text(text, &mut out);
+        out
+    }
+
+    #[test]
+    fn masks_emails_keeping_domain() {
+        assert_eq!(redacted("contact jane.doe@example.com now"), "contact j***@example.com now");
+        assert_eq!(redacted("a@b.co, x_y@mail.example.org."), "a***@b.co, x***@mail.example.org.");
+    }
+
+    #[test]
+    fn leaves_non_emails() {
+        for text in ["user@localhost", "@example.com", "price @ 5.00", "no pii here"] {
+            assert_eq!(redacted(text), text);
+        }
+    }
+
+    #[test]
+    fn masks_luhn_valid_cards_only() {
+        assert_eq!(redacted("card 4111 1111 1111 1111 ok"), "card ****-****-****-1111 ok");
+        assert_eq!(redacted("4242-4242-4242-4242"), "****-****-****-4242");
+        // Fails Luhn: an order number, not a card.
+        assert_eq!(redacted("order 4111111111111112"), "order 4111111111111112");
+        // Too short.
+        assert_eq!(redacted("tel 555 1234"), "tel 555 1234");
+    }
+
+    #[test]
+    fn redacts_selected_columns_and_keeps_nulls() {
+        use sluice_sdk::arrow_schema::{Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("email", DataType::Utf8, true),
+            Field::new("note", DataType::Utf8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(vec![Some("bob@corp.io"), None])),
+                Arc::new(StringArray::from(vec![Some("kept bob@corp.io"), Some("x")])),
+            ],
+        )
+        .unwrap();
+        let out = redact(batch, &Config::new([("columns", "email")])).unwrap();
+        let email = out.column(0).as_string::<i32>();
+        assert_eq!(email.value(0), "b***@corp.io");
+        assert!(email.is_null(1));
+        assert_eq!(out.column(1).as_string::<i32>().value(0), "kept bob@corp.io");
+    }
+}
