@@ -19,7 +19,9 @@ use arrow_array::{
     UInt32Array, UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::make_array;
 use arrow_data::ArrayData;
+use arrow_data::transform::MutableArrayData;
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use wasmtime::component::{ComponentType, Lower};
 
@@ -115,31 +117,25 @@ pub(crate) struct StructFieldArg<'a> {
 
 /// Returns `batch` with every array starting at offset 0 (copying only the
 /// arrays that do not), so bitmaps can be lent byte-aligned.
-pub(crate) fn normalize(batch: &RecordBatch) -> Result<RecordBatch, RuntimeError> {
+pub(crate) fn normalize(batch: &RecordBatch) -> RecordBatch {
+    if !batch.columns().iter().any(|column| has_offset(&column.to_data())) {
+        return batch.clone();
+    }
     let columns = batch
         .columns()
         .iter()
         .map(|column| {
-            if has_offset(&column.to_data()) {
-                // Concatenating with an empty slice forces a fresh, unsliced copy.
-                arrow_select::concat::concat(&[column.as_ref(), column.slice(0, 0).as_ref()]).map_err(
-                    |e| RuntimeError::UnsupportedType {
-                        column: String::new(),
-                        data_type: format!("{} ({e})", column.data_type()),
-                    },
-                )
-            } else {
-                Ok(column.clone())
-            }
+            let data = column.to_data();
+            // Copy into fresh buffers that start at offset 0.
+            let mut copy = MutableArrayData::new(vec![&data], false, data.len());
+            copy.try_extend(0, 0, data.len())
+                .expect("copying an array into one of its own size cannot overflow");
+            make_array(copy.freeze())
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(batch.schema(), columns, &options).map_err(|e| {
-        RuntimeError::UnsupportedType {
-            column: String::new(),
-            data_type: e.to_string(),
-        }
-    })
+    RecordBatch::try_new_with_options(batch.schema(), columns, &options)
+        .expect("copies have the same types and lengths as the originals")
 }
 
 fn has_offset(data: &ArrayData) -> bool {
