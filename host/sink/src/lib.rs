@@ -1,1 +1,100 @@
-//! sluice-sink
+//! Sinks of rows for a job: `console` (a table per batch, like Spark's
+//! console sink) and `file` (JSON lines, appended).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+
+use arrow::json::LineDelimitedWriter;
+use arrow::record_batch::RecordBatch;
+use arrow::util::pretty::pretty_format_batches;
+use sluice_config::SinkSpec;
+
+/// Why a sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The sink could not be opened.
+    #[error("cannot open sink {what}: {message}")]
+    Open {
+        /// Which sink.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// Writing failed.
+    #[error("writing to sink {what}: {message}")]
+    Write {
+        /// Which sink.
+        what: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A destination of rows.
+pub trait Sink: Send + std::fmt::Debug {
+    /// Write one batch; it is durable (or shown) when this returns.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError>;
+}
+
+/// Open the sink `spec` describes; `label` names it in output and errors.
+pub fn open(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(match spec {
+        SinkSpec::Console { num_rows } => Box::new(Console { label: label.to_owned(), num_rows: *num_rows, batches: 0 }),
+        SinkSpec::File { path } => {
+            let what = format!("{label} ({})", path.display());
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| SinkError::Open { what: what.clone(), message: e.to_string() })?;
+            Box::new(JsonLines { what, writer: LineDelimitedWriter::new(BufWriter::new(file)) })
+        }
+    })
+}
+
+/// Prints each batch as a table.
+#[derive(Debug)]
+struct Console {
+    label: String,
+    num_rows: usize,
+    batches: u64,
+}
+
+impl Sink for Console {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        let shown = batch.slice(0, batch.num_rows().min(self.num_rows));
+        let table = pretty_format_batches(&[shown])
+            .map_err(|e| SinkError::Write { what: self.label.clone(), message: e.to_string() })?;
+        let rule = "-------------------------------------------";
+        let mut text = format!("{rule}\nBatch: {} ({})\n{rule}\n{table}\n", self.batches, self.label);
+        if batch.num_rows() > self.num_rows {
+            text.push_str(&format!("only showing top {} of {} rows\n", self.num_rows, batch.num_rows()));
+        }
+        self.batches += 1;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| SinkError::Write { what: self.label.clone(), message: e.to_string() })
+    }
+}
+
+/// Appends rows as JSON lines.
+struct JsonLines {
+    what: String,
+    writer: LineDelimitedWriter<BufWriter<File>>,
+}
+
+impl std::fmt::Debug for JsonLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLines").field("file", &self.what).finish()
+    }
+}
+
+impl Sink for JsonLines {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        let error = |message: String| SinkError::Write { what: self.what.clone(), message };
+        self.writer.write(batch).map_err(|e| error(e.to_string()))?;
+        self.writer.get_mut().flush().map_err(|e| error(e.to_string()))
+    }
+}

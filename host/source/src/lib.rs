@@ -1,1 +1,58 @@
-//! sluice-source
+//! Sources of rows for a job: the built-in `datagen` generator and files
+//! (JSON lines, CSV). A source hands out Arrow chunks; the pipeline cuts
+//! them into micro-batches.
+
+mod datagen;
+mod file;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use sluice_config::SourceSpec;
+
+pub use datagen::Datagen;
+pub use file::FileReader;
+
+/// Why a source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source's configuration cannot be used.
+    #[error("source configuration: {0}")]
+    Config(String),
+    /// Reading the input failed.
+    #[error("reading {what}: {message}")]
+    Read {
+        /// What was being read.
+        what: String,
+        /// Why it failed.
+        message: String,
+    },
+}
+
+/// What a source has for the pipeline right now.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// Rows that are ready.
+    Rows(RecordBatch),
+    /// Nothing ready yet; ask again.
+    Idle,
+    /// The source is exhausted.
+    End,
+}
+
+/// A source of rows.
+pub trait Source: Send + std::fmt::Debug {
+    /// The schema of every chunk.
+    fn schema(&self) -> SchemaRef;
+
+    /// Up to `max_rows` rows that are ready now. May wait briefly (well
+    /// under a trigger interval) before answering [`Chunk::Idle`].
+    fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError>;
+}
+
+/// Open the source a job describes.
+pub fn open(spec: &SourceSpec, chunk_rows: usize) -> Result<Box<dyn Source>, SourceError> {
+    Ok(match spec {
+        SourceSpec::Datagen(spec) => Box::new(Datagen::new(spec)?),
+        SourceSpec::File(spec) => Box::new(FileReader::open(spec, chunk_rows)?),
+    })
+}
