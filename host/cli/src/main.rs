@@ -1,1 +1,70 @@
-fn main(){}
+//! `sluice`: run stream-processing jobs whose logic is Wasm plugins.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sluice_config::Job;
+use sluice_pipeline::Pipeline;
+use sluice_runtime::{Runtime, RuntimeConfig};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "A stream processor whose transformations are Wasm plugins")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the job a TOML job file describes.
+    Run {
+        /// The job file.
+        job: PathBuf,
+        /// Directory of compiled plugins, so a restart does not recompile.
+        #[arg(long, env = "SLUICE_CACHE_DIR", default_value = ".sluice/cache")]
+        cache_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { job, cache_dir } => {
+            let job = Job::load(&job)?;
+            let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() })?;
+            let pipeline = Pipeline::build(&job, &runtime).with_context(|| format!("job `{}`", job.name))?;
+            tracing::info!(job = %job.name, "running");
+            let stats = pipeline.run(&AtomicBool::new(false)).with_context(|| format!("job `{}` stopped", job.name))?;
+            tracing::info!(
+                job = %job.name,
+                batches = stats.batches,
+                rows_in = stats.rows_in,
+                rows_out = stats.rows_out,
+                routed = ?stats.rows_routed,
+                "finished"
+            );
+            for (plugin, counter, value) in runtime.metrics().snapshot() {
+                tracing::info!(plugin, counter, value, "plugin counter");
+            }
+            Ok(())
+        }
+    }
+}

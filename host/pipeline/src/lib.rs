@@ -1,1 +1,265 @@
-//! sluice-pipeline
+//! Runs a job: cuts the source's rows into micro-batches (max rows, max
+//! bytes, max interval), passes each batch once through the plugin chain,
+//! and writes the results to the sink and the named outputs.
+//!
+//! Plugin errors follow the contract: `invalid-input` rows go to the
+//! `dead-letter` output and the rest of the batch is processed again;
+//! `transient` errors are retried with backoff; anything else stops the job
+//! with an error that names the plugin. No row is dropped silently.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use sluice_config::{Job, Trigger};
+use sluice_runtime::{PluginLimits, Runtime, RuntimeError, TransformPlugin};
+use sluice_sink::{Sink, SinkError};
+use sluice_source::{Chunk, Source, SourceError};
+
+/// The output that receives rows a plugin rejects as invalid input.
+pub const DEAD_LETTER_OUTPUT: &str = "dead-letter";
+
+/// Attempts of a call that keeps failing with `transient`.
+const TRANSIENT_ATTEMPTS: u32 = 4;
+
+/// Why a job stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A plugin could not be loaded.
+    #[error("transform `{name}` (job file line {line}): {source}")]
+    Load {
+        /// The transform's name.
+        name: String,
+        /// Line of its `plugin` field.
+        line: usize,
+        /// The runtime's error.
+        source: RuntimeError,
+    },
+    /// A plugin failed on a batch.
+    #[error(transparent)]
+    Plugin(#[from] RuntimeError),
+    /// A plugin routed rows to an output the job does not define.
+    #[error("plugin `{plugin}` routed rows to output `{output}`, which the job does not define (defined: [{defined}]); add [outputs.{output}]")]
+    UnknownOutput {
+        /// The plugin.
+        plugin: String,
+        /// The output it named.
+        output: String,
+        /// The outputs the job defines.
+        defined: String,
+    },
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A sink failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Batches could not be assembled.
+    #[error("assembling a batch: {0}")]
+    Batch(String),
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Micro-batches processed.
+    pub batches: u64,
+    /// Rows read from the source.
+    pub rows_in: u64,
+    /// Rows written to the main sink.
+    pub rows_out: u64,
+    /// Rows written to each named output (the dead-letter output included).
+    pub rows_routed: BTreeMap<String, u64>,
+}
+
+/// A job, ready to run.
+#[derive(Debug)]
+pub struct Pipeline {
+    trigger: Trigger,
+    source: Box<dyn Source>,
+    transforms: Vec<TransformPlugin>,
+    sink: Box<dyn Sink>,
+    outputs: BTreeMap<String, Box<dyn Sink>>,
+    stats: RunStats,
+}
+
+impl Pipeline {
+    /// Open the source and sinks and load every plugin, so a bad job fails
+    /// before the first row is read.
+    pub fn build(job: &Job, runtime: &Runtime) -> Result<Self, PipelineError> {
+        let transforms = job
+            .transforms
+            .iter()
+            .map(|spec| {
+                let limits = PluginLimits {
+                    memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
+                    deadline: spec.deadline,
+                    ..PluginLimits::default()
+                };
+                TransformPlugin::load(runtime, &spec.name, &spec.plugin, spec.config.clone(), limits).map_err(|source| {
+                    PipelineError::Load { name: spec.name.clone(), line: spec.line, source }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let outputs = job
+            .outputs
+            .iter()
+            .map(|(name, spec)| Ok((name.clone(), sluice_sink::open(spec, &format!("output `{name}`"))?)))
+            .collect::<Result<_, SinkError>>()?;
+        Ok(Pipeline {
+            trigger: job.trigger,
+            source: sluice_source::open(&job.source, job.trigger.max_rows)?,
+            transforms,
+            sink: sluice_sink::open(&job.sink, "sink")?,
+            outputs,
+            stats: RunStats::default(),
+        })
+    }
+
+    /// Run until the source ends or `stop` is set; the batch in progress is
+    /// finished first.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<RunStats, PipelineError> {
+        loop {
+            let (batch, ended) = self.next_batch(stop)?;
+            if let Some(batch) = batch {
+                self.process(batch)?;
+            }
+            if ended || stop.load(Ordering::Relaxed) {
+                return Ok(self.stats);
+            }
+        }
+    }
+
+    /// Buffer chunks until a trigger limit is reached or the source ends.
+    fn next_batch(&mut self, stop: &AtomicBool) -> Result<(Option<RecordBatch>, bool), PipelineError> {
+        let mut chunks = Vec::new();
+        let (mut rows, mut bytes) = (0usize, 0u64);
+        let mut first_row_at: Option<Instant> = None;
+        let ended = loop {
+            if rows >= self.trigger.max_rows
+                || bytes >= self.trigger.max_bytes
+                || first_row_at.is_some_and(|t| t.elapsed() >= self.trigger.max_interval)
+                || stop.load(Ordering::Relaxed)
+            {
+                break false;
+            }
+            match self.source.next_chunk(self.trigger.max_rows - rows)? {
+                Chunk::Rows(chunk) if chunk.num_rows() > 0 => {
+                    first_row_at.get_or_insert_with(Instant::now);
+                    rows += chunk.num_rows();
+                    bytes += chunk.get_array_memory_size() as u64;
+                    chunks.push(chunk);
+                }
+                Chunk::Rows(_) | Chunk::Idle => {}
+                Chunk::End => break true,
+            }
+        };
+        if chunks.is_empty() {
+            return Ok((None, ended));
+        }
+        let batch = concat_batches(&self.source.schema(), &chunks).map_err(|e| PipelineError::Batch(e.to_string()))?;
+        Ok((Some(batch), ended))
+    }
+
+    /// Pass one batch through the chain and write the results.
+    fn process(&mut self, batch: RecordBatch) -> Result<(), PipelineError> {
+        self.stats.batches += 1;
+        self.stats.rows_in += batch.num_rows() as u64;
+        let mut batch = batch;
+        for index in 0..self.transforms.len() {
+            batch = self.apply(index, batch)?;
+        }
+        self.stats.rows_out += batch.num_rows() as u64;
+        self.sink.write(&batch)?;
+        Ok(())
+    }
+
+    /// Apply transform `index`, handling its typed errors, and write what it
+    /// routes.
+    fn apply(&mut self, index: usize, mut batch: RecordBatch) -> Result<RecordBatch, PipelineError> {
+        let mut transient_failures = 0;
+        loop {
+            let plugin = &self.transforms[index];
+            match plugin.process(&batch) {
+                Ok(output) => {
+                    let plugin = plugin.name().to_owned();
+                    for (output_name, rows) in &output.routed {
+                        self.write_output(&plugin, output_name, rows)?;
+                    }
+                    return Ok(output.batch);
+                }
+                Err(error) if error.is_retryable() && transient_failures + 1 < TRANSIENT_ATTEMPTS => {
+                    transient_failures += 1;
+                    let backoff = Duration::from_millis(100 << transient_failures);
+                    tracing::warn!(plugin = plugin.name(), attempt = transient_failures, ?backoff, "retrying: {error}");
+                    std::thread::sleep(backoff);
+                }
+                Err(error) => {
+                    let Some(rejected) = TransformPlugin::rejected_rows(&error) else {
+                        return Err(error.into());
+                    };
+                    let plugin = plugin.name().to_owned();
+                    let (bad, good) = split_rows(&batch, &rejected.rows).map_err(PipelineError::Batch)?;
+                    let dead = with_error_columns(&bad, &plugin, &rejected.message).map_err(PipelineError::Batch)?;
+                    if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
+                        return Err(error.into());
+                    }
+                    self.write_output(&plugin, DEAD_LETTER_OUTPUT, &dead)?;
+                    if good.num_rows() == 0 {
+                        return Ok(good);
+                    }
+                    batch = good;
+                }
+            }
+        }
+    }
+
+    fn write_output(&mut self, plugin: &str, output: &str, rows: &RecordBatch) -> Result<(), PipelineError> {
+        let Some(sink) = self.outputs.get_mut(output) else {
+            return Err(PipelineError::UnknownOutput {
+                plugin: plugin.to_owned(),
+                output: output.to_owned(),
+                defined: self.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        };
+        if rows.num_rows() > 0 {
+            sink.write(rows)?;
+        }
+        *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
+        Ok(())
+    }
+}
+
+/// Split `batch` into the rows at `rows` (all rows if empty) and the rest.
+fn split_rows(batch: &RecordBatch, rows: &[u32]) -> Result<(RecordBatch, RecordBatch), String> {
+    if rows.is_empty() {
+        return Ok((batch.clone(), batch.slice(0, 0)));
+    }
+    let mut rejected = vec![false; batch.num_rows()];
+    for &row in rows {
+        *rejected
+            .get_mut(row as usize)
+            .ok_or_else(|| format!("plugin rejected row {row} of a {}-row batch", batch.num_rows()))? = true;
+    }
+    let keep = BooleanArray::from(rejected.iter().map(|r| !r).collect::<Vec<_>>());
+    let indices = UInt32Array::from(rows.to_vec());
+    let bad = take_record_batch(batch, &indices).map_err(|e| e.to_string())?;
+    let good = filter_record_batch(batch, &keep).map_err(|e| e.to_string())?;
+    Ok((bad, good))
+}
+
+/// `batch` plus `_error` and `_plugin` columns saying why it was rejected.
+fn with_error_columns(batch: &RecordBatch, plugin: &str, message: &str) -> Result<RecordBatch, String> {
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("_error", DataType::Utf8, false));
+    fields.push(Field::new("_plugin", DataType::Utf8, false));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(vec![message; batch.num_rows()])) as ArrayRef);
+    columns.push(Arc::new(StringArray::from(vec![plugin; batch.num_rows()])) as ArrayRef);
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}

@@ -81,7 +81,7 @@ impl Datagen {
             Generator::Timestamp => {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
                 Arc::new(
-                    TimestampMillisecondArray::from_iter((0..rows).map(|_| valid(rng).then_some(now))).with_timezone("UTC"),
+                    TimestampMillisecondArray::from_iter((0..rows).map(|_| valid(rng).then_some(now))).with_timezone("+00:00"),
                 )
             }
             Generator::Choice => {
@@ -124,7 +124,7 @@ fn field(column: &DatagenColumn) -> Result<Field, SourceError> {
         Generator::Sequence | Generator::Int => DataType::Int64,
         Generator::Float => DataType::Float64,
         Generator::Bool => DataType::Boolean,
-        Generator::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        Generator::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
         Generator::Choice if column.values.is_empty() => {
             return Err(SourceError::Config(format!("column `{}`: `choice` needs `values`", column.name)));
         }

@@ -92,7 +92,7 @@ fn data_type(column_type: ColumnType) -> DataType {
         ColumnType::Float64 => DataType::Float64,
         ColumnType::Bool => DataType::Boolean,
         ColumnType::Utf8 => DataType::Utf8,
-        ColumnType::TimestampMs => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        ColumnType::TimestampMs => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
     }
 }
 
