@@ -22,27 +22,48 @@ const PROFILE: &str = "wasm";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf();
     for dir in ["plugins", "guest-sdk", "tests/guests", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     let target_dir = root.join("target").join("wasm");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (_, krate, _) in GUESTS {
         command.args(["-p", krate]);
     }
     // The outer build's flags are for the host, not for the guests.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         command.env_remove(var);
     }
-    let status = command.status().expect("running cargo to build the Wasm plugins");
+    let status = command
+        .status()
+        .expect("running cargo to build the Wasm plugins");
     assert!(
         status.success(),
         "building the Wasm plugins failed; is the target installed? Run `rustup target add {TARGET}` (or ./scripts/setup)"
@@ -50,9 +71,17 @@ fn main() {
 
     let mut constants = String::new();
     for (name, krate, stem) in GUESTS {
-        let path = target_dir.join(TARGET).join(PROFILE).join(format!("{stem}.wasm"));
+        let path = target_dir
+            .join(TARGET)
+            .join(PROFILE)
+            .join(format!("{stem}.wasm"));
         assert!(path.exists(), "{} was not built", path.display());
-        writeln!(constants, "/// The `{krate}` component.\npub const {name}: &str = {:?};", path.display().to_string()).unwrap();
+        writeln!(
+            constants,
+            "/// The `{krate}` component.\npub const {name}: &str = {:?};",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("artifacts.rs");
     std::fs::write(out, constants).unwrap();

@@ -20,7 +20,9 @@ use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, TimeUnit};
 
 pub use crate::bindings::exports::sluice::plugin::transformer::Guest as TransformerGuest;
 use crate::bindings::sluice::plugin::types as wit;
-pub use wit::{Batch as WitBatch, Config as WitConfig, PluginError as WitError, Transformed as WitTransformed};
+pub use wit::{
+    Batch as WitBatch, Config as WitConfig, PluginError as WitError, Transformed as WitTransformed,
+};
 
 use crate::{Config, Error, ErrorKind, Transform};
 
@@ -29,13 +31,15 @@ thread_local! {
     static PLUGIN: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-fn with_plugin<T: Transform, R>(f: impl FnOnce(&mut T) -> Result<R, WitError>) -> Result<R, WitError> {
-    PLUGIN.with_borrow_mut(|plugin| {
-        match plugin.as_mut().and_then(|p| p.downcast_mut::<T>()) {
+fn with_plugin<T: Transform, R>(
+    f: impl FnOnce(&mut T) -> Result<R, WitError>,
+) -> Result<R, WitError> {
+    PLUGIN.with_borrow_mut(
+        |plugin| match plugin.as_mut().and_then(|p| p.downcast_mut::<T>()) {
             Some(plugin) => f(plugin),
             None => Err(WitError::Fatal("process called before init".into())),
-        }
-    })
+        },
+    )
 }
 
 /// `init` export.
@@ -47,7 +51,8 @@ pub fn init<T: Transform>(config: WitConfig) -> Result<(), WitError> {
 
 /// `process` export.
 pub fn process<T: Transform>(input: WitBatch) -> Result<WitTransformed, WitError> {
-    let batch = from_wit(input).map_err(|e| WitError::Fatal(format!("host sent an invalid batch: {e}")))?;
+    let batch =
+        from_wit(input).map_err(|e| WitError::Fatal(format!("host sent an invalid batch: {e}")))?;
     let output = with_plugin::<T, _>(|plugin| plugin.process(batch).map_err(to_wit_error))?;
     let (batch, routed) = output.into_parts();
     Ok(WitTransformed {
@@ -57,7 +62,8 @@ pub fn process<T: Transform>(input: WitBatch) -> Result<WitTransformed, WitError
             .map(|(output, batch)| {
                 Ok(wit::Routed {
                     output: output.clone(),
-                    batch: to_wit(batch).map_err(|e| WitError::Fatal(format!("output `{output}`: {e}")))?,
+                    batch: to_wit(batch)
+                        .map_err(|e| WitError::Fatal(format!("output `{output}`: {e}")))?,
                 })
             })
             .collect::<Result<_, WitError>>()?,
@@ -66,7 +72,9 @@ pub fn process<T: Transform>(input: WitBatch) -> Result<WitTransformed, WitError
 
 /// `snapshot` export.
 pub fn snapshot<T: Transform>() -> Option<Vec<u8>> {
-    with_plugin::<T, _>(|plugin| Ok(plugin.snapshot())).ok().flatten()
+    with_plugin::<T, _>(|plugin| Ok(plugin.snapshot()))
+        .ok()
+        .flatten()
 }
 
 /// `restore` export.
@@ -93,7 +101,11 @@ pub fn from_wit(batch: WitBatch) -> Result<RecordBatch, ArrowError> {
     let mut columns = Vec::with_capacity(batch.columns.len());
     for column in batch.columns {
         let array = take_array(&mut slots, column.array)?;
-        fields.push(Field::new(column.name, array.data_type().clone(), column.nullable));
+        fields.push(Field::new(
+            column.name,
+            array.data_type().clone(),
+            column.nullable,
+        ));
         columns.push(array);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows as usize));
@@ -106,7 +118,9 @@ fn take_array(slots: &mut [Option<wit::Array>], index: u32) -> Result<ArrayRef, 
         .and_then(Option::take)
         .ok_or_else(|| ArrowError::InvalidArgumentError(format!("bad array reference {index}")))?;
     let len = array.len as usize;
-    let nulls = array.validity.map(|bits| NullBuffer::new(bitmap(bits, len)));
+    let nulls = array
+        .validity
+        .map(|bits| NullBuffer::new(bitmap(bits, len)));
     Ok(match array.data {
         wit::ArrayData::Boolean(bits) => Arc::new(BooleanArray::new(bitmap(bits, len), nulls)),
         wit::ArrayData::Int32(v) => Arc::new(Int32Array::try_new(v.into(), nulls)?),
@@ -130,22 +144,40 @@ fn take_array(slots: &mut [Option<wit::Array>], index: u32) -> Result<ArrayRef, 
             let tz = ts.timezone;
             match ts.unit {
                 wit::TimeUnit::Second => timestamp::<TimestampSecondType>(values, nulls, tz)?,
-                wit::TimeUnit::Millisecond => timestamp::<TimestampMillisecondType>(values, nulls, tz)?,
-                wit::TimeUnit::Microsecond => timestamp::<TimestampMicrosecondType>(values, nulls, tz)?,
-                wit::TimeUnit::Nanosecond => timestamp::<TimestampNanosecondType>(values, nulls, tz)?,
+                wit::TimeUnit::Millisecond => {
+                    timestamp::<TimestampMillisecondType>(values, nulls, tz)?
+                }
+                wit::TimeUnit::Microsecond => {
+                    timestamp::<TimestampMicrosecondType>(values, nulls, tz)?
+                }
+                wit::TimeUnit::Nanosecond => {
+                    timestamp::<TimestampNanosecondType>(values, nulls, tz)?
+                }
             }
         }
         wit::ArrayData::List(list) => {
             let child = take_array(slots, list.child)?;
-            let item = Arc::new(Field::new_list_field(child.data_type().clone(), list.child_nullable));
-            Arc::new(ListArray::try_new(item, OffsetBuffer::new(list.offsets.into()), child, nulls)?)
+            let item = Arc::new(Field::new_list_field(
+                child.data_type().clone(),
+                list.child_nullable,
+            ));
+            Arc::new(ListArray::try_new(
+                item,
+                OffsetBuffer::new(list.offsets.into()),
+                child,
+                nulls,
+            )?)
         }
         wit::ArrayData::Struct(members) => {
             let mut fields = Vec::with_capacity(members.len());
             let mut children = Vec::with_capacity(members.len());
             for member in members {
                 let child = take_array(slots, member.child)?;
-                fields.push(Field::new(member.name, child.data_type().clone(), member.nullable));
+                fields.push(Field::new(
+                    member.name,
+                    child.data_type().clone(),
+                    member.nullable,
+                ));
                 children.push(child);
             }
             if children.is_empty() {
@@ -162,7 +194,9 @@ fn timestamp<T: arrow_array::types::ArrowTimestampType>(
     nulls: Option<NullBuffer>,
     timezone: Option<String>,
 ) -> Result<ArrayRef, ArrowError> {
-    Ok(Arc::new(PrimitiveArray::<T>::try_new(values, nulls)?.with_timezone_opt(timezone)))
+    Ok(Arc::new(
+        PrimitiveArray::<T>::try_new(values, nulls)?.with_timezone_opt(timezone),
+    ))
 }
 
 fn bitmap(bytes: Vec<u8>, len: usize) -> BooleanBuffer {
@@ -199,12 +233,24 @@ fn push_array(arrays: &mut Vec<wit::Array>, array: &dyn Array) -> Result<u32, Ar
     };
     let data = match array.data_type() {
         DataType::Boolean => wit::ArrayData::Boolean(bitmap_vec(array.as_boolean().values())),
-        DataType::Int32 => wit::ArrayData::Int32(array.as_primitive::<Int32Type>().values().to_vec()),
-        DataType::Int64 => wit::ArrayData::Int64(array.as_primitive::<Int64Type>().values().to_vec()),
-        DataType::UInt32 => wit::ArrayData::Uint32(array.as_primitive::<UInt32Type>().values().to_vec()),
-        DataType::UInt64 => wit::ArrayData::Uint64(array.as_primitive::<UInt64Type>().values().to_vec()),
-        DataType::Float32 => wit::ArrayData::Float32(array.as_primitive::<Float32Type>().values().to_vec()),
-        DataType::Float64 => wit::ArrayData::Float64(array.as_primitive::<Float64Type>().values().to_vec()),
+        DataType::Int32 => {
+            wit::ArrayData::Int32(array.as_primitive::<Int32Type>().values().to_vec())
+        }
+        DataType::Int64 => {
+            wit::ArrayData::Int64(array.as_primitive::<Int64Type>().values().to_vec())
+        }
+        DataType::UInt32 => {
+            wit::ArrayData::Uint32(array.as_primitive::<UInt32Type>().values().to_vec())
+        }
+        DataType::UInt64 => {
+            wit::ArrayData::Uint64(array.as_primitive::<UInt64Type>().values().to_vec())
+        }
+        DataType::Float32 => {
+            wit::ArrayData::Float32(array.as_primitive::<Float32Type>().values().to_vec())
+        }
+        DataType::Float64 => {
+            wit::ArrayData::Float64(array.as_primitive::<Float64Type>().values().to_vec())
+        }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
             wit::ArrayData::Utf8(var(a.value_offsets(), a.values()))
@@ -215,10 +261,22 @@ fn push_array(arrays: &mut Vec<wit::Array>, array: &dyn Array) -> Result<u32, Ar
         }
         DataType::Timestamp(unit, timezone) => {
             let values = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values().to_vec(),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().values().to_vec(),
-                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().values().to_vec(),
-                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().values().to_vec(),
+                TimeUnit::Second => array
+                    .as_primitive::<TimestampSecondType>()
+                    .values()
+                    .to_vec(),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values()
+                    .to_vec(),
+                TimeUnit::Microsecond => array
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .values()
+                    .to_vec(),
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .to_vec(),
             };
             let unit = match unit {
                 TimeUnit::Second => wit::TimeUnit::Second,

@@ -28,8 +28,10 @@ pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
             Level::Warn => host::Level::Warn,
             Level::Error => host::Level::Error,
         };
-        let fields: Vec<(String, String)> =
-            fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         host::log(level, message, &fields);
     }
     #[cfg(not(target_arch = "wasm32"))]

@@ -1,11 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+#[doc(hidden)]
+pub mod __private;
 mod config;
 mod error;
 mod host;
 mod output;
-#[doc(hidden)]
-pub mod __private;
 
 pub use arrow_array::{self, ArrayRef, RecordBatch};
 pub use arrow_buffer;
@@ -58,13 +58,18 @@ macro_rules! export_transform {
             struct __SluiceGuest;
 
             impl $crate::__private::TransformerGuest for __SluiceGuest {
-                fn init(config: $crate::__private::WitConfig) -> ::core::result::Result<(), $crate::__private::WitError> {
+                fn init(
+                    config: $crate::__private::WitConfig,
+                ) -> ::core::result::Result<(), $crate::__private::WitError> {
                     $crate::__private::init::<$plugin>(config)
                 }
 
                 fn process(
                     input: $crate::__private::WitBatch,
-                ) -> ::core::result::Result<$crate::__private::WitTransformed, $crate::__private::WitError> {
+                ) -> ::core::result::Result<
+                    $crate::__private::WitTransformed,
+                    $crate::__private::WitError,
+                > {
                     $crate::__private::process::<$plugin>(input)
                 }
 
@@ -72,7 +77,9 @@ macro_rules! export_transform {
                     $crate::__private::snapshot::<$plugin>()
                 }
 
-                fn restore(state: ::std::vec::Vec<u8>) -> ::core::result::Result<(), $crate::__private::WitError> {
+        fn restore(
+                    state: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<(), $crate::__private::WitError> {
                     $crate::__private::restore::<$plugin>(state)
                 }
             }

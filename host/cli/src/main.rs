@@ -11,7 +11,11 @@ use sluice_pipeline::Pipeline;
 use sluice_runtime::{Runtime, RuntimeConfig};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "A stream processor whose transformations are Wasm plugins")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A stream processor whose transformations are Wasm plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,10 +53,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { job, cache_dir } => {
             let job = Job::load(&job)?;
-            let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() })?;
-            let pipeline = Pipeline::build(&job, &runtime).with_context(|| format!("job `{}`", job.name))?;
+            let runtime = Runtime::new(RuntimeConfig {
+                cache_dir: Some(cache_dir),
+                ..RuntimeConfig::default()
+            })?;
+            let pipeline =
+                Pipeline::build(&job, &runtime).with_context(|| format!("job `{}`", job.name))?;
             tracing::info!(job = %job.name, "running");
-            let stats = pipeline.run(&AtomicBool::new(false)).with_context(|| format!("job `{}` stopped", job.name))?;
+            let stats = pipeline
+                .run(&AtomicBool::new(false))
+                .with_context(|| format!("job `{}` stopped", job.name))?;
             tracing::info!(
                 job = %job.name,
                 batches = stats.batches,

@@ -38,7 +38,10 @@ pub struct Trigger {
     #[serde(default = "Trigger::default_max_bytes", deserialize_with = "byte_size")]
     pub max_bytes: u64,
     /// Time from the first buffered row to the batch being cut.
-    #[serde(default = "Trigger::default_max_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "Trigger::default_max_interval",
+        deserialize_with = "duration"
+    )]
     pub max_interval: Duration,
 }
 
@@ -212,16 +215,26 @@ pub enum FileFormat {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SinkSpec {
     /// Print each batch as a table (like Spark's console sink).
-    Console {
-        /// Rows printed per batch.
-        #[serde(default = "default_console_rows")]
-        num_rows: usize,
-    },
+    Console(ConsoleSink),
     /// Append rows as JSON lines.
-    File {
-        /// The file, relative to the job file.
-        path: PathBuf,
-    },
+    File(FileSink),
+}
+
+/// The console sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSink {
+    /// Rows printed per batch.
+    #[serde(default = "default_console_rows")]
+    pub num_rows: usize,
+}
+
+/// The JSON-lines file sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSink {
+    /// The file, relative to the job file.
+    pub path: PathBuf,
 }
 
 fn default_console_rows() -> usize {
@@ -319,16 +332,27 @@ impl Job {
             let plugin = base.join(t.plugin.into_inner());
             let field = format!("transform[{i}].plugin");
             if !plugin.is_file() {
-                return Err(invalid(span.start, field, format!("no plugin file at {}", plugin.display())));
+                return Err(invalid(
+                    span.start,
+                    field,
+                    format!("no plugin file at {}", plugin.display()),
+                ));
             }
             let name = t.name.unwrap_or_else(|| {
-                plugin.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+                plugin
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             });
             transforms.push(TransformSpec {
                 name,
                 plugin,
                 line: line_of(span.start),
-                config: t.config.into_iter().map(|(k, v)| (k, config_value(v))).collect(),
+                config: t
+                    .config
+                    .into_iter()
+                    .map(|(k, v)| (k, config_value(v)))
+                    .collect(),
                 memory_limit: t.memory_limit,
                 deadline: t.deadline,
             });
@@ -338,23 +362,35 @@ impl Job {
             file.path = base.join(&file.path);
         }
         let rebase = |sink: SinkSpec| match sink {
-            SinkSpec::File { path } => SinkSpec::File { path: base.join(path) },
+            SinkSpec::File(file) => SinkSpec::File(FileSink {
+                path: base.join(file.path),
+            }),
             console => console,
         };
         let trigger = raw.trigger;
         if trigger.max_rows == 0 || trigger.max_bytes == 0 {
             let offset = text.find("[trigger]").unwrap_or(0);
-            return Err(invalid(offset, "trigger".into(), "max_rows and max_bytes must be positive".into()));
+            return Err(invalid(
+                offset,
+                "trigger".into(),
+                "max_rows and max_bytes must be positive".into(),
+            ));
         }
         Ok(Job {
             name: raw.job.name.unwrap_or_else(|| {
-                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into())
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "job".into())
             }),
             source,
             trigger,
             transforms,
             sink: rebase(raw.sink),
-            outputs: raw.outputs.into_iter().map(|(k, v)| (k, rebase(v))).collect(),
+            outputs: raw
+                .outputs
+                .into_iter()
+                .map(|(k, v)| (k, rebase(v)))
+                .collect(),
         })
     }
 }
@@ -414,7 +450,8 @@ type = "console"
 
     #[test]
     fn sizes_and_durations_parse() {
-        let text = format!("{SOURCE}\n[trigger]\nmax_bytes = \"4 MiB\"\nmax_interval = \"250ms\"\n");
+        let text =
+            format!("{SOURCE}\n[trigger]\nmax_bytes = \"4 MiB\"\nmax_interval = \"250ms\"\n");
         let trigger = parse(&text).unwrap().trigger;
         assert_eq!(trigger.max_bytes, 4 << 20);
         assert_eq!(trigger.max_interval, Duration::from_millis(250));
@@ -430,7 +467,10 @@ type = "console"
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(error.to_string().contains("/nonexistent/missing.wasm"), "{error}");
+        assert!(
+            error.to_string().contains("/nonexistent/missing.wasm"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -31,8 +31,8 @@ mod job;
 mod values;
 
 pub use job::{
-    ColumnType, DatagenColumn, DatagenSource, DeclaredColumn, FileFormat, FileSource, Generator, Job, SinkSpec,
-    SourceSpec, TransformSpec, Trigger,
+    ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn, FileFormat, FileSink,
+    FileSource, Generator, Job, SinkSpec, SourceSpec, TransformSpec, Trigger,
 };
 
 use std::path::PathBuf;

@@ -7,8 +7,11 @@ use serde::{Deserialize, Deserializer};
 /// Deserialize `"500ms"`, `"2s"`, `"1m"`.
 pub(crate) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text)
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration like \"500ms\" or \"2s\": {e}")))
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration like \"500ms\" or \"2s\": {e}"
+        ))
+    })
 }
 
 /// Deserialize a byte count: an integer, or a string like `"64 MiB"`.
@@ -24,6 +27,8 @@ pub(crate) fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u6
         Size::Text(text) => text
             .parse::<bytesize::ByteSize>()
             .map(|size| size.as_u64())
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a size like \"64 MiB\": {e}"))),
+            .map_err(|e| {
+                serde::de::Error::custom(format!("{text:?} is not a size like \"64 MiB\": {e}"))
+            }),
     }
 }

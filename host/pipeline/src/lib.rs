@@ -44,7 +44,9 @@ pub enum PipelineError {
     #[error(transparent)]
     Plugin(#[from] RuntimeError),
     /// A plugin routed rows to an output the job does not define.
-    #[error("plugin `{plugin}` routed rows to output `{output}`, which the job does not define (defined: [{defined}]); add [outputs.{output}]")]
+    #[error(
+        "plugin `{plugin}` routed rows to output `{output}`, which the job does not define (defined: [{defined}]); add [outputs.{output}]"
+    )]
     UnknownOutput {
         /// The plugin.
         plugin: String,
@@ -101,15 +103,29 @@ impl Pipeline {
                     deadline: spec.deadline,
                     ..PluginLimits::default()
                 };
-                TransformPlugin::load(runtime, &spec.name, &spec.plugin, spec.config.clone(), limits).map_err(|source| {
-                    PipelineError::Load { name: spec.name.clone(), line: spec.line, source }
+                TransformPlugin::load(
+                    runtime,
+                    &spec.name,
+                    &spec.plugin,
+                    spec.config.clone(),
+                    limits,
+                )
+                .map_err(|source| PipelineError::Load {
+                    name: spec.name.clone(),
+                    line: spec.line,
+                    source,
                 })
             })
             .collect::<Result<_, _>>()?;
         let outputs = job
             .outputs
             .iter()
-            .map(|(name, spec)| Ok((name.clone(), sluice_sink::open(spec, &format!("output `{name}`"))?)))
+            .map(|(name, spec)| {
+                Ok((
+                    name.clone(),
+                    sluice_sink::open(spec, &format!("output `{name}`"))?,
+                ))
+            })
             .collect::<Result<_, SinkError>>()?;
         Ok(Pipeline {
             trigger: job.trigger,
@@ -136,7 +152,10 @@ impl Pipeline {
     }
 
     /// Buffer chunks until a trigger limit is reached or the source ends.
-    fn next_batch(&mut self, stop: &AtomicBool) -> Result<(Option<RecordBatch>, bool), PipelineError> {
+    fn next_batch(
+        &mut self,
+        stop: &AtomicBool,
+    ) -> Result<(Option<RecordBatch>, bool), PipelineError> {
         let mut chunks = Vec::new();
         let (mut rows, mut bytes) = (0usize, 0u64);
         let mut first_row_at: Option<Instant> = None;
@@ -162,7 +181,8 @@ impl Pipeline {
         if chunks.is_empty() {
             return Ok((None, ended));
         }
-        let batch = concat_batches(&self.source.schema(), &chunks).map_err(|e| PipelineError::Batch(e.to_string()))?;
+        let batch = concat_batches(&self.source.schema(), &chunks)
+            .map_err(|e| PipelineError::Batch(e.to_string()))?;
         Ok((Some(batch), ended))
     }
 
@@ -181,7 +201,11 @@ impl Pipeline {
 
     /// Apply transform `index`, handling its typed errors, and write what it
     /// routes.
-    fn apply(&mut self, index: usize, mut batch: RecordBatch) -> Result<RecordBatch, PipelineError> {
+    fn apply(
+        &mut self,
+        index: usize,
+        mut batch: RecordBatch,
+    ) -> Result<RecordBatch, PipelineError> {
         let mut transient_failures = 0;
         loop {
             let plugin = &self.transforms[index];
@@ -193,10 +217,17 @@ impl Pipeline {
                     }
                     return Ok(output.batch);
                 }
-                Err(error) if error.is_retryable() && transient_failures + 1 < TRANSIENT_ATTEMPTS => {
+                Err(error)
+                    if error.is_retryable() && transient_failures + 1 < TRANSIENT_ATTEMPTS =>
+                {
                     transient_failures += 1;
                     let backoff = Duration::from_millis(100 << transient_failures);
-                    tracing::warn!(plugin = plugin.name(), attempt = transient_failures, ?backoff, "retrying: {error}");
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        attempt = transient_failures,
+                        ?backoff,
+                        "retrying: {error}"
+                    );
                     std::thread::sleep(backoff);
                 }
                 Err(error) => {
@@ -204,8 +235,10 @@ impl Pipeline {
                         return Err(error.into());
                     };
                     let plugin = plugin.name().to_owned();
-                    let (bad, good) = split_rows(&batch, &rejected.rows).map_err(PipelineError::Batch)?;
-                    let dead = with_error_columns(&bad, &plugin, &rejected.message).map_err(PipelineError::Batch)?;
+                    let (bad, good) =
+                        split_rows(&batch, &rejected.rows).map_err(PipelineError::Batch)?;
+                    let dead = with_error_columns(&bad, &plugin, &rejected.message)
+                        .map_err(PipelineError::Batch)?;
                     if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
                         return Err(error.into());
                     }
@@ -219,7 +252,12 @@ impl Pipeline {
         }
     }
 
-    fn write_output(&mut self, plugin: &str, output: &str, rows: &RecordBatch) -> Result<(), PipelineError> {
+    fn write_output(
+        &mut self,
+        plugin: &str,
+        output: &str,
+        rows: &RecordBatch,
+    ) -> Result<(), PipelineError> {
         let Some(sink) = self.outputs.get_mut(output) else {
             return Err(PipelineError::UnknownOutput {
                 plugin: plugin.to_owned(),
@@ -242,9 +280,12 @@ fn split_rows(batch: &RecordBatch, rows: &[u32]) -> Result<(RecordBatch, RecordB
     }
     let mut rejected = vec![false; batch.num_rows()];
     for &row in rows {
-        *rejected
-            .get_mut(row as usize)
-            .ok_or_else(|| format!("plugin rejected row {row} of a {}-row batch", batch.num_rows()))? = true;
+        *rejected.get_mut(row as usize).ok_or_else(|| {
+            format!(
+                "plugin rejected row {row} of a {}-row batch",
+                batch.num_rows()
+            )
+        })? = true;
     }
     let keep = BooleanArray::from(rejected.iter().map(|r| !r).collect::<Vec<_>>());
     let indices = UInt32Array::from(rows.to_vec());
@@ -254,8 +295,17 @@ fn split_rows(batch: &RecordBatch, rows: &[u32]) -> Result<(RecordBatch, RecordB
 }
 
 /// `batch` plus `_error` and `_plugin` columns saying why it was rejected.
-fn with_error_columns(batch: &RecordBatch, plugin: &str, message: &str) -> Result<RecordBatch, String> {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+fn with_error_columns(
+    batch: &RecordBatch,
+    plugin: &str,
+    message: &str,
+) -> Result<RecordBatch, String> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("_error", DataType::Utf8, false));
     fields.push(Field::new("_plugin", DataType::Utf8, false));
     let mut columns = batch.columns().to_vec();

@@ -27,7 +27,10 @@ impl ComponentCache {
         digest: &str,
         compile: impl FnOnce() -> Result<Component, RuntimeError>,
     ) -> Result<Component, RuntimeError> {
-        let path = self.dir.join(format!("{digest}-{:016x}.cwasm", engine_fingerprint(engine)));
+        let path = self.dir.join(format!(
+            "{digest}-{:016x}.cwasm",
+            engine_fingerprint(engine)
+        ));
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` of an
             // engine with the same compatibility hash (it is in the name),
@@ -35,7 +38,9 @@ impl ComponentCache {
             // header again before use.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}")
+                }
             }
         }
         let component = compile()?;
@@ -50,7 +55,9 @@ impl ComponentCache {
             path: self.dir.clone(),
             reason,
         };
-        let bytes = component.serialize().map_err(|e| cache_error(format!("{e:#}")))?;
+        let bytes = component
+            .serialize()
+            .map_err(|e| cache_error(format!("{e:#}")))?;
         std::fs::create_dir_all(&self.dir).map_err(|e| cache_error(e.to_string()))?;
         // Write then rename, so a reader never sees half a file.
         let tmp = tempfile_path(path);

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
+use arrow_array::make_array;
 use arrow_array::types::{
     Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt32Type, UInt64Type,
@@ -19,7 +20,6 @@ use arrow_array::{
     UInt32Array, UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow_array::make_array;
 use arrow_data::ArrayData;
 use arrow_data::transform::MutableArrayData;
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
@@ -118,7 +118,11 @@ pub(crate) struct StructFieldArg<'a> {
 /// Returns `batch` with every array starting at offset 0 (copying only the
 /// arrays that do not), so bitmaps can be lent byte-aligned.
 pub(crate) fn normalize(batch: &RecordBatch) -> RecordBatch {
-    if !batch.columns().iter().any(|column| has_offset(&column.to_data())) {
+    if !batch
+        .columns()
+        .iter()
+        .any(|column| has_offset(&column.to_data()))
+    {
         return batch.clone();
     }
     let columns = batch
@@ -274,7 +278,11 @@ pub(crate) fn lift_batch(batch: wit::Batch) -> Result<RecordBatch, String> {
     for column in batch.columns {
         let array = build_array(&mut slots, column.array, 0)
             .map_err(|e| format!("column `{}`: {e}", column.name))?;
-        fields.push(Field::new(column.name, array.data_type().clone(), column.nullable));
+        fields.push(Field::new(
+            column.name,
+            array.data_type().clone(),
+            column.nullable,
+        ));
         columns.push(array);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows as usize));
@@ -285,7 +293,11 @@ pub(crate) fn lift_batch(batch: wit::Batch) -> Result<RecordBatch, String> {
 /// Deepest nesting accepted from a guest.
 const MAX_DEPTH: usize = 64;
 
-fn build_array(slots: &mut [Option<wit::Array>], index: u32, depth: usize) -> Result<ArrayRef, String> {
+fn build_array(
+    slots: &mut [Option<wit::Array>],
+    index: u32,
+    depth: usize,
+) -> Result<ArrayRef, String> {
     if depth > MAX_DEPTH {
         return Err(format!("nested deeper than {MAX_DEPTH} levels"));
     }
@@ -309,7 +321,9 @@ fn build_array(slots: &mut [Option<wit::Array>], index: u32, depth: usize) -> Re
     macro_rules! primitive {
         ($array:ty, $values:expr) => {{
             checked_values($values.len())?;
-            Arc::new(<$array>::try_new(ScalarBuffer::from($values), nulls).map_err(|e| e.to_string())?)
+            Arc::new(
+                <$array>::try_new(ScalarBuffer::from($values), nulls).map_err(|e| e.to_string())?,
+            )
         }};
     }
     let out: ArrayRef = match array.data {
@@ -321,12 +335,20 @@ fn build_array(slots: &mut [Option<wit::Array>], index: u32, depth: usize) -> Re
         wit::ArrayData::Float32(values) => primitive!(Float32Array, values),
         wit::ArrayData::Float64(values) => primitive!(Float64Array, values),
         wit::ArrayData::Utf8(var) => Arc::new(
-            StringArray::try_new(offsets(var.offsets, len)?, Buffer::from_vec(var.bytes), nulls)
-                .map_err(|e| e.to_string())?,
+            StringArray::try_new(
+                offsets(var.offsets, len)?,
+                Buffer::from_vec(var.bytes),
+                nulls,
+            )
+            .map_err(|e| e.to_string())?,
         ),
         wit::ArrayData::Binary(var) => Arc::new(
-            BinaryArray::try_new(offsets(var.offsets, len)?, Buffer::from_vec(var.bytes), nulls)
-                .map_err(|e| e.to_string())?,
+            BinaryArray::try_new(
+                offsets(var.offsets, len)?,
+                Buffer::from_vec(var.bytes),
+                nulls,
+            )
+            .map_err(|e| e.to_string())?,
         ),
         wit::ArrayData::Timestamp(ts) => {
             checked_values(ts.values.len())?;
@@ -334,14 +356,23 @@ fn build_array(slots: &mut [Option<wit::Array>], index: u32, depth: usize) -> Re
             let timezone = ts.timezone;
             match ts.unit {
                 wit::TimeUnit::Second => timestamp::<TimestampSecondType>(values, nulls, timezone)?,
-                wit::TimeUnit::Millisecond => timestamp::<TimestampMillisecondType>(values, nulls, timezone)?,
-                wit::TimeUnit::Microsecond => timestamp::<TimestampMicrosecondType>(values, nulls, timezone)?,
-                wit::TimeUnit::Nanosecond => timestamp::<TimestampNanosecondType>(values, nulls, timezone)?,
+                wit::TimeUnit::Millisecond => {
+                    timestamp::<TimestampMillisecondType>(values, nulls, timezone)?
+                }
+                wit::TimeUnit::Microsecond => {
+                    timestamp::<TimestampMicrosecondType>(values, nulls, timezone)?
+                }
+                wit::TimeUnit::Nanosecond => {
+                    timestamp::<TimestampNanosecondType>(values, nulls, timezone)?
+                }
             }
         }
         wit::ArrayData::List(list) => {
             let child = build_array(slots, list.child, depth + 1)?;
-            let item = Arc::new(Field::new_list_field(child.data_type().clone(), list.child_nullable));
+            let item = Arc::new(Field::new_list_field(
+                child.data_type().clone(),
+                list.child_nullable,
+            ));
             Arc::new(
                 ListArray::try_new(item, offsets(list.offsets, len)?, child, nulls)
                     .map_err(|e| e.to_string())?,
@@ -353,20 +384,28 @@ fn build_array(slots: &mut [Option<wit::Array>], index: u32, depth: usize) -> Re
             for member in members {
                 let child = build_array(slots, member.child, depth + 1)
                     .map_err(|e| format!("field `{}`: {e}", member.name))?;
-                fields.push(Field::new(member.name, child.data_type().clone(), member.nullable));
+                fields.push(Field::new(
+                    member.name,
+                    child.data_type().clone(),
+                    member.nullable,
+                ));
                 children.push(child);
             }
             if children.is_empty() {
                 Arc::new(StructArray::new_empty_fields(len, nulls))
             } else {
                 Arc::new(
-                    StructArray::try_new(Fields::from(fields), children, nulls).map_err(|e| e.to_string())?,
+                    StructArray::try_new(Fields::from(fields), children, nulls)
+                        .map_err(|e| e.to_string())?,
                 )
             }
         }
     };
     if out.len() != len {
-        return Err(format!("array declares {len} values but holds {}", out.len()));
+        return Err(format!(
+            "array declares {len} values but holds {}",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -386,7 +425,10 @@ where
 /// A bitmap of `len` bits, checked to be long enough.
 fn bitmap(bytes: Vec<u8>, len: usize) -> Result<BooleanBuffer, String> {
     if bytes.len() < len.div_ceil(8) {
-        return Err(format!("bitmap of {} bytes cannot hold {len} bits", bytes.len()));
+        return Err(format!(
+            "bitmap of {} bytes cannot hold {len} bits",
+            bytes.len()
+        ));
     }
     Ok(BooleanBuffer::new(Buffer::from_vec(bytes), 0, len))
 }

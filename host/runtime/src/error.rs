@@ -36,7 +36,10 @@ pub enum RuntimeError {
         reason: String,
     },
     /// The component does not implement the world the host asked for.
-    #[error("plugin `{plugin}` does not implement `sluice:plugin/{world}@{}`: {reason}", crate::WIT_VERSION)]
+    #[error(
+        "plugin `{plugin}` does not implement `sluice:plugin/{world}@{}`: {reason}",
+        crate::WIT_VERSION
+    )]
     WrongWorld {
         /// Plugin name.
         plugin: String,
@@ -54,7 +57,9 @@ pub enum RuntimeError {
         reason: String,
     },
     /// The call ran past its CPU deadline and was interrupted.
-    #[error("plugin `{plugin}` exceeded its deadline of {deadline_ms} ms in `{function}` and was stopped")]
+    #[error(
+        "plugin `{plugin}` exceeded its deadline of {deadline_ms} ms in `{function}` and was stopped"
+    )]
     DeadlineExceeded {
         /// Plugin name.
         plugin: String,
@@ -64,7 +69,9 @@ pub enum RuntimeError {
         deadline_ms: u64,
     },
     /// The plugin tried to grow its memory past its limit.
-    #[error("plugin `{plugin}` exceeded its memory limit of {limit_bytes} bytes in `{function}` and was stopped")]
+    #[error(
+        "plugin `{plugin}` exceeded its memory limit of {limit_bytes} bytes in `{function}` and was stopped"
+    )]
     MemoryLimitExceeded {
         /// Plugin name.
         plugin: String,
@@ -104,7 +111,10 @@ pub enum RuntimeError {
         reason: String,
     },
     /// The input batch has a column type the plugin contract cannot carry.
-    #[error("column `{column}` has type {data_type}, which sluice:plugin@{} cannot carry", crate::WIT_VERSION)]
+    #[error(
+        "column `{column}` has type {data_type}, which sluice:plugin@{} cannot carry",
+        crate::WIT_VERSION
+    )]
     UnsupportedType {
         /// Column name.
         column: String,

@@ -21,7 +21,9 @@ impl MetricsRegistry {
     /// Add `delta` to `plugin`'s counter `name`.
     pub fn add(&self, plugin: &str, name: &str, delta: u64) {
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        let value = counters.entry((plugin.to_owned(), name.to_owned())).or_default();
+        let value = counters
+            .entry((plugin.to_owned(), name.to_owned()))
+            .or_default();
         *value = value.saturating_add(delta);
     }
 
@@ -113,7 +115,9 @@ impl HostState {
             plugin,
             metrics,
             limiter: MemoryLimiter::new(memory_bytes),
-            wasi: WasiCtx::builder().allow_blocking_current_thread(true).build(),
+            wasi: WasiCtx::builder()
+                .allow_blocking_current_thread(true)
+                .build(),
             table: ResourceTable::new(),
         }
     }
@@ -135,11 +139,21 @@ impl host::Host for HostState {
         let plugin = &*self.plugin;
         let fields = FieldsDisplay(&fields);
         match level {
-            host::Level::Trace => tracing::trace!(target: "sluice::plugin", plugin, %fields, "{message}"),
-            host::Level::Debug => tracing::debug!(target: "sluice::plugin", plugin, %fields, "{message}"),
-            host::Level::Info => tracing::info!(target: "sluice::plugin", plugin, %fields, "{message}"),
-            host::Level::Warn => tracing::warn!(target: "sluice::plugin", plugin, %fields, "{message}"),
-            host::Level::Error => tracing::error!(target: "sluice::plugin", plugin, %fields, "{message}"),
+            host::Level::Trace => {
+                tracing::trace!(target: "sluice::plugin", plugin, %fields, "{message}")
+            }
+            host::Level::Debug => {
+                tracing::debug!(target: "sluice::plugin", plugin, %fields, "{message}")
+            }
+            host::Level::Info => {
+                tracing::info!(target: "sluice::plugin", plugin, %fields, "{message}")
+            }
+            host::Level::Warn => {
+                tracing::warn!(target: "sluice::plugin", plugin, %fields, "{message}")
+            }
+            host::Level::Error => {
+                tracing::error!(target: "sluice::plugin", plugin, %fields, "{message}")
+            }
         }
     }
 

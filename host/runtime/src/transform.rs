@@ -115,21 +115,29 @@ impl TransformPlugin {
         };
         let exports = || {
             let ty = component.component_type();
-            let names: Vec<String> = ty.exports(runtime.engine()).map(|(n, _)| n.to_owned()).collect();
+            let names: Vec<String> = ty
+                .exports(runtime.engine())
+                .map(|(n, _)| n.to_owned())
+                .collect();
             format!("it exports [{}]", names.join(", "))
         };
         let process_export = component
             .get_export_index(None, TRANSFORMER_EXPORT)
             .and_then(|iface| component.get_export_index(Some(&iface), "process"))
-            .ok_or_else(|| wrong_world(format!("no `{TRANSFORMER_EXPORT}` export with `process`; {}", exports())))?;
-        let instance_pre = runtime
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::Instantiate {
+            .ok_or_else(|| {
+                wrong_world(format!(
+                    "no `{TRANSFORMER_EXPORT}` export with `process`; {}",
+                    exports()
+                ))
+            })?;
+        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            RuntimeError::Instantiate {
                 plugin: name.to_owned(),
                 reason: format!("{e:#}"),
-            })?;
-        let pre = TransformPre::new(instance_pre).map_err(|e| wrong_world(format!("{e:#}; {}", exports())))?;
+            }
+        })?;
+        let pre = TransformPre::new(instance_pre)
+            .map_err(|e| wrong_world(format!("{e:#}; {}", exports())))?;
         let plugin = TransformPlugin {
             name: name.into(),
             digest,
@@ -216,8 +224,12 @@ impl TransformPlugin {
     fn plugin_error(&self, error: wit::PluginError) -> RuntimeError {
         let plugin = self.name.to_string();
         let (kind, message, rows) = match error {
-            wit::PluginError::InvalidInput(input) => (PluginErrorKind::InvalidInput, input.message, input.rows),
-            wit::PluginError::Transient(message) => (PluginErrorKind::Transient, message, Vec::new()),
+            wit::PluginError::InvalidInput(input) => {
+                (PluginErrorKind::InvalidInput, input.message, input.rows)
+            }
+            wit::PluginError::Transient(message) => {
+                (PluginErrorKind::Transient, message, Vec::new())
+            }
             wit::PluginError::Fatal(message) => (PluginErrorKind::Fatal, message, Vec::new()),
         };
         RuntimeError::Plugin {
@@ -235,7 +247,12 @@ impl TransformPlugin {
     }
 
     /// Say why a call into the guest failed: deadline, memory or trap.
-    fn call_failed(&self, store: &Store<HostState>, function: &'static str, error: wasmtime::Error) -> RuntimeError {
+    fn call_failed(
+        &self,
+        store: &Store<HostState>,
+        function: &'static str,
+        error: wasmtime::Error,
+    ) -> RuntimeError {
         let plugin = self.name.to_string();
         tracing::warn!(plugin, function, "discarding plugin instance: {error:#}");
         if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
@@ -294,10 +311,13 @@ impl TransformPlugin {
             plugin: self.name.to_string(),
             reason,
         };
-        let bindings = Transform::new(&mut store, &instance).map_err(|e| instance_error(format!("{e:#}")))?;
+        let bindings =
+            Transform::new(&mut store, &instance).map_err(|e| instance_error(format!("{e:#}")))?;
         let process = instance
             .get_func(&mut store, self.process_export)
-            .ok_or_else(|| instance_error(format!("`{TRANSFORMER_EXPORT}` has no function `process`")))?;
+            .ok_or_else(|| {
+                instance_error(format!("`{TRANSFORMER_EXPORT}` has no function `process`"))
+            })?;
         process
             .typed::<(BatchArg<'static>,), (Result<wit::Transformed, wit::PluginError>,)>(&store)
             .map_err(|e| RuntimeError::WrongWorld {

@@ -4,21 +4,31 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::builder::{ListBuilder, Int32Builder};
+use arrow_array::builder::{Int32Builder, ListBuilder};
 use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, StructArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field};
 use sluice_plugin_artifacts as artifacts;
-use sluice_runtime::{PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError, TransformPlugin};
+use sluice_runtime::{
+    PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError, TransformPlugin,
+};
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig::default()).unwrap()
 }
 
-fn load(runtime: &Runtime, path: &str, config: &[(&str, &str)], limits: PluginLimits) -> Result<TransformPlugin, RuntimeError> {
-    let config = config.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+fn load(
+    runtime: &Runtime,
+    path: &str,
+    config: &[(&str, &str)],
+    limits: PluginLimits,
+) -> Result<TransformPlugin, RuntimeError> {
+    let config = config
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     TransformPlugin::load(runtime, "under-test", path.as_ref(), config, limits)
 }
 
@@ -30,20 +40,96 @@ fn all_types_batch() -> RecordBatch {
     list.append_value([]);
     list.append_value([Some(7)]);
     let strukt = StructArray::from(vec![
-        (Arc::new(Field::new("a", DataType::Int64, false)), Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef),
-        (Arc::new(Field::new("b", DataType::Utf8, true)), Arc::new(StringArray::from(vec![Some("x"), None, Some("z"), Some("")])) as ArrayRef),
+        (
+            Arc::new(Field::new("a", DataType::Int64, false)),
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("b", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec![
+                Some("x"),
+                None,
+                Some("z"),
+                Some(""),
+            ])) as ArrayRef,
+        ),
     ]);
     RecordBatch::try_from_iter(vec![
-        ("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef),
-        ("flag", Arc::new(BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]))),
-        ("i32", Arc::new(Int32Array::from(vec![Some(-1), Some(i32::MAX), None, Some(0)]))),
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+        ),
+        (
+            "flag",
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                None,
+                Some(false),
+                Some(true),
+            ])),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from(vec![
+                Some(-1),
+                Some(i32::MAX),
+                None,
+                Some(0),
+            ])),
+        ),
         ("u32", Arc::new(UInt32Array::from(vec![0, 1, u32::MAX, 3]))),
-        ("u64", Arc::new(UInt64Array::from(vec![Some(u64::MAX), None, Some(2), Some(3)]))),
-        ("f32", Arc::new(Float32Array::from(vec![1.5, -0.0, f32::INFINITY, 4.25]))),
-        ("f64", Arc::new(Float64Array::from(vec![Some(0.1), None, Some(-2.5), Some(1e300)]))),
-        ("text", Arc::new(StringArray::from(vec![Some("héllo"), None, Some(""), Some("日本")]))),
-        ("bytes", Arc::new(BinaryArray::from(vec![Some(&b"\x00\xff"[..]), Some(b""), None, Some(b"abc")]))),
-        ("ts", Arc::new(TimestampMicrosecondArray::from(vec![Some(1), None, Some(-5), Some(1_700_000_000_000_000)]).with_timezone("Europe/Paris"))),
+        (
+            "u64",
+            Arc::new(UInt64Array::from(vec![
+                Some(u64::MAX),
+                None,
+                Some(2),
+                Some(3),
+            ])),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from(vec![1.5, -0.0, f32::INFINITY, 4.25])),
+        ),
+        (
+            "f64",
+            Arc::new(Float64Array::from(vec![
+                Some(0.1),
+                None,
+                Some(-2.5),
+                Some(1e300),
+            ])),
+        ),
+        (
+            "text",
+            Arc::new(StringArray::from(vec![
+                Some("héllo"),
+                None,
+                Some(""),
+                Some("日本"),
+            ])),
+        ),
+        (
+            "bytes",
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"\x00\xff"[..]),
+                Some(b""),
+                None,
+                Some(b"abc"),
+            ])),
+        ),
+        (
+            "ts",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    Some(1),
+                    None,
+                    Some(-5),
+                    Some(1_700_000_000_000_000),
+                ])
+                .with_timezone("Europe/Paris"),
+            ),
+        ),
         ("list", Arc::new(list.finish())),
         ("nested", Arc::new(strukt)),
     ])
@@ -53,7 +139,13 @@ fn all_types_batch() -> RecordBatch {
 #[test]
 fn every_column_type_round_trips_through_a_plugin() {
     let runtime = runtime();
-    let plugin = load(&runtime, artifacts::FILTER, &[("column", "id"), ("op", "is_not_null")], PluginLimits::default()).unwrap();
+    let plugin = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "id"), ("op", "is_not_null")],
+        PluginLimits::default(),
+    )
+    .unwrap();
     let input = all_types_batch();
     let output = plugin.process(&input).unwrap();
     assert_eq!(output.batch, input);
@@ -63,7 +155,13 @@ fn every_column_type_round_trips_through_a_plugin() {
 #[test]
 fn sliced_input_is_lent_correctly() {
     let runtime = runtime();
-    let plugin = load(&runtime, artifacts::FILTER, &[("column", "id"), ("op", "is_not_null")], PluginLimits::default()).unwrap();
+    let plugin = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "id"), ("op", "is_not_null")],
+        PluginLimits::default(),
+    )
+    .unwrap();
     let input = all_types_batch().slice(1, 3);
     assert_eq!(plugin.process(&input).unwrap().batch, input);
 }
@@ -71,7 +169,13 @@ fn sliced_input_is_lent_correctly() {
 #[test]
 fn plugin_filters_rows() {
     let runtime = runtime();
-    let plugin = load(&runtime, artifacts::FILTER, &[("column", "id"), ("op", "ge"), ("value", "3")], PluginLimits::default()).unwrap();
+    let plugin = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "id"), ("op", "ge"), ("value", "3")],
+        PluginLimits::default(),
+    )
+    .unwrap();
     let output = plugin.process(&all_types_batch()).unwrap();
     assert_eq!(output.batch, all_types_batch().slice(2, 2));
 }
@@ -79,21 +183,50 @@ fn plugin_filters_rows() {
 #[test]
 fn routed_rows_reach_named_outputs() {
     let runtime = runtime();
-    let plugin = load(&runtime, artifacts::ROUTE_SPLIT, &[("column", "id"), ("threshold", "3"), ("above", "big"), ("below", "small")], PluginLimits::default()).unwrap();
+    let plugin = load(
+        &runtime,
+        artifacts::ROUTE_SPLIT,
+        &[
+            ("column", "id"),
+            ("threshold", "3"),
+            ("above", "big"),
+            ("below", "small"),
+        ],
+        PluginLimits::default(),
+    )
+    .unwrap();
     let output = plugin.process(&all_types_batch()).unwrap();
     assert_eq!(output.batch.num_rows(), 0);
-    let names: Vec<_> = output.routed.iter().map(|(name, batch)| (name.as_str(), batch.num_rows())).collect();
+    let names: Vec<_> = output
+        .routed
+        .iter()
+        .map(|(name, batch)| (name.as_str(), batch.num_rows()))
+        .collect();
     assert_eq!(names, vec![("big", 2), ("small", 2)]);
 }
 
 #[test]
 fn plugin_error_is_typed_and_names_the_plugin() {
     let runtime = runtime();
-    let plugin = load(&runtime, artifacts::FILTER, &[("column", "missing"), ("op", "eq"), ("value", "1")], PluginLimits::default()).unwrap();
+    let plugin = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "missing"), ("op", "eq"), ("value", "1")],
+        PluginLimits::default(),
+    )
+    .unwrap();
     let error = plugin.process(&all_types_batch()).unwrap_err();
     match &error {
-        RuntimeError::Plugin { plugin, kind, message, .. } => {
-            assert_eq!((plugin.as_str(), *kind), ("under-test", PluginErrorKind::Fatal));
+        RuntimeError::Plugin {
+            plugin,
+            kind,
+            message,
+            ..
+        } => {
+            assert_eq!(
+                (plugin.as_str(), *kind),
+                ("under-test", PluginErrorKind::Fatal)
+            );
             assert!(message.contains("no column `missing`"), "{message}");
         }
         other => panic!("unexpected {other:?}"),
@@ -103,78 +236,180 @@ fn plugin_error_is_typed_and_names_the_plugin() {
 #[test]
 fn infinite_loop_is_stopped_by_the_deadline_and_the_host_carries_on() {
     let runtime = runtime();
-    let limits = PluginLimits { deadline: Duration::from_millis(200), ..PluginLimits::default() };
+    let limits = PluginLimits {
+        deadline: Duration::from_millis(200),
+        ..PluginLimits::default()
+    };
     let spin = load(&runtime, artifacts::SPIN_FOREVER, &[], limits).unwrap();
     for _ in 0..2 {
         let started = Instant::now();
         let error = spin.process(&all_types_batch()).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(30));
-        assert!(matches!(&error, RuntimeError::DeadlineExceeded { plugin, function: "process", deadline_ms: 200 } if plugin == "under-test"), "{error:?}");
-        assert!(error.to_string().contains("exceeded its deadline of 200 ms"), "{error}");
+        assert!(
+            matches!(&error, RuntimeError::DeadlineExceeded { plugin, function: "process", deadline_ms: 200 } if plugin == "under-test"),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("exceeded its deadline of 200 ms"),
+            "{error}"
+        );
     }
     // Another plugin in the same engine still works.
-    let healthy = load(&runtime, artifacts::FILTER, &[("column", "id"), ("op", "is_not_null")], PluginLimits::default()).unwrap();
-    assert_eq!(healthy.process(&all_types_batch()).unwrap().batch.num_rows(), 4);
+    let healthy = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "id"), ("op", "is_not_null")],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        healthy
+            .process(&all_types_batch())
+            .unwrap()
+            .batch
+            .num_rows(),
+        4
+    );
 }
 
 #[test]
 fn unbounded_allocation_is_stopped_at_the_memory_limit_and_the_host_carries_on() {
     let runtime = runtime();
-    let limits = PluginLimits { memory_bytes: 32 << 20, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        memory_bytes: 32 << 20,
+        ..PluginLimits::default()
+    };
     let hog = load(&runtime, artifacts::ALLOC_FOREVER, &[], limits).unwrap();
     for _ in 0..2 {
         let error = hog.process(&all_types_batch()).unwrap_err();
-        assert!(matches!(&error, RuntimeError::MemoryLimitExceeded { plugin, limit_bytes, .. } if plugin == "under-test" && *limit_bytes == 32 << 20), "{error:?}");
+        assert!(
+            matches!(&error, RuntimeError::MemoryLimitExceeded { plugin, limit_bytes, .. } if plugin == "under-test" && *limit_bytes == 32 << 20),
+            "{error:?}"
+        );
     }
-    let healthy = load(&runtime, artifacts::FILTER, &[("column", "id"), ("op", "is_not_null")], PluginLimits::default()).unwrap();
-    assert_eq!(healthy.process(&all_types_batch()).unwrap().batch.num_rows(), 4);
+    let healthy = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "id"), ("op", "is_not_null")],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        healthy
+            .process(&all_types_batch())
+            .unwrap()
+            .batch
+            .num_rows(),
+        4
+    );
 }
 
 #[test]
 fn bytes_that_are_not_a_component_are_rejected_clearly() {
     let runtime = runtime();
-    let error = TransformPlugin::from_bytes(&runtime, "junk", b"definitely not wasm", Vec::new(), PluginLimits::default()).unwrap_err();
-    assert!(matches!(error, RuntimeError::InvalidComponent { ref plugin, .. } if plugin == "junk"), "{error:?}");
+    let error = TransformPlugin::from_bytes(
+        &runtime,
+        "junk",
+        b"definitely not wasm",
+        Vec::new(),
+        PluginLimits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::InvalidComponent { ref plugin, .. } if plugin == "junk"),
+        "{error:?}"
+    );
     // A core module is Wasm but not a component.
-    let error = TransformPlugin::from_bytes(&runtime, "core", b"\0asm\x01\0\0\0", Vec::new(), PluginLimits::default()).unwrap_err();
-    assert!(matches!(error, RuntimeError::InvalidComponent { .. }), "{error:?}");
+    let error = TransformPlugin::from_bytes(
+        &runtime,
+        "core",
+        b"\0asm\x01\0\0\0",
+        Vec::new(),
+        PluginLimits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::InvalidComponent { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn a_missing_file_is_reported_with_its_path() {
-    let error = load(&runtime(), "/nonexistent/plugin.wasm", &[], PluginLimits::default()).unwrap_err();
-    assert!(error.to_string().contains("/nonexistent/plugin.wasm"), "{error}");
+    let error = load(
+        &runtime(),
+        "/nonexistent/plugin.wasm",
+        &[],
+        PluginLimits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/plugin.wasm"),
+        "{error}"
+    );
 }
 
 #[test]
 fn compiled_components_are_cached_on_disk_across_runtimes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig { cache_dir: Some(dir.path().to_owned()), ..RuntimeConfig::default() };
+    let config = RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        ..RuntimeConfig::default()
+    };
     let first = Runtime::new(config.clone()).unwrap();
     let plugin = load(&first, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
-    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(entries.len(), 1);
-    assert!(entries[0].file_name().unwrap().to_string_lossy().starts_with(plugin.digest()));
+    assert!(
+        entries[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(plugin.digest())
+    );
     let written = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
 
     let second = Runtime::new(config).unwrap();
     let again = load(&second, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
     assert_eq!(again.digest(), plugin.digest());
-    assert_eq!(std::fs::metadata(&entries[0]).unwrap().modified().unwrap(), written, "cache entry was rewritten");
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        written,
+        "cache entry was rewritten"
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
 #[test]
 fn plugins_count_into_host_metrics() {
     let runtime = runtime();
-    let plugin = load(&runtime, artifacts::PII_REDACT, &[("columns", "text")], PluginLimits::default()).unwrap();
+    let plugin = load(
+        &runtime,
+        artifacts::PII_REDACT,
+        &[("columns", "text")],
+        PluginLimits::default(),
+    )
+    .unwrap();
     let batch = RecordBatch::try_from_iter(vec![(
         "text",
-        Arc::new(StringArray::from(vec!["mail bob@corp.io", "card 4111 1111 1111 1111 and ann@x.org"])) as ArrayRef,
+        Arc::new(StringArray::from(vec![
+            "mail bob@corp.io",
+            "card 4111 1111 1111 1111 and ann@x.org",
+        ])) as ArrayRef,
     )])
     .unwrap();
     let output = plugin.process(&batch).unwrap();
-    let text = output.batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    let text = output
+        .batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
     assert_eq!(text.value(0), "mail b***@corp.io");
     assert_eq!(text.value(1), "card ****-****-****-1111 and a***@x.org");
     assert_eq!(runtime.metrics().get("under-test", "redactions"), 3);

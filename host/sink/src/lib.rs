@@ -39,15 +39,26 @@ pub trait Sink: Send + std::fmt::Debug {
 /// Open the sink `spec` describes; `label` names it in output and errors.
 pub fn open(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match spec {
-        SinkSpec::Console { num_rows } => Box::new(Console { label: label.to_owned(), num_rows: *num_rows, batches: 0 }),
-        SinkSpec::File { path } => {
+        SinkSpec::Console(console) => Box::new(Console {
+            label: label.to_owned(),
+            num_rows: console.num_rows,
+            batches: 0,
+        }),
+        SinkSpec::File(file) => {
+            let path = &file.path;
             let what = format!("{label} ({})", path.display());
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| SinkError::Open { what: what.clone(), message: e.to_string() })?;
-            Box::new(JsonLines { what, writer: LineDelimitedWriter::new(BufWriter::new(file)) })
+                .map_err(|e| SinkError::Open {
+                    what: what.clone(),
+                    message: e.to_string(),
+                })?;
+            Box::new(JsonLines {
+                what,
+                writer: LineDelimitedWriter::new(BufWriter::new(file)),
+            })
         }
     })
 }
@@ -63,19 +74,31 @@ struct Console {
 impl Sink for Console {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
         let shown = batch.slice(0, batch.num_rows().min(self.num_rows));
-        let table = pretty_format_batches(&[shown])
-            .map_err(|e| SinkError::Write { what: self.label.clone(), message: e.to_string() })?;
+        let table = pretty_format_batches(&[shown]).map_err(|e| SinkError::Write {
+            what: self.label.clone(),
+            message: e.to_string(),
+        })?;
         let rule = "-------------------------------------------";
-        let mut text = format!("{rule}\nBatch: {} ({})\n{rule}\n{table}\n", self.batches, self.label);
+        let mut text = format!(
+            "{rule}\nBatch: {} ({})\n{rule}\n{table}\n",
+            self.batches, self.label
+        );
         if batch.num_rows() > self.num_rows {
-            text.push_str(&format!("only showing top {} of {} rows\n", self.num_rows, batch.num_rows()));
+            text.push_str(&format!(
+                "only showing top {} of {} rows\n",
+                self.num_rows,
+                batch.num_rows()
+            ));
         }
         self.batches += 1;
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
-            .map_err(|e| SinkError::Write { what: self.label.clone(), message: e.to_string() })
+            .map_err(|e| SinkError::Write {
+                what: self.label.clone(),
+                message: e.to_string(),
+            })
     }
 }
 
@@ -87,14 +110,22 @@ struct JsonLines {
 
 impl std::fmt::Debug for JsonLines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonLines").field("file", &self.what).finish()
+        f.debug_struct("JsonLines")
+            .field("file", &self.what)
+            .finish()
     }
 }
 
 impl Sink for JsonLines {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
-        let error = |message: String| SinkError::Write { what: self.what.clone(), message };
+        let error = |message: String| SinkError::Write {
+            what: self.what.clone(),
+            message,
+        };
         self.writer.write(batch).map_err(|e| error(e.to_string()))?;
-        self.writer.get_mut().flush().map_err(|e| error(e.to_string()))
+        self.writer
+            .get_mut()
+            .flush()
+            .map_err(|e| error(e.to_string()))
     }
 }

@@ -22,7 +22,10 @@ pub struct FileReader {
 
 impl std::fmt::Debug for FileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileReader").field("file", &self.what).field("schema", &self.schema).finish()
+        f.debug_struct("FileReader")
+            .field("file", &self.what)
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 
@@ -30,17 +33,29 @@ impl FileReader {
     /// Open the file and settle its schema.
     pub fn open(spec: &FileSource, chunk_rows: usize) -> Result<Self, SourceError> {
         let what = spec.path.display().to_string();
-        let read_error = |message: String| SourceError::Read { what: what.clone(), message };
-        let mut file = BufReader::new(File::open(&spec.path).map_err(|e| read_error(e.to_string()))?);
+        let read_error = |message: String| SourceError::Read {
+            what: what.clone(),
+            message,
+        };
+        let mut file =
+            BufReader::new(File::open(&spec.path).map_err(|e| read_error(e.to_string()))?);
         let schema = match &spec.schema {
             Some(columns) => Arc::new(Schema::new(
-                columns.iter().map(|c| Field::new(&c.name, data_type(c.column_type), c.nullable)).collect::<Vec<_>>(),
+                columns
+                    .iter()
+                    .map(|c| Field::new(&c.name, data_type(c.column_type), c.nullable))
+                    .collect::<Vec<_>>(),
             )),
             None => {
                 let inferred = match spec.format {
-                    FileFormat::Jsonl => arrow::json::reader::infer_json_schema_from_seekable(&mut file, Some(INFER_ROWS))
+                    FileFormat::Jsonl => {
+                        arrow::json::reader::infer_json_schema_from_seekable(
+                            &mut file,
+                            Some(INFER_ROWS),
+                        )
                         .map_err(|e| read_error(format!("inferring the schema: {e}")))?
-                        .0,
+                        .0
+                    }
                     FileFormat::Csv => {
                         let (schema, _) = arrow::csv::reader::Format::default()
                             .with_header(spec.header)
@@ -68,7 +83,11 @@ impl FileReader {
                     .map_err(|e| read_error(e.to_string()))?,
             ),
         };
-        Ok(FileReader { what, schema, batches })
+        Ok(FileReader {
+            what,
+            schema,
+            batches,
+        })
     }
 }
 
@@ -81,7 +100,10 @@ impl Source for FileReader {
         match self.batches.next() {
             None => Ok(Chunk::End),
             Some(Ok(batch)) => Ok(Chunk::Rows(batch)),
-            Some(Err(e)) => Err(SourceError::Read { what: self.what.clone(), message: e.to_string() }),
+            Some(Err(e)) => Err(SourceError::Read {
+                what: self.what.clone(),
+                message: e.to_string(),
+            }),
         }
     }
 }
@@ -92,7 +114,9 @@ fn data_type(column_type: ColumnType) -> DataType {
         ColumnType::Float64 => DataType::Float64,
         ColumnType::Bool => DataType::Boolean,
         ColumnType::Utf8 => DataType::Utf8,
-        ColumnType::TimestampMs => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+        ColumnType::TimestampMs => {
+            DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))
+        }
     }
 }
 
@@ -114,10 +138,25 @@ mod tests {
     fn jsonl_with_inferred_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
-        std::fs::write(&path, "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n{\"a\":3,\"b\":\"z\"}\n").unwrap();
-        let spec = FileSource { path, format: FileFormat::Jsonl, schema: None, header: true };
+        std::fs::write(
+            &path,
+            "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n{\"a\":3,\"b\":\"z\"}\n",
+        )
+        .unwrap();
+        let spec = FileSource {
+            path,
+            format: FileFormat::Jsonl,
+            schema: None,
+            header: true,
+        };
         let batches = read_all(&spec);
-        assert_eq!(batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(
+            batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .collect::<Vec<_>>(),
+            vec![2, 1]
+        );
         assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Int64);
     }
 
@@ -127,10 +166,23 @@ mod tests {
         let path = dir.path().join("in.csv");
         std::fs::write(&path, "a,b\n1,x\n2,y\n").unwrap();
         let schema = vec![
-            DeclaredColumn { name: "a".into(), column_type: ColumnType::Float64, nullable: false },
-            DeclaredColumn { name: "b".into(), column_type: ColumnType::Utf8, nullable: true },
+            DeclaredColumn {
+                name: "a".into(),
+                column_type: ColumnType::Float64,
+                nullable: false,
+            },
+            DeclaredColumn {
+                name: "b".into(),
+                column_type: ColumnType::Utf8,
+                nullable: true,
+            },
         ];
-        let spec = FileSource { path, format: FileFormat::Csv, schema: Some(schema), header: true };
+        let spec = FileSource {
+            path,
+            format: FileFormat::Csv,
+            schema: Some(schema),
+            header: true,
+        };
         let batches = read_all(&spec);
         assert_eq!(batches[0].num_rows(), 2);
         assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Float64);
@@ -141,8 +193,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
         std::fs::write(&path, "{\"a\":1}\n{\"a\":\n").unwrap();
-        let schema = vec![DeclaredColumn { name: "a".into(), column_type: ColumnType::Int64, nullable: true }];
-        let spec = FileSource { path, format: FileFormat::Jsonl, schema: Some(schema), header: true };
+        let schema = vec![DeclaredColumn {
+            name: "a".into(),
+            column_type: ColumnType::Int64,
+            nullable: true,
+        }];
+        let spec = FileSource {
+            path,
+            format: FileFormat::Jsonl,
+            schema: Some(schema),
+            header: true,
+        };
         let mut reader = FileReader::open(&spec, 10).unwrap();
         let error = reader.next_chunk(10).unwrap_err().to_string();
         assert!(error.contains("in.jsonl"), "{error}");

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use sluice_sdk::arrow_array::cast::AsArray;
 use sluice_sdk::arrow_array::types::{
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use sluice_sdk::arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, StringArray};
 use sluice_sdk::arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -25,7 +26,12 @@ pub fn enrich(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
     if email.is_none() && timestamp.is_none() {
         return Err(Error::fatal("set `email_column` and/or `timestamp_column`"));
     }
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     let mut columns = batch.columns().to_vec();
     if let Some(name) = email {
         let column = column(&batch, name)?;
@@ -34,7 +40,10 @@ pub fn enrich(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
             .ok_or_else(|| Error::fatal(format!("`{name}` is {}, not utf8", column.data_type())))?;
         let domains: StringArray = strings
             .iter()
-            .map(|v| v.and_then(|s| s.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()))
+            .map(|v| {
+                v.and_then(|s| s.rsplit_once('@'))
+                    .map(|(_, d)| d.to_ascii_lowercase())
+            })
             .collect();
         fields.push(Field::new("email_domain", DataType::Utf8, true));
         columns.push(Arc::new(domains));
@@ -55,7 +64,10 @@ pub fn enrich(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
         columns.push(Arc::new(hour));
         columns.push(Arc::new(weekend));
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
@@ -67,20 +79,42 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
 /// Seconds since the epoch of every value of a timestamp column.
 fn epoch_seconds(column: &ArrayRef) -> Result<Vec<Option<i64>>> {
     let per_second = |values: Vec<Option<i64>>, divisor: i64| {
-        values.into_iter().map(|v| v.map(|v| v.div_euclid(divisor))).collect()
+        values
+            .into_iter()
+            .map(|v| v.map(|v| v.div_euclid(divisor)))
+            .collect()
     };
     Ok(match column.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => column.as_primitive::<TimestampSecondType>().iter().collect(),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            per_second(column.as_primitive::<TimestampMillisecondType>().iter().collect(), 1_000)
+        DataType::Timestamp(TimeUnit::Second, _) => column
+            .as_primitive::<TimestampSecondType>()
+            .iter()
+            .collect(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => per_second(
+            column
+                .as_primitive::<TimestampMillisecondType>()
+                .iter()
+                .collect(),
+            1_000,
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => per_second(
+            column
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .collect(),
+            1_000_000,
+        ),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => per_second(
+            column
+                .as_primitive::<TimestampNanosecondType>()
+                .iter()
+                .collect(),
+            1_000_000_000,
+        ),
+        other => {
+            return Err(Error::fatal(format!(
+                "timestamp column is {other}, not a timestamp"
+            )));
         }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            per_second(column.as_primitive::<TimestampMicrosecondType>().iter().collect(), 1_000_000)
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            per_second(column.as_primitive::<TimestampNanosecondType>().iter().collect(), 1_000_000_000)
-        }
-        other => return Err(Error::fatal(format!("timestamp column is {other}, not a timestamp"))),
     })
 }
 
@@ -100,16 +134,25 @@ mod tests {
             Arc::new(schema),
             vec![
                 Arc::new(StringArray::from(vec![Some("Ann@Example.COM"), None])),
-                Arc::new(TimestampMillisecondArray::from(vec![Some(1_795_266_300_000), Some(1_795_393_800_000)])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(1_795_266_300_000),
+                    Some(1_795_393_800_000),
+                ])),
             ],
         )
         .unwrap();
         let config = Config::new([("email_column", "email"), ("timestamp_column", "ts")]);
         let out = enrich(batch, &config).unwrap();
-        let domain = out.column_by_name("email_domain").unwrap().as_string::<i32>();
+        let domain = out
+            .column_by_name("email_domain")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(domain.value(0), "example.com");
         assert!(domain.is_null(1));
-        let hour = out.column_by_name("hour_of_day").unwrap().as_primitive::<sluice_sdk::arrow_array::types::Int32Type>();
+        let hour = out
+            .column_by_name("hour_of_day")
+            .unwrap()
+            .as_primitive::<sluice_sdk::arrow_array::types::Int32Type>();
         assert_eq!(hour.values().to_vec(), vec![13, 0]);
         let weekend = out.column_by_name("is_weekend").unwrap().as_boolean();
         assert_eq!((weekend.value(0), weekend.value(1)), (true, false));

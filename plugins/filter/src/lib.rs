@@ -23,8 +23,16 @@ pub fn filter(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
         .ok_or_else(|| Error::fatal(format!("no column `{name}` in the batch")))?;
     let op = config.require("op")?;
     let mask = match op {
-        "is_null" => BooleanArray::from((0..column.len()).map(|i| column.is_null(i)).collect::<Vec<_>>()),
-        "is_not_null" => BooleanArray::from((0..column.len()).map(|i| column.is_valid(i)).collect::<Vec<_>>()),
+        "is_null" => BooleanArray::from(
+            (0..column.len())
+                .map(|i| column.is_null(i))
+                .collect::<Vec<_>>(),
+        ),
+        "is_not_null" => BooleanArray::from(
+            (0..column.len())
+                .map(|i| column.is_valid(i))
+                .collect::<Vec<_>>(),
+        ),
         _ => {
             let value = scalar(column.data_type(), config.require("value")?)?;
             let compare = match op {
@@ -44,15 +52,31 @@ pub fn filter(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
 
 /// The configured value as a one-element array of the column's type.
 fn scalar(data_type: &DataType, value: &str) -> Result<Scalar<ArrayRef>> {
-    let bad = |e: &dyn std::fmt::Display| Error::fatal(format!("value {value:?} is not a {data_type}: {e}"));
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::fatal(format!("value {value:?} is not a {data_type}: {e}"))
+    };
     let array: ArrayRef = match data_type {
-        DataType::Int32 => Arc::new(Int32Array::from(vec![value.parse::<i32>().map_err(|e| bad(&e))?])),
-        DataType::Int64 => Arc::new(Int64Array::from(vec![value.parse::<i64>().map_err(|e| bad(&e))?])),
-        DataType::UInt32 => Arc::new(UInt32Array::from(vec![value.parse::<u32>().map_err(|e| bad(&e))?])),
-        DataType::UInt64 => Arc::new(UInt64Array::from(vec![value.parse::<u64>().map_err(|e| bad(&e))?])),
-        DataType::Float32 => Arc::new(Float32Array::from(vec![value.parse::<f32>().map_err(|e| bad(&e))?])),
-        DataType::Float64 => Arc::new(Float64Array::from(vec![value.parse::<f64>().map_err(|e| bad(&e))?])),
-        DataType::Boolean => Arc::new(BooleanArray::from(vec![value.parse::<bool>().map_err(|e| bad(&e))?])),
+        DataType::Int32 => Arc::new(Int32Array::from(vec![
+            value.parse::<i32>().map_err(|e| bad(&e))?,
+        ])),
+        DataType::Int64 => Arc::new(Int64Array::from(vec![
+            value.parse::<i64>().map_err(|e| bad(&e))?,
+        ])),
+        DataType::UInt32 => Arc::new(UInt32Array::from(vec![
+            value.parse::<u32>().map_err(|e| bad(&e))?,
+        ])),
+        DataType::UInt64 => Arc::new(UInt64Array::from(vec![
+            value.parse::<u64>().map_err(|e| bad(&e))?,
+        ])),
+        DataType::Float32 => Arc::new(Float32Array::from(vec![
+            value.parse::<f32>().map_err(|e| bad(&e))?,
+        ])),
+        DataType::Float64 => Arc::new(Float64Array::from(vec![
+            value.parse::<f64>().map_err(|e| bad(&e))?,
+        ])),
+        DataType::Boolean => Arc::new(BooleanArray::from(vec![
+            value.parse::<bool>().map_err(|e| bad(&e))?,
+        ])),
         DataType::Utf8 => Arc::new(StringArray::from(vec![value])),
         other => return Err(Error::fatal(format!("cannot filter on a {other} column"))),
     };
@@ -103,6 +127,9 @@ mod tests {
     fn unparsable_value_is_a_clear_error() {
         let config = Config::new([("column", "amount"), ("op", "gt"), ("value", "ten")]);
         let error = filter(batch(), &config).unwrap_err();
-        assert!(error.message().contains("\"ten\" is not a Int64"), "{error}");
+        assert!(
+            error.message().contains("\"ten\" is not a Int64"),
+            "{error}"
+        );
     }
 }

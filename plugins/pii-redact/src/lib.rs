@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
+use sluice_sdk::arrow_array::builder::StringBuilder;
 use sluice_sdk::arrow_array::cast::AsArray;
 use sluice_sdk::arrow_array::{Array, ArrayRef, StringArray};
-use sluice_sdk::arrow_array::builder::StringBuilder;
 use sluice_sdk::arrow_schema::DataType;
 use sluice_sdk::{Config, Error, RecordBatch, Result, counter_add, transform};
 
@@ -39,7 +39,11 @@ pub fn redact(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
                 return Ok(column.clone());
             }
             if field.data_type() != &DataType::Utf8 {
-                return Err(Error::fatal(format!("column `{}` is {}, not utf8", field.name(), field.data_type())));
+                return Err(Error::fatal(format!(
+                    "column `{}` is {}, not utf8",
+                    field.name(),
+                    field.data_type()
+                )));
             }
             let (array, count) = redact_strings(column.as_string::<i32>());
             redactions += count;
@@ -157,7 +161,11 @@ fn card_at(bytes: &[u8], start: usize) -> Option<(usize, [u8; 4])> {
             n += 1;
             i += 1;
             end = i;
-        } else if (b == b' ' || b == b'-') && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() && n > 0 {
+        } else if (b == b' ' || b == b'-')
+            && i + 1 < bytes.len()
+            && bytes[i + 1].is_ascii_digit()
+            && n > 0
+        {
             i += 1;
         } else {
             break;
@@ -169,7 +177,10 @@ fn card_at(bytes: &[u8], start: usize) -> Option<(usize, [u8; 4])> {
     if !(13..=19).contains(&n) || !luhn(&digits[..n]) {
         return None;
     }
-    Some((end, [digits[n - 4], digits[n - 3], digits[n - 2], digits[n - 1]]))
+    Some((
+        end,
+        [digits[n - 4], digits[n - 3], digits[n - 2], digits[n - 1]],
+    ))
 }
 
 fn luhn(digits: &[u8]) -> bool {
@@ -179,7 +190,11 @@ fn luhn(digits: &[u8]) -> bool {
         .enumerate()
         .map(|(i, &d)| {
             let d = u32::from(d - b'0');
-            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
         })
         .sum();
     sum % 10 == 0
@@ -197,20 +212,34 @@ mod tests {
 
     #[test]
     fn masks_emails_keeping_domain() {
-        assert_eq!(redacted("contact jane.doe@example.com now"), "contact j***@example.com now");
-        assert_eq!(redacted("a@b.co, x_y@mail.example.org."), "a***@b.co, x***@mail.example.org.");
+        assert_eq!(
+            redacted("contact jane.doe@example.com now"),
+            "contact j***@example.com now"
+        );
+        assert_eq!(
+            redacted("a@b.co, x_y@mail.example.org."),
+            "a***@b.co, x***@mail.example.org."
+        );
     }
 
     #[test]
     fn leaves_non_emails() {
-        for text in ["user@localhost", "@example.com", "price @ 5.00", "no pii here"] {
+        for text in [
+            "user@localhost",
+            "@example.com",
+            "price @ 5.00",
+            "no pii here",
+        ] {
             assert_eq!(redacted(text), text);
         }
     }
 
     #[test]
     fn masks_luhn_valid_cards_only() {
-        assert_eq!(redacted("card 4111 1111 1111 1111 ok"), "card ****-****-****-1111 ok");
+        assert_eq!(
+            redacted("card 4111 1111 1111 1111 ok"),
+            "card ****-****-****-1111 ok"
+        );
         assert_eq!(redacted("4242-4242-4242-4242"), "****-****-****-4242");
         // Fails Luhn: an order number, not a card.
         assert_eq!(redacted("order 4111111111111112"), "order 4111111111111112");
@@ -237,6 +266,9 @@ mod tests {
         let email = out.column(0).as_string::<i32>();
         assert_eq!(email.value(0), "b***@corp.io");
         assert!(email.is_null(1));
-        assert_eq!(out.column(1).as_string::<i32>().value(0), "kept bob@corp.io");
+        assert_eq!(
+            out.column(1).as_string::<i32>().value(0),
+            "kept bob@corp.io"
+        );
     }
 }

@@ -20,13 +20,20 @@ pub fn route(batch: RecordBatch, config: &Config) -> Result<Output> {
         .column_by_name(name)
         .ok_or_else(|| Error::fatal(format!("no column `{name}` in the batch")))?;
     if !column.data_type().is_numeric() {
-        return Err(Error::fatal(format!("`{name}` is {}, not numeric", column.data_type())));
+        return Err(Error::fatal(format!(
+            "`{name}` is {}, not numeric",
+            column.data_type()
+        )));
     }
     let values = arrow_cast::cast(column, &DataType::Float64)?;
     let threshold = Scalar::new(Float64Array::from(vec![threshold]));
     let above = cmp::gt_eq(&values, &threshold as &dyn Datum)?;
     // Null comparisons are null: those rows go below, so no row is lost.
-    let above = BooleanArray::from((0..above.len()).map(|i| above.is_valid(i) && above.value(i)).collect::<Vec<_>>());
+    let above = BooleanArray::from(
+        (0..above.len())
+            .map(|i| above.is_valid(i) && above.value(i))
+            .collect::<Vec<_>>(),
+    );
     let below = arrow_arith::boolean::not(&above)?;
     let filter = |mask: &BooleanArray| arrow_select::filter::filter_record_batch(&batch, mask);
     let (above_rows, below_rows) = (filter(&above)?, filter(&below)?);
@@ -38,16 +45,22 @@ pub fn route(batch: RecordBatch, config: &Config) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use sluice_sdk::arrow_array::Int64Array;
     use sluice_sdk::arrow_schema::{Field, Schema};
+    use std::sync::Arc;
 
     #[test]
     fn splits_every_row_exactly_once() {
         let schema = Schema::new(vec![Field::new("amount", DataType::Int64, true)]);
         let batch = RecordBatch::try_new(
             Arc::new(schema),
-            vec![Arc::new(Int64Array::from(vec![Some(10), Some(100), None, Some(99), Some(1000)]))],
+            vec![Arc::new(Int64Array::from(vec![
+                Some(10),
+                Some(100),
+                None,
+                Some(99),
+                Some(1000),
+            ]))],
         )
         .unwrap();
         let config = Config::new([("column", "amount"), ("threshold", "100"), ("above", "big")]);

@@ -1,0 +1,241 @@
+//! `sluice run` end to end: datagen or file → Wasm plugins → sinks.
+
+use std::path::Path;
+
+use sluice_e2e::{read_json_lines, run_job};
+use sluice_plugin_artifacts as artifacts;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const DATAGEN: &str = r#"
+[source]
+type = "datagen"
+rows_per_second = 1000000
+rows = 5000
+seed = 3
+columns = [
+  { name = "id", generator = "sequence" },
+  { name = "email", generator = "email" },
+  { name = "amount", generator = "int", min = 0, max = 1000 },
+]
+
+[trigger]
+max_rows = 700
+"#;
+
+#[test]
+fn datagen_through_redact_to_file_keeps_every_row_and_masks_every_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "{DATAGEN}\n[[transform]]\nplugin = {:?}\nconfig = {{ columns = \"email\" }}\n\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n",
+            artifacts::PII_REDACT
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = read_json_lines(&dir.path().join("out.jsonl"));
+    assert_eq!(rows.len(), 5000);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["id"], i as i64, "rows out of order");
+        let email = row["email"].as_str().unwrap();
+        let (local, domain) = email.split_once('@').unwrap();
+        assert!(
+            local.ends_with("***") && local.len() == 4 && domain.contains('.'),
+            "{email}"
+        );
+    }
+}
+
+#[test]
+fn routing_plugin_splits_rows_between_two_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "{DATAGEN}\n[[transform]]\nplugin = {:?}\nconfig = {{ column = \"amount\", threshold = 500, above = \"large\", below = \"small\" }}\n\n[sink]\ntype = \"file\"\npath = \"main.jsonl\"\n\n[outputs.large]\ntype = \"file\"\npath = \"large.jsonl\"\n\n[outputs.small]\ntype = \"file\"\npath = \"small.jsonl\"\n",
+            artifacts::ROUTE_SPLIT
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let large = read_json_lines(&dir.path().join("large.jsonl"));
+    let small = read_json_lines(&dir.path().join("small.jsonl"));
+    assert!(read_json_lines(&dir.path().join("main.jsonl")).is_empty());
+    assert_eq!(large.len() + small.len(), 5000);
+    assert!(large.iter().all(|r| r["amount"].as_i64().unwrap() >= 500));
+    assert!(small.iter().all(|r| r["amount"].as_i64().unwrap() < 500));
+    assert!(!large.is_empty() && !small.is_empty());
+}
+
+#[test]
+fn routing_to_an_undefined_output_stops_the_job_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "{DATAGEN}\n[[transform]]\nplugin = {:?}\nconfig = {{ column = \"amount\", threshold = 500 }}\n\n[sink]\ntype = \"console\"\n",
+            artifacts::ROUTE_SPLIT
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("output `above`, which the job does not define"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn file_source_through_filter_and_enrich() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "in.jsonl",
+        concat!(
+            "{\"user\":\"a@x.org\",\"ts\":\"2026-11-21T13:05:00Z\",\"n\":5}\n",
+            "{\"user\":\"b@y.org\",\"ts\":\"2026-11-23T00:30:00Z\",\"n\":50}\n",
+            "{\"user\":\"c@z.org\",\"ts\":\"2026-11-23T10:00:00Z\",\"n\":500}\n",
+        ),
+    );
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            r#"
+[source]
+type = "file"
+path = "in.jsonl"
+format = "jsonl"
+schema = [
+  {{ name = "user", type = "utf8" }},
+  {{ name = "ts", type = "timestamp_ms" }},
+  {{ name = "n", type = "int64" }},
+]
+
+[[transform]]
+plugin = {:?}
+config = {{ column = "n", op = "ge", value = "50" }}
+
+[[transform]]
+plugin = {:?}
+config = {{ email_column = "user", timestamp_column = "ts" }}
+
+[sink]
+type = "file"
+path = "out.jsonl"
+"#,
+            artifacts::FILTER,
+            artifacts::ENRICH
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = read_json_lines(&dir.path().join("out.jsonl"));
+    let summary: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["email_domain"].as_str().unwrap().to_owned(),
+                r["hour_of_day"].as_i64().unwrap(),
+                r["is_weekend"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("y.org".into(), 0, false), ("z.org".into(), 10, false)]
+    );
+}
+
+#[test]
+fn malformed_job_file_names_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!("{DATAGEN}\n[sink]\ntype = \"console\"\nnum_rowz = 3\n"),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("num_rowz") && message.contains("line 16"),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_wasm_names_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "{DATAGEN}\n[[transform]]\nplugin = \"nope.wasm\"\n\n[sink]\ntype = \"console\"\n"
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("line 17")
+            && message.contains("transform[0].plugin")
+            && message.contains("nope.wasm"),
+        "{message}"
+    );
+}
+
+#[test]
+fn invalid_wasm_is_rejected_with_the_plugin_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "broken.wasm", "this is not a component");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "{DATAGEN}\n[[transform]]\nname = \"broken\"\nplugin = \"broken.wasm\"\n\n[sink]\ntype = \"console\"\n"
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("transform `broken` (job file line 18)")
+            && message.contains("not a valid Wasm component"),
+        "{message}"
+    );
+}
+
+#[test]
+fn runaway_plugin_stops_the_job_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "{DATAGEN}\n[[transform]]\nname = \"spinner\"\nplugin = {:?}\ndeadline = \"300ms\"\n\n[sink]\ntype = \"console\"\n",
+            artifacts::SPIN_FOREVER
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("plugin `spinner` exceeded its deadline of 300 ms"),
+        "{message}"
+    );
+}
