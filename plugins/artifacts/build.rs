@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("ROUTE_SPLIT", "route-split", "route_split"),
     ("SPIN_FOREVER", "spin-forever", "spin_forever"),
     ("ALLOC_FOREVER", "alloc-forever", "alloc_forever"),
+    ("SANDBOX_PROBE", "sandbox-probe", "sandbox_probe"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

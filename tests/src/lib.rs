@@ -1,4 +1,7 @@
-//! Helpers for the end-to-end tests: find and run the `sluice` binary.
+//! Helpers for the end-to-end tests: find and run the `sluice` binary,
+//! and talk to the test brokers.
+
+pub mod kafka;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -77,14 +77,14 @@ macro_rules! export_transform {
                     $crate::__private::snapshot::<$plugin>()
                 }
 
-        fn restore(
+                fn restore(
                     state: ::std::vec::Vec<u8>,
                 ) -> ::core::result::Result<(), $crate::__private::WitError> {
                     $crate::__private::restore::<$plugin>(state)
                 }
             }
 
-            $crate::bindings::export!(__SluiceGuest with_types_in $crate::bindings);
+    $crate::bindings::export!(__SluiceGuest with_types_in $crate::bindings);
         };
     };
 }

@@ -31,15 +31,25 @@ fn main() -> anyhow::Result<()> {
 fn wasm_overhead() -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let config = vec![("columns".to_owned(), "email,note".to_owned())];
-    let plugin = TransformPlugin::load(&runtime, "pii-redact", artifacts::PII_REDACT.as_ref(), config.clone(), PluginLimits::default())
-        .context("loading pii-redact")?;
+    let plugin = TransformPlugin::load(
+        &runtime,
+        "pii-redact",
+        artifacts::PII_REDACT.as_ref(),
+        config.clone(),
+        PluginLimits::default(),
+    )
+    .context("loading pii-redact")?;
     let native_config = sluice_sdk::Config::from(config);
 
     for rows in [1_000, 8_000, 64_000] {
         let batch = sample_batch(rows, 42);
         // Same output from both, or the comparison means nothing.
-        let native_out = pii_redact::redact(batch.clone(), &native_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::ensure!(plugin.process(&batch)?.batch == native_out, "native and Wasm outputs differ");
+        let native_out = pii_redact::redact(batch.clone(), &native_config)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            plugin.process(&batch)?.batch == native_out,
+            "native and Wasm outputs differ"
+        );
 
         let (mut native_best, mut wasm_best) = (0.0f64, 0.0f64);
         for _ in 0..ROUNDS {
@@ -53,7 +63,10 @@ fn wasm_overhead() -> anyhow::Result<()> {
         let label = format!("{}k", rows / 1000);
         println!("wasm-overhead.native.{label}: {native_best:.0} rows/s");
         println!("wasm-overhead.wasm.{label}: {wasm_best:.0} rows/s");
-        println!("wasm-overhead.ratio_wasm_over_native.{label}: {:.3} x", native_best / wasm_best);
+        println!(
+            "wasm-overhead.ratio_wasm_over_native.{label}: {:.3} x",
+            native_best / wasm_best
+        );
     }
 
     let empty = sample_batch(0, 1);
@@ -62,7 +75,10 @@ fn wasm_overhead() -> anyhow::Result<()> {
     for _ in 0..calls {
         std::hint::black_box(plugin.process(&empty)?);
     }
-    println!("wasm-overhead.empty_call: {:.0} ns", started.elapsed().as_nanos() as f64 / calls as f64);
+    println!(
+        "wasm-overhead.empty_call: {:.0} ns",
+        started.elapsed().as_nanos() as f64 / calls as f64
+    );
     Ok(())
 }
 
@@ -81,11 +97,17 @@ fn rows_per_second(rows: usize, mut f: impl FnMut()) -> f64 {
 /// holds an e-mail or card number, and an amount.
 fn sample_batch(rows: usize, seed: u64) -> RecordBatch {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let words = ["order", "refund", "please", "call", "about", "invoice", "today", "thanks"];
-    let emails: StringArray = (0..rows).map(|i| Some(format!("user{i}.name@example{}.com", i % 7))).collect();
+    let words = [
+        "order", "refund", "please", "call", "about", "invoice", "today", "thanks",
+    ];
+    let emails: StringArray = (0..rows)
+        .map(|i| Some(format!("user{i}.name@example{}.com", i % 7)))
+        .collect();
     let notes: StringArray = (0..rows)
         .map(|_| {
-            let mut text: Vec<String> = (0..rng.random_range(4..10)).map(|_| words[rng.random_range(0..words.len())].to_owned()).collect();
+            let mut text: Vec<String> = (0..rng.random_range(4..10))
+                .map(|_| words[rng.random_range(0..words.len())].to_owned())
+                .collect();
             match rng.random_range(0..4) {
                 0 => text.push("reach me at jane.doe@mail.example.org".into()),
                 1 => text.push("card 4111 1111 1111 1111".into()),
@@ -95,10 +117,18 @@ fn sample_batch(rows: usize, seed: u64) -> RecordBatch {
         })
         .collect();
     RecordBatch::try_from_iter(vec![
-        ("id", Arc::new(Int64Array::from_iter_values(0..rows as i64)) as ArrayRef),
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..rows as i64)) as ArrayRef,
+        ),
         ("email", Arc::new(emails)),
         ("note", Arc::new(notes)),
-        ("amount", Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64 * 0.5)))),
+        (
+            "amount",
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| i as f64 * 0.5),
+            )),
+        ),
     ])
     .expect("sample batch")
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ConfigError;
-use crate::values::{byte_size, duration};
+use crate::values::{byte_size, duration, options};
 
 /// A validated job.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +43,10 @@ pub struct Trigger {
         deserialize_with = "duration"
     )]
     pub max_interval: Duration,
+    /// Process what the source holds when the job starts, then stop
+    /// (Spark's `Trigger.AvailableNow`).
+    #[serde(default)]
+    pub available_now: bool,
 }
 
 impl Trigger {
@@ -63,6 +67,7 @@ impl Default for Trigger {
             max_rows: Self::default_max_rows(),
             max_bytes: Self::default_max_bytes(),
             max_interval: Self::default_max_interval(),
+            available_now: false,
         }
     }
 }
@@ -75,6 +80,19 @@ pub enum SourceSpec {
     Datagen(DatagenSource),
     /// A JSON-lines or CSV file.
     File(FileSource),
+    /// Kafka topics, with the options of Spark's Kafka source.
+    Kafka(KafkaSource),
+}
+
+/// A Kafka source. `options` carries Spark's option names
+/// (`kafka.bootstrap.servers`, `subscribe`, `startingOffsets`, ...);
+/// every other `kafka.*` option goes to librdkafka.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSource {
+    /// Options by name; scalar values of any TOML type, kept as text.
+    #[serde(deserialize_with = "options")]
+    pub options: BTreeMap<String, String>,
 }
 
 /// The built-in generator source.
@@ -218,6 +236,19 @@ pub enum SinkSpec {
     Console(ConsoleSink),
     /// Append rows as JSON lines.
     File(FileSink),
+    /// Produce rows to a Kafka topic (columns `value`, optional `key`,
+    /// `headers`, `partition`, `topic`).
+    Kafka(KafkaSink),
+}
+
+/// The Kafka sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSink {
+    /// Options by name: `kafka.bootstrap.servers`, `topic`, and any
+    /// `kafka.*` option for librdkafka.
+    #[serde(deserialize_with = "options")]
+    pub options: BTreeMap<String, String>,
 }
 
 /// The console sink.

@@ -32,7 +32,8 @@ mod values;
 
 pub use job::{
     ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn, FileFormat, FileSink,
-    FileSource, Generator, Job, SinkSpec, SourceSpec, TransformSpec, Trigger,
+    FileSource, Generator, Job, KafkaSink, KafkaSource, SinkSpec, SourceSpec, TransformSpec,
+    Trigger,
 };
 
 use std::path::PathBuf;

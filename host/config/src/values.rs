@@ -1,5 +1,6 @@
 //! Serde helpers for human-friendly values: durations and byte sizes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -31,4 +32,24 @@ pub(crate) fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u6
                 serde::de::Error::custom(format!("{text:?} is not a size like \"64 MiB\": {e}"))
             }),
     }
+}
+
+/// Deserialize a table of options whose values are TOML scalars, as text.
+pub(crate) fn options<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let table = BTreeMap::<String, toml::Value>::deserialize(deserializer)?;
+    table
+        .into_iter()
+        .map(|(key, value)| match value {
+            toml::Value::String(s) => Ok((key, s)),
+            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                Ok((key, value.to_string()))
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "option `{key}` must be a string, number or boolean, not {}",
+                other.type_str()
+            ))),
+        })
+        .collect()
 }

@@ -16,7 +16,8 @@ use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use sluice_config::{Job, Trigger};
+use sluice_config::{Job, SinkSpec, SourceSpec, Trigger};
+use sluice_kafka::{KafkaSink, KafkaSource};
 use sluice_runtime::{PluginLimits, Runtime, RuntimeError, TransformPlugin};
 use sluice_sink::{Sink, SinkError};
 use sluice_source::{Chunk, Source, SourceError};
@@ -61,6 +62,9 @@ pub enum PipelineError {
     /// A sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// Kafka could not be set up.
+    #[error(transparent)]
+    Kafka(#[from] sluice_kafka::KafkaError),
     /// Batches could not be assembled.
     #[error("assembling a batch: {0}")]
     Batch(String),
@@ -120,18 +124,24 @@ impl Pipeline {
         let outputs = job
             .outputs
             .iter()
-            .map(|(name, spec)| {
-                Ok((
-                    name.clone(),
-                    sluice_sink::open(spec, &format!("output `{name}`"))?,
-                ))
-            })
-            .collect::<Result<_, SinkError>>()?;
+            .map(|(name, spec)| Ok((name.clone(), open_sink(spec, &format!("output `{name}`"))?)))
+            .collect::<Result<_, PipelineError>>()?;
+        let source: Box<dyn Source> = match &job.source {
+            SourceSpec::Kafka(kafka) => Box::new(KafkaSource::open(
+                &kafka.options,
+                job.trigger.available_now,
+            )?),
+            other => sluice_source::open(other, job.trigger.max_rows)?,
+        };
+        let mut trigger = job.trigger;
+        if let Some(cap) = source.max_rows_per_batch() {
+            trigger.max_rows = trigger.max_rows.min(cap);
+        }
         Ok(Pipeline {
-            trigger: job.trigger,
-            source: sluice_source::open(&job.source, job.trigger.max_rows)?,
+            trigger,
+            source,
             transforms,
-            sink: sluice_sink::open(&job.sink, "sink")?,
+            sink: open_sink(&job.sink, "sink")?,
             outputs,
             stats: RunStats::default(),
         })
@@ -271,6 +281,14 @@ impl Pipeline {
         *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
         Ok(())
     }
+}
+
+/// Open a sink of any kind.
+fn open_sink(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, PipelineError> {
+    Ok(match spec {
+        SinkSpec::Kafka(kafka) => Box::new(KafkaSink::open(&kafka.options)?),
+        other => sluice_sink::open(other, label)?,
+    })
 }
 
 /// Split `batch` into the rows at `rows` (all rows if empty) and the rest.

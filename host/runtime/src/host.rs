@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::sluice::plugin::{host, types};
 
@@ -108,18 +109,46 @@ pub(crate) struct HostState {
 
 impl HostState {
     /// A store for `plugin` with no WASI capabilities: no preopened
-    /// directories, no network, no environment, no arguments, and stdio
-    /// closed.
+    /// directories, no network, no environment, no arguments, stdio closed,
+    /// and clocks frozen at zero. Only randomness is left (hash seeds need it).
     pub(crate) fn new(plugin: Arc<str>, metrics: MetricsRegistry, memory_bytes: usize) -> Self {
         HostState {
             plugin,
             metrics,
             limiter: MemoryLimiter::new(memory_bytes),
             wasi: WasiCtx::builder()
-                .allow_blocking_current_thread(true)
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .wall_clock(FrozenClock)
+                .monotonic_clock(FrozenClock)
                 .build(),
             table: ResourceTable::new(),
         }
+    }
+}
+
+/// A clock that always reads zero: time is a capability a job has not
+/// granted.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
 

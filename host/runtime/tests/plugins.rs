@@ -414,3 +414,39 @@ fn plugins_count_into_host_metrics() {
     assert_eq!(text.value(1), "card ****-****-****-1111 and a***@x.org");
     assert_eq!(runtime.metrics().get("under-test", "redactions"), 3);
 }
+
+#[test]
+fn plugins_reach_no_filesystem_environment_network_or_clock() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        artifacts::SANDBOX_PROBE,
+        &[],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    let output = plugin.process(&all_types_batch()).unwrap().batch;
+    let probes = output
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let outcomes = output
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let seen: Vec<(&str, &str)> = probes
+        .iter()
+        .flatten()
+        .zip(outcomes.iter().flatten())
+        .collect();
+    for (probe, outcome) in &seen {
+        match *probe {
+            "env vars" => assert_eq!(*outcome, "0 variables"),
+            "wall clock" => assert_eq!(*outcome, "0 s since epoch", "the clock is not granted"),
+            _ => assert!(outcome.starts_with("denied"), "{probe}: {outcome}"),
+        }
+    }
+    assert_eq!(seen.len(), 5);
+}

@@ -60,6 +60,12 @@ pub fn open(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, SinkError> {
                 writer: LineDelimitedWriter::new(BufWriter::new(file)),
             })
         }
+        SinkSpec::Kafka(_) => {
+            return Err(SinkError::Open {
+                what: label.to_owned(),
+                message: "a Kafka sink is opened by sluice-kafka".into(),
+            });
+        }
     })
 }
 

@@ -47,6 +47,12 @@ pub trait Source: Send + std::fmt::Debug {
     /// Up to `max_rows` rows that are ready now. May wait briefly (well
     /// under a trigger interval) before answering [`Chunk::Idle`].
     fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError>;
+
+    /// A cap on rows per micro-batch the source imposes (Kafka's
+    /// `maxOffsetsPerTrigger`), on top of the job's trigger.
+    fn max_rows_per_batch(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Open the source a job describes.
@@ -54,5 +60,10 @@ pub fn open(spec: &SourceSpec, chunk_rows: usize) -> Result<Box<dyn Source>, Sou
     Ok(match spec {
         SourceSpec::Datagen(spec) => Box::new(Datagen::new(spec)?),
         SourceSpec::File(spec) => Box::new(FileReader::open(spec, chunk_rows)?),
+        SourceSpec::Kafka(_) => {
+            return Err(SourceError::Config(
+                "a Kafka source is opened by sluice-kafka".into(),
+            ));
+        }
     })
 }

@@ -1,0 +1,134 @@
+//! Spark's Kafka columns, built from consumed records.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
+    TimestampMillisecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use rdkafka::Timestamp;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+
+fn header_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Binary, true),
+    ])
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Binary, true),
+        Field::new("value", DataType::Binary, true),
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("partition", DataType::Int32, false),
+        Field::new("offset", DataType::Int64, false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+            true,
+        ),
+        Field::new("timestampType", DataType::Int32, false),
+        Field::new(
+            "headers",
+            DataType::List(Arc::new(Field::new_list_field(
+                DataType::Struct(header_fields()),
+                true,
+            ))),
+            true,
+        ),
+    ]))
+});
+
+/// The schema of rows from a Kafka source (Spark's Kafka columns;
+/// `timestampType` is 0 for create time, 1 for log-append time, -1 when
+/// the record has none).
+pub fn kafka_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// Accumulates consumed records into Spark's Kafka columns.
+#[derive(Debug)]
+pub(crate) struct RowBuilder {
+    key: BinaryBuilder,
+    value: BinaryBuilder,
+    topic: StringBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    timestamp: TimestampMillisecondBuilder,
+    timestamp_type: Int32Builder,
+    headers: ListBuilder<StructBuilder>,
+    rows: usize,
+}
+
+impl RowBuilder {
+    pub(crate) fn new() -> Self {
+        RowBuilder {
+            key: BinaryBuilder::new(),
+            value: BinaryBuilder::new(),
+            topic: StringBuilder::new(),
+            partition: Int32Builder::new(),
+            offset: Int64Builder::new(),
+            timestamp: TimestampMillisecondBuilder::new().with_timezone("+00:00"),
+            timestamp_type: Int32Builder::new(),
+            headers: ListBuilder::new(StructBuilder::from_fields(header_fields(), 0)),
+            rows: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>) {
+        self.key.append_option(message.key());
+        self.value.append_option(message.payload());
+        self.topic.append_value(message.topic());
+        self.partition.append_value(message.partition());
+        self.offset.append_value(message.offset());
+        let (timestamp, kind) = match message.timestamp() {
+            Timestamp::NotAvailable => (None, -1),
+            Timestamp::CreateTime(ms) => (Some(ms), 0),
+            Timestamp::LogAppendTime(ms) => (Some(ms), 1),
+        };
+        self.timestamp.append_option(timestamp);
+        self.timestamp_type.append_value(kind);
+        match message.headers() {
+            None => self.headers.append(true),
+            Some(headers) => {
+                let entries = self.headers.values();
+                for header in headers.iter() {
+                    entries
+                        .field_builder::<StringBuilder>(0)
+                        .expect("header key builder")
+                        .append_value(header.key);
+                    entries
+                        .field_builder::<BinaryBuilder>(1)
+                        .expect("header value builder")
+                        .append_option(header.value);
+                    entries.append(true);
+                }
+                self.headers.append(true);
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// The rows pushed so far, as a batch; the builder starts over.
+    pub(crate) fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.key.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.topic.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.timestamp_type.finish()),
+            Arc::new(self.headers.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(kafka_schema(), columns).expect("builders match the Kafka schema")
+    }
+}

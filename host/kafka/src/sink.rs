@@ -1,0 +1,274 @@
+//! The Kafka sink: an idempotent producer; every record of a batch is
+//! acknowledged before the write returns.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError as ClientError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use sluice_sink::{Sink, SinkError};
+
+use crate::KafkaError;
+use crate::options::client_settings;
+
+/// How long a batch may take to be acknowledged.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Collects delivery failures reported by librdkafka.
+#[derive(Debug, Default, Clone)]
+struct DeliveryTracker {
+    failures: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(error.to_string());
+        }
+    }
+}
+
+/// Produces rows to Kafka. Columns: `value` (binary or utf8, required),
+/// `key` (binary or utf8), `headers` (list of struct key/value),
+/// `partition` (int32), `topic` (utf8; else the `topic` option).
+pub struct KafkaSink {
+    producer: BaseProducer<DeliveryTracker>,
+    tracker: DeliveryTracker,
+    topic: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSink {
+    /// Create the idempotent producer.
+    pub fn open(options: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
+        let client = client_settings(options, &["topic"])?;
+        let mut config = ClientConfig::new();
+        for (key, value) in &client {
+            config.set(key, value);
+        }
+        config.set("enable.idempotence", "true");
+        let tracker = DeliveryTracker::default();
+        let producer = config
+            .create_with_context(tracker.clone())
+            .map_err(KafkaError::client("creating the producer"))?;
+        Ok(KafkaSink {
+            producer,
+            tracker,
+            topic: options.get("topic").cloned(),
+        })
+    }
+
+    fn produce(&mut self, batch: &RecordBatch) -> Result<(), KafkaError> {
+        let rows = RowsToProduce::new(batch, self.topic.as_deref())?;
+        for row in 0..batch.num_rows() {
+            let topic = rows.topic(row);
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+            if let Some(value) = rows.value(row) {
+                record = record.payload(value);
+            }
+            if let Some(key) = rows.key(row) {
+                record = record.key(key);
+            }
+            if let Some(partition) = rows.partition(row) {
+                record = record.partition(partition);
+            }
+            if let Some(headers) = rows.headers(row) {
+                record = record.headers(headers);
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((
+                        ClientError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                        returned,
+                    )) => {
+                        self.producer.poll(Duration::from_millis(50));
+                        record = returned;
+                    }
+                    Err((error, _)) => {
+                        return Err(KafkaError::client(format!("producing to {topic}"))(error));
+                    }
+                }
+            }
+        }
+        self.producer
+            .flush(FLUSH_TIMEOUT)
+            .map_err(KafkaError::client("waiting for acknowledgements"))?;
+        let failures = std::mem::take(
+            &mut *self
+                .tracker
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        if let Some(first_error) = failures.first() {
+            return Err(KafkaError::Delivery {
+                topic: self
+                    .topic
+                    .clone()
+                    .unwrap_or_else(|| "(per-row topics)".into()),
+                sent: batch.num_rows(),
+                failed: failures.len(),
+                first_error: first_error.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Sink for KafkaSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        self.produce(batch).map_err(|e| SinkError::Write {
+            what: "Kafka".into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Typed access to the columns a Kafka record is made of.
+struct RowsToProduce<'a> {
+    value: &'a dyn Array,
+    key: Option<&'a dyn Array>,
+    partition: Option<&'a arrow::array::Int32Array>,
+    topic_column: Option<&'a arrow::array::StringArray>,
+    headers: Option<&'a arrow::array::ListArray>,
+    default_topic: Option<&'a str>,
+}
+
+fn bytes_at(array: &dyn Array, row: usize) -> Option<&[u8]> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Binary => Some(array.as_binary::<i32>().value(row)),
+        DataType::Utf8 => Some(array.as_string::<i32>().value(row).as_bytes()),
+        _ => None,
+    }
+}
+
+impl<'a> RowsToProduce<'a> {
+    fn new(batch: &'a RecordBatch, default_topic: Option<&'a str>) -> Result<Self, KafkaError> {
+        let bytes_column = |name: &str| -> Result<Option<&'a dyn Array>, KafkaError> {
+            match batch.column_by_name(name) {
+                None => Ok(None),
+                Some(c) if matches!(c.data_type(), DataType::Binary | DataType::Utf8) => {
+                    Ok(Some(c.as_ref()))
+                }
+                Some(c) => Err(KafkaError::Rows(format!(
+                    "column `{name}` is {}, not binary or utf8",
+                    c.data_type()
+                ))),
+            }
+        };
+        let value = bytes_column("value")?
+            .ok_or_else(|| KafkaError::Rows("the batch has no `value` column".into()))?;
+        let partition = match batch.column_by_name("partition") {
+            None => None,
+            Some(c) => Some(c.as_primitive_opt().ok_or_else(|| {
+                KafkaError::Rows(format!(
+                    "column `partition` is {}, not int32",
+                    c.data_type()
+                ))
+            })?),
+        };
+        let topic_column = match batch.column_by_name("topic") {
+            None => None,
+            Some(c) => Some(c.as_string_opt().ok_or_else(|| {
+                KafkaError::Rows(format!("column `topic` is {}, not utf8", c.data_type()))
+            })?),
+        };
+        if topic_column.is_none() && default_topic.is_none() {
+            return Err(KafkaError::Rows(
+                "set the `topic` option or give the batch a `topic` column".into(),
+            ));
+        }
+        let headers = match batch.column_by_name("headers") {
+            None => None,
+            Some(c) => {
+                let list = c.as_list_opt::<i32>().filter(|l| {
+                    matches!(l.values().data_type(), DataType::Struct(f) if f.len() == 2
+                        && f[0].data_type() == &DataType::Utf8 && f[1].data_type() == &DataType::Binary)
+                });
+                Some(list.ok_or_else(|| {
+                    KafkaError::Rows(format!(
+                        "column `headers` is {}, not list<struct<key: utf8, value: binary>>",
+                        c.data_type()
+                    ))
+                })?)
+            }
+        };
+        Ok(RowsToProduce {
+            value,
+            key: bytes_column("key")?,
+            partition,
+            topic_column,
+            headers,
+            default_topic,
+        })
+    }
+
+    fn topic(&self, row: usize) -> &'a str {
+        match self.topic_column {
+            // An explicit `topic` option wins over the column, as in Spark.
+            Some(column) if self.default_topic.is_none() && column.is_valid(row) => {
+                column.value(row)
+            }
+            _ => self.default_topic.unwrap_or_default(),
+        }
+    }
+
+    fn value(&self, row: usize) -> Option<&'a [u8]> {
+        bytes_at(self.value, row)
+    }
+
+    fn key(&self, row: usize) -> Option<&'a [u8]> {
+        self.key.and_then(|k| bytes_at(k, row))
+    }
+
+    fn partition(&self, row: usize) -> Option<i32> {
+        self.partition
+            .filter(|p| p.is_valid(row))
+            .map(|p| p.value(row))
+    }
+
+    fn headers(&self, row: usize) -> Option<OwnedHeaders> {
+        let list = self.headers.filter(|h| h.is_valid(row))?;
+        let entries = list.value(row);
+        let entries = entries.as_struct();
+        let (keys, values) = (
+            entries.column(0).as_string::<i32>(),
+            entries.column(1).as_binary::<i32>(),
+        );
+        let mut headers = OwnedHeaders::new_with_capacity(entries.len());
+        for i in 0..entries.len() {
+            let value = values.is_valid(i).then(|| values.value(i));
+            headers = headers.insert(Header {
+                key: keys.value(i),
+                value,
+            });
+        }
+        Some(headers)
+    }
+}

@@ -1,0 +1,361 @@
+//! The Kafka source.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as ClientError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_source::{Chunk, Source, SourceError};
+
+use crate::KafkaError;
+use crate::options::{SourceOptions, StartingOffsets, Subscription};
+use crate::rows::{RowBuilder, kafka_schema};
+
+/// How long a metadata or watermark request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attempt to reach the brokers at start may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one poll waits for the first record.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+/// Retry backoff while the brokers cannot be reached at start.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+type Partition = (String, i32);
+
+/// Reads Kafka records into Spark's Kafka columns. Offsets are tracked
+/// here, not committed to Kafka.
+pub struct KafkaSource {
+    consumer: BaseConsumer,
+    options: SourceOptions,
+    /// The next offset to read of every assigned partition.
+    positions: BTreeMap<Partition, i64>,
+    /// With available-now: the end of every partition when the job started.
+    end_offsets: Option<BTreeMap<Partition, i64>>,
+    builder: RowBuilder,
+    last_refresh: Instant,
+    data_loss_events: u64,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("subscription", &self.options.subscription)
+            .field("positions", &self.positions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// Connect (retrying with backoff while no broker answers), assign the
+    /// partitions and resolve the starting offsets. With `available_now`,
+    /// the source ends at the partitions' ends as of now.
+    pub fn open(
+        options: &BTreeMap<String, String>,
+        available_now: bool,
+    ) -> Result<Self, KafkaError> {
+        let options = SourceOptions::parse(options)?;
+        let mut config = ClientConfig::new();
+        for (key, value) in &options.client {
+            config.set(key, value);
+        }
+        if !options.client.contains_key("group.id") {
+            config.set("group.id", format!("sluice-{}", std::process::id()));
+        }
+        if !options.client.contains_key("queued.max.messages.kbytes") {
+            config.set(
+                "queued.max.messages.kbytes",
+                (options.max_bytes_in_flight / 1024).max(1).to_string(),
+            );
+        }
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "error")
+            .set("enable.partition.eof", "false");
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(KafkaError::client("creating the consumer"))?;
+        let mut source = KafkaSource {
+            consumer,
+            options,
+            positions: BTreeMap::new(),
+            end_offsets: None,
+            builder: RowBuilder::new(),
+            last_refresh: Instant::now(),
+            data_loss_events: 0,
+        };
+        source.wait_for_brokers()?;
+        let partitions = source.discover()?;
+        for partition in partitions {
+            let offset = source.starting_offset(&partition)?;
+            source.positions.insert(partition, offset);
+        }
+        source.assign()?;
+        if available_now {
+            let mut ends = BTreeMap::new();
+            for partition in source.positions.keys() {
+                ends.insert(partition.clone(), source.watermarks(partition)?.1);
+            }
+            source.end_offsets = Some(ends);
+        }
+        tracing::info!(partitions = source.positions.len(), "Kafka source assigned");
+        Ok(source)
+    }
+
+    /// Data-loss events seen and skipped (with `failOnDataLoss=false`).
+    pub fn data_loss_events(&self) -> u64 {
+        self.data_loss_events
+    }
+
+    /// Block until a broker answers a metadata request, retrying with
+    /// exponential backoff and saying so in the log.
+    fn wait_for_brokers(&self) -> Result<(), KafkaError> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.consumer.fetch_metadata(None, CONNECT_TIMEOUT) {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    tracing::error!(
+                        brokers = self.options.client.get("bootstrap.servers").map(String::as_str).unwrap_or(""),
+                        retry_in = ?backoff,
+                        "cannot reach Kafka: {error}"
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Every partition the subscription names, per current metadata.
+    fn discover(&self) -> Result<Vec<Partition>, KafkaError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(None, REQUEST_TIMEOUT)
+            .map_err(KafkaError::client("fetching metadata"))?;
+        let mut partitions = Vec::new();
+        match &self.options.subscription {
+            Subscription::Partitions(assigned) => {
+                for (topic, ids) in assigned {
+                    partitions.extend(ids.iter().map(|p| (topic.clone(), *p)));
+                }
+            }
+            Subscription::Topics(topics) => {
+                for topic in metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| topics.iter().any(|n| n == t.name()))
+                {
+                    partitions.extend(
+                        topic
+                            .partitions()
+                            .iter()
+                            .map(|p| (topic.name().to_owned(), p.id())),
+                    );
+                }
+                for missing in topics
+                    .iter()
+                    .filter(|n| !metadata.topics().iter().any(|t| t.name() == n.as_str()))
+                {
+                    tracing::warn!(topic = %missing, "subscribed topic does not exist (yet)");
+                }
+            }
+            Subscription::Pattern(pattern) => {
+                let regex = regex::Regex::new(pattern).map_err(|e| KafkaError::Option {
+                    option: "subscribePattern".into(),
+                    message: e.to_string(),
+                })?;
+                for topic in metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| regex.is_match(t.name()))
+                {
+                    partitions.extend(
+                        topic
+                            .partitions()
+                            .iter()
+                            .map(|p| (topic.name().to_owned(), p.id())),
+                    );
+                }
+            }
+        }
+        Ok(partitions)
+    }
+
+    fn watermarks(&self, (topic, partition): &Partition) -> Result<(i64, i64), KafkaError> {
+        self.consumer
+            .fetch_watermarks(topic, *partition, REQUEST_TIMEOUT)
+            .map_err(KafkaError::client(format!(
+                "reading the offsets of {topic}-{partition}"
+            )))
+    }
+
+    /// The concrete offset `startingOffsets`/`startingTimestamp` gives.
+    fn starting_offset(&self, partition: &Partition) -> Result<i64, KafkaError> {
+        let (low, high) = self.watermarks(partition)?;
+        Ok(match &self.options.starting_offsets {
+            StartingOffsets::Earliest => low,
+            StartingOffsets::Latest => high,
+            StartingOffsets::Offsets(offsets) => {
+                match offsets.get(&partition.0).and_then(|p| p.get(&partition.1)) {
+                    Some(-2) => low,
+                    Some(-1) | None => high,
+                    Some(offset) => *offset,
+                }
+            }
+            StartingOffsets::Timestamp(ms) => {
+                let mut query = TopicPartitionList::new();
+                query
+                    .add_partition_offset(&partition.0, partition.1, Offset::Offset(*ms))
+                    .map_err(KafkaError::client("preparing a timestamp lookup"))?;
+                let found = self
+                    .consumer
+                    .offsets_for_times(query, REQUEST_TIMEOUT)
+                    .map_err(KafkaError::client("looking up offsets by timestamp"))?;
+                match found
+                    .find_partition(&partition.0, partition.1)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(offset)) => offset,
+                    _ => high,
+                }
+            }
+        })
+    }
+
+    /// Point the consumer at the current positions.
+    fn assign(&self) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.positions {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(KafkaError::client("preparing the assignment"))?;
+        }
+        self.consumer
+            .assign(&list)
+            .map_err(KafkaError::client("assigning partitions"))
+    }
+
+    /// Pick up partitions (and, for a pattern, topics) created since the
+    /// job started; they are read from their earliest offset.
+    fn refresh_partitions(&mut self) -> Result<(), KafkaError> {
+        self.last_refresh = Instant::now();
+        let mut added = false;
+        for partition in self.discover()? {
+            if !self.positions.contains_key(&partition) {
+                let (low, _) = self.watermarks(&partition)?;
+                tracing::info!(topic = %partition.0, partition = partition.1, "new partition");
+                self.positions.insert(partition, low);
+                added = true;
+            }
+        }
+        if added { self.assign() } else { Ok(()) }
+    }
+
+    /// A partition's offsets are gone: fail, or continue from the earliest
+    /// available offset, per `failOnDataLoss`.
+    fn handle_offset_out_of_range(&mut self) -> Result<(), KafkaError> {
+        let mut lost = Vec::new();
+        for (partition, position) in &self.positions {
+            let (low, high) = self.watermarks(partition)?;
+            if *position < low || *position > high {
+                lost.push((partition.clone(), *position, low, high));
+            }
+        }
+        for ((topic, partition), expected, low, high) in lost {
+            if self.options.fail_on_data_loss {
+                return Err(KafkaError::DataLoss {
+                    topic,
+                    partition,
+                    expected,
+                    low,
+                    high,
+                });
+            }
+            tracing::warn!(%topic, partition, expected, low, high, "data loss: continuing from the earliest available offset");
+            self.data_loss_events += 1;
+            self.positions.insert((topic, partition), low);
+        }
+        self.assign()
+    }
+
+    fn finished(&self) -> bool {
+        self.end_offsets.as_ref().is_some_and(|ends| {
+            ends.iter()
+                .all(|(partition, end)| self.positions.get(partition).is_none_or(|p| p >= end))
+        })
+    }
+
+    fn poll_chunk(&mut self, max_rows: usize) -> Result<Chunk, KafkaError> {
+        if self.finished() {
+            return Ok(Chunk::End);
+        }
+        if self.end_offsets.is_none()
+            && !matches!(self.options.subscription, Subscription::Partitions(_))
+            && self.last_refresh.elapsed() >= self.options.partition_refresh
+        {
+            self.refresh_partitions()?;
+        }
+        let mut wait = POLL_WAIT;
+        while self.builder.len() < max_rows {
+            let Some(result) = self.consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            match result {
+                Ok(message) => {
+                    let key = (message.topic().to_owned(), message.partition());
+                    let end = self
+                        .end_offsets
+                        .as_ref()
+                        .and_then(|ends| ends.get(&key))
+                        .copied();
+                    if end.is_some_and(|end| message.offset() >= end) {
+                        continue;
+                    }
+                    self.builder.push(&message);
+                    self.positions.insert(key, message.offset() + 1);
+                }
+                Err(ClientError::MessageConsumption(
+                    RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
+                )) => {
+                    self.handle_offset_out_of_range()?;
+                }
+                Err(error) => {
+                    // librdkafka reconnects by itself; say what happened and go on.
+                    tracing::warn!("Kafka consumer: {error}");
+                    break;
+                }
+            }
+        }
+        if self.builder.len() > 0 {
+            Ok(Chunk::Rows(self.builder.finish()))
+        } else if self.finished() {
+            Ok(Chunk::End)
+        } else {
+            Ok(Chunk::Idle)
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    fn schema(&self) -> SchemaRef {
+        kafka_schema()
+    }
+
+    fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError> {
+        self.poll_chunk(max_rows).map_err(|e| SourceError::Read {
+            what: "Kafka".into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn max_rows_per_batch(&self) -> Option<usize> {
+        self.options.max_offsets_per_trigger
+    }
+}

@@ -1,0 +1,179 @@
+//! Kafka helpers for end-to-end tests: the brokers `scripts/services`
+//! started, topics, producing and reading back.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// A broker under test, and the behaviours it is known to lack.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// Its name in test output.
+    pub name: &'static str,
+    /// host:port.
+    pub address: String,
+    /// Whether it reports true high watermarks (tansu's are wrong: with
+    /// them an available-now job read 1 of 10 records).
+    pub correct_high_watermarks: bool,
+}
+
+/// The brokers `scripts/services start` runs, from the environment.
+/// Panics when they are not configured: a missing broker is a failed
+/// setup, not a reason to skip.
+pub fn brokers() -> Vec<Broker> {
+    let address = |var: &str| {
+        std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set; run `eval $(scripts/services env)` after `scripts/services start`"))
+    };
+    vec![
+        Broker {
+            name: "noida-db",
+            address: address("SLUICE_TEST_KAFKA_NOIDA"),
+            correct_high_watermarks: true,
+        },
+        Broker {
+            name: "tansu",
+            address: address("SLUICE_TEST_KAFKA_TANSU"),
+            correct_high_watermarks: false,
+        },
+    ]
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Create `topic` with `partitions` partitions.
+pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results =
+        futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap();
+    for result in results {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t} on {}: {e}", broker.name));
+    }
+}
+
+/// A record to produce or as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Partition.
+    pub partition: i32,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Value.
+    pub value: Option<Vec<u8>>,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Produce `records` to `topic` and wait for every acknowledgement.
+pub fn produce(broker: &Broker, topic: &str, records: &[Record]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for record in records {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: value.as_deref(),
+            });
+        }
+        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .partition(record.partition)
+            .headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value);
+        }
+        loop {
+            match producer.send(base) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    producer.poll(Duration::from_millis(20));
+                    base = returned;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Read `topic` from the start until `expected` records arrived or
+/// `timeout` passed; records per partition, in offset order.
+pub fn read_back(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> BTreeMap<i32, Vec<Record>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut out: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+    let mut count = 0;
+    let started = Instant::now();
+    while count < expected && started.elapsed() < timeout {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.entry(message.partition()).or_default().push(Record {
+                partition: message.partition(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+            count += 1;
+        }
+    }
+    // Anything beyond `expected` would be a duplicate: look briefly.
+    let extra_until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < extra_until {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            out.entry(message.partition()).or_default().push(Record {
+                partition: message.partition(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers: Vec::new(),
+            });
+        }
+    }
+    out
+}
