@@ -45,6 +45,10 @@ pub struct SourceOptions {
     pub max_bytes_in_flight: u64,
     /// How often partitions of `subscribe`/`subscribePattern` are refreshed.
     pub partition_refresh: Duration,
+    /// Whether `value` is read as utf8 (`valueFormat = "string"`, like
+    /// Spark's `CAST(value AS STRING)`; invalid UTF-8 becomes U+FFFD)
+    /// instead of binary.
+    pub value_as_string: bool,
     /// Settings for librdkafka: every `kafka.*` option, prefix removed.
     pub client: BTreeMap<String, String>,
 }
@@ -66,6 +70,7 @@ const SOURCE_OPTIONS: &[&str] = &[
     "maxOffsetsPerTrigger",
     "maxBytesInFlight",
     "partitionRefreshMs",
+    "valueFormat",
 ];
 
 fn invalid(option: &str, message: impl Into<String>) -> KafkaError {
@@ -173,6 +178,16 @@ impl SourceOptions {
             partition_refresh: Duration::from_millis(
                 positive("partitionRefreshMs")?.unwrap_or(10_000),
             ),
+            value_as_string: match options.get("valueFormat").map(String::as_str) {
+                None | Some("binary") => false,
+                Some("string") => true,
+                Some(other) => {
+                    return Err(invalid(
+                        "valueFormat",
+                        format!("{other:?} is not binary or string"),
+                    ));
+                }
+            },
             client,
         })
     }

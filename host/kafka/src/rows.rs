@@ -1,6 +1,6 @@
 //! Spark's Kafka columns, built from consumed records.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
@@ -18,10 +18,18 @@ fn header_fields() -> Fields {
     ])
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+/// The schema of rows from a Kafka source: Spark's Kafka columns, with
+/// `value` as binary, or utf8 when `value_as_string`. `timestampType` is 0
+/// for create time, 1 for log-append time, -1 when the record has none.
+pub fn kafka_schema(value_as_string: bool) -> SchemaRef {
+    let value_type = if value_as_string {
+        DataType::Utf8
+    } else {
+        DataType::Binary
+    };
     Arc::new(Schema::new(vec![
         Field::new("key", DataType::Binary, true),
-        Field::new("value", DataType::Binary, true),
+        Field::new("value", value_type, true),
         Field::new("topic", DataType::Utf8, false),
         Field::new("partition", DataType::Int32, false),
         Field::new("offset", DataType::Int64, false),
@@ -40,20 +48,21 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             true,
         ),
     ]))
-});
+}
 
-/// The schema of rows from a Kafka source (Spark's Kafka columns;
-/// `timestampType` is 0 for create time, 1 for log-append time, -1 when
-/// the record has none).
-pub fn kafka_schema() -> SchemaRef {
-    SCHEMA.clone()
+/// The `value` column being built.
+#[derive(Debug)]
+enum ValueBuilder {
+    Binary(BinaryBuilder),
+    String(StringBuilder),
 }
 
 /// Accumulates consumed records into Spark's Kafka columns.
 #[derive(Debug)]
 pub(crate) struct RowBuilder {
+    schema: SchemaRef,
     key: BinaryBuilder,
-    value: BinaryBuilder,
+    value: ValueBuilder,
     topic: StringBuilder,
     partition: Int32Builder,
     offset: Int64Builder,
@@ -64,10 +73,15 @@ pub(crate) struct RowBuilder {
 }
 
 impl RowBuilder {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(value_as_string: bool) -> Self {
         RowBuilder {
+            schema: kafka_schema(value_as_string),
             key: BinaryBuilder::new(),
-            value: BinaryBuilder::new(),
+            value: if value_as_string {
+                ValueBuilder::String(StringBuilder::new())
+            } else {
+                ValueBuilder::Binary(BinaryBuilder::new())
+            },
             topic: StringBuilder::new(),
             partition: Int32Builder::new(),
             offset: Int64Builder::new(),
@@ -84,7 +98,12 @@ impl RowBuilder {
 
     pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>) {
         self.key.append_option(message.key());
-        self.value.append_option(message.payload());
+        match &mut self.value {
+            ValueBuilder::Binary(builder) => builder.append_option(message.payload()),
+            ValueBuilder::String(builder) => {
+                builder.append_option(message.payload().map(String::from_utf8_lossy))
+            }
+        }
         self.topic.append_value(message.topic());
         self.partition.append_value(message.partition());
         self.offset.append_value(message.offset());
@@ -120,7 +139,10 @@ impl RowBuilder {
     pub(crate) fn finish(&mut self) -> RecordBatch {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.key.finish()),
-            Arc::new(self.value.finish()),
+            match &mut self.value {
+                ValueBuilder::Binary(builder) => Arc::new(builder.finish()),
+                ValueBuilder::String(builder) => Arc::new(builder.finish()),
+            },
             Arc::new(self.topic.finish()),
             Arc::new(self.partition.finish()),
             Arc::new(self.offset.finish()),
@@ -129,6 +151,6 @@ impl RowBuilder {
             Arc::new(self.headers.finish()),
         ];
         self.rows = 0;
-        RecordBatch::try_new(kafka_schema(), columns).expect("builders match the Kafka schema")
+        RecordBatch::try_new(self.schema.clone(), columns).expect("builders match the Kafka schema")
     }
 }

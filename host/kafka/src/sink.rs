@@ -45,12 +45,18 @@ impl ProducerContext for DeliveryTracker {
 
 /// Produces rows to Kafka. Columns: `value` (binary or utf8, required),
 /// `key` (binary or utf8), `headers` (list of struct key/value),
-/// `partition` (int32), `topic` (utf8; else the `topic` option).
+/// `partition` (int32), `topic` (utf8; else the `topic` option). With
+/// `valueFormat = "json"`, the value is instead the row's other columns as
+/// a JSON object (Spark's `to_json(struct(*))`).
 pub struct KafkaSink {
     producer: BaseProducer<DeliveryTracker>,
     tracker: DeliveryTracker,
     topic: Option<String>,
+    value_as_json: bool,
 }
+
+/// Columns that describe the Kafka record rather than its JSON value.
+const RECORD_COLUMNS: &[&str] = &["key", "headers", "partition", "topic"];
 
 impl std::fmt::Debug for KafkaSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +69,17 @@ impl std::fmt::Debug for KafkaSink {
 impl KafkaSink {
     /// Create the idempotent producer.
     pub fn open(options: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
-        let client = client_settings(options, &["topic"])?;
+        let client = client_settings(options, &["topic", "valueFormat"])?;
+        let value_as_json = match options.get("valueFormat").map(String::as_str) {
+            None | Some("column") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(KafkaError::Option {
+                    option: "valueFormat".into(),
+                    message: format!("{other:?} is not column or json"),
+                });
+            }
+        };
         let mut config = ClientConfig::new();
         for (key, value) in &client {
             config.set(key, value);
@@ -77,10 +93,18 @@ impl KafkaSink {
             producer,
             tracker,
             topic: options.get("topic").cloned(),
+            value_as_json,
         })
     }
 
     fn produce(&mut self, batch: &RecordBatch) -> Result<(), KafkaError> {
+        let with_json;
+        let batch = if self.value_as_json {
+            with_json = with_json_value(batch)?;
+            &with_json
+        } else {
+            batch
+        };
         let rows = RowsToProduce::new(batch, self.topic.as_deref())?;
         for row in 0..batch.num_rows() {
             let topic = rows.topic(row);
@@ -145,6 +169,55 @@ impl Sink for KafkaSink {
             message: e.to_string(),
         })
     }
+}
+
+/// `batch` with a `value` column holding each row's other columns as JSON.
+fn with_json_value(batch: &RecordBatch) -> Result<RecordBatch, KafkaError> {
+    let schema = batch.schema();
+    let data: Vec<usize> = (0..batch.num_columns())
+        .filter(|&i| {
+            !RECORD_COLUMNS.contains(&schema.field(i).name().as_str())
+                && schema.field(i).name() != "value"
+        })
+        .collect();
+    let projected = batch
+        .project(&data)
+        .map_err(|e| KafkaError::Rows(e.to_string()))?;
+    let mut lines = Vec::new();
+    let mut writer = arrow::json::LineDelimitedWriter::new(&mut lines);
+    writer
+        .write(&projected)
+        .and_then(|()| writer.finish())
+        .map_err(|e| KafkaError::Rows(e.to_string()))?;
+    drop(writer);
+    let values: arrow::array::StringArray = std::str::from_utf8(&lines)
+        .map_err(|e| KafkaError::Rows(e.to_string()))?
+        .lines()
+        .map(Some)
+        .collect();
+    if values.len() != batch.num_rows() {
+        return Err(KafkaError::Rows(format!(
+            "JSON encoding gave {} lines for {} rows",
+            values.len(),
+            batch.num_rows()
+        )));
+    }
+    let mut fields: Vec<arrow::datatypes::FieldRef> = Vec::new();
+    let mut columns: Vec<arrow::array::ArrayRef> = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        if RECORD_COLUMNS.contains(&field.name().as_str()) {
+            fields.push(field.clone());
+            columns.push(batch.column(i).clone());
+        }
+    }
+    fields.push(Arc::new(arrow::datatypes::Field::new(
+        "value",
+        DataType::Utf8,
+        false,
+    )));
+    columns.push(Arc::new(values));
+    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+        .map_err(|e| KafkaError::Rows(e.to_string()))
 }
 
 /// Typed access to the columns a Kafka record is made of.

@@ -81,12 +81,13 @@ impl KafkaSource {
         let consumer: BaseConsumer = config
             .create()
             .map_err(KafkaError::client("creating the consumer"))?;
+        let builder = RowBuilder::new(options.value_as_string);
         let mut source = KafkaSource {
             consumer,
             options,
             positions: BTreeMap::new(),
             end_offsets: None,
-            builder: RowBuilder::new(),
+            builder,
             last_refresh: Instant::now(),
             data_loss_events: 0,
         };
@@ -345,7 +346,7 @@ impl KafkaSource {
 
 impl Source for KafkaSource {
     fn schema(&self) -> SchemaRef {
-        kafka_schema()
+        kafka_schema(self.options.value_as_string)
     }
 
     fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError> {

@@ -4,17 +4,19 @@
 //! digits, optionally grouped by spaces or dashes, passing the Luhn check)
 //! becomes `****-****-****-4242`, keeping the last four digits.
 //!
-//! Config: `columns` (comma-separated; default: every utf8 column).
+//! Config: `columns` (comma-separated utf8 or binary columns; default:
+//! every utf8 column). Binary columns (raw Kafka payloads, say) are scanned
+//! as ASCII-compatible bytes.
 
 use std::sync::Arc;
 
-use sluice_sdk::arrow_array::builder::StringBuilder;
+use sluice_sdk::arrow_array::builder::{BinaryBuilder, StringBuilder};
 use sluice_sdk::arrow_array::cast::AsArray;
-use sluice_sdk::arrow_array::{Array, ArrayRef, StringArray};
+use sluice_sdk::arrow_array::{Array, ArrayRef, BinaryArray, StringArray};
 use sluice_sdk::arrow_schema::DataType;
 use sluice_sdk::{Config, Error, RecordBatch, Result, counter_add, transform};
 
-/// Redact PII in the configured string columns.
+/// Redact PII in the configured string or binary columns.
 #[transform]
 pub fn redact(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
     let wanted = config.list("columns");
@@ -38,16 +40,24 @@ pub fn redact(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
             if !selected {
                 return Ok(column.clone());
             }
-            if field.data_type() != &DataType::Utf8 {
-                return Err(Error::fatal(format!(
-                    "column `{}` is {}, not utf8",
-                    field.name(),
-                    field.data_type()
-                )));
-            }
-            let (array, count) = redact_strings(column.as_string::<i32>());
+            let (array, count): (ArrayRef, u64) = match field.data_type() {
+                DataType::Utf8 => {
+                    let (array, count) = redact_strings(column.as_string::<i32>());
+                    (Arc::new(array), count)
+                }
+                DataType::Binary => {
+                    let (array, count) = redact_binary(column.as_binary::<i32>());
+                    (Arc::new(array), count)
+                }
+                other => {
+                    return Err(Error::fatal(format!(
+                        "column `{}` is {other}, not utf8 or binary",
+                        field.name()
+                    )));
+                }
+            };
             redactions += count;
-            Ok(Arc::new(array) as ArrayRef)
+            Ok(array)
         })
         .collect::<Result<Vec<_>>>()?;
     counter_add("redactions", redactions);
@@ -58,14 +68,35 @@ pub fn redact(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
 /// redactions made.
 pub fn redact_strings(strings: &StringArray) -> (StringArray, u64) {
     let mut builder = StringBuilder::with_capacity(strings.len(), strings.values().len());
-    let mut scratch = String::new();
+    let mut scratch = Vec::new();
     let mut count = 0;
     for value in strings.iter() {
         match value {
             None => builder.append_null(),
             Some(text) => {
                 scratch.clear();
-                count += redact_text(text, &mut scratch);
+                count += redact_bytes(text.as_bytes(), &mut scratch);
+                // SAFETY: `redact_bytes` copies the input in pieces cut only
+                // next to ASCII bytes and inserts only ASCII, so valid UTF-8
+                // in gives valid UTF-8 out.
+                builder.append_value(unsafe { std::str::from_utf8_unchecked(&scratch) });
+            }
+        }
+    }
+    (builder.finish(), count)
+}
+
+/// Redact every value of `values` (for example raw Kafka payloads).
+pub fn redact_binary(values: &BinaryArray) -> (BinaryArray, u64) {
+    let mut builder = BinaryBuilder::with_capacity(values.len(), values.values().len());
+    let mut scratch = Vec::new();
+    let mut count = 0;
+    for value in values.iter() {
+        match value {
+            None => builder.append_null(),
+            Some(bytes) => {
+                scratch.clear();
+                count += redact_bytes(bytes, &mut scratch);
                 builder.append_value(&scratch);
             }
         }
@@ -73,37 +104,35 @@ pub fn redact_strings(strings: &StringArray) -> (StringArray, u64) {
     (builder.finish(), count)
 }
 
-/// Append `text` to `out` with e-mails and card numbers masked; returns how
-/// many were masked.
-pub fn redact_text(text: &str, out: &mut String) -> u64 {
-    let bytes = text.as_bytes();
+/// Append `input` to `out` with e-mails and card numbers masked; returns
+/// how many were masked. Works on any ASCII-compatible encoding.
+pub fn redact_bytes(input: &[u8], out: &mut Vec<u8>) -> u64 {
     // Fast path: nothing that could start a card number or e-mail.
-    if !bytes.iter().any(|&b| b == b'@' || b.is_ascii_digit()) {
-        out.push_str(text);
+    if !input.iter().any(|&b| b == b'@' || b.is_ascii_digit()) {
+        out.extend_from_slice(input);
         return 0;
     }
     let mut count = 0;
     let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'@' {
-            if let Some((start, end)) = email_around(bytes, i) {
+    while i < input.len() {
+        if input[i] == b'@' {
+            if let Some((start, end)) = email_around(input, i) {
                 if start >= copied {
-                    out.push_str(&text[copied..start]);
-                    out.push_str(&text[start..start + 1]);
-                    out.push_str("***");
-                    out.push_str(&text[i..end]);
+                    out.extend_from_slice(&input[copied..=start]);
+                    out.extend_from_slice(b"***");
+                    out.extend_from_slice(&input[i..end]);
                     copied = end;
                     i = end;
                     count += 1;
                     continue;
                 }
             }
-        } else if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
-            if let Some((end, last4)) = card_at(bytes, i) {
-                out.push_str(&text[copied..i]);
-                out.push_str("****-****-****-");
-                out.push_str(std::str::from_utf8(&last4).unwrap_or("????"));
+        } else if input[i].is_ascii_digit() && (i == 0 || !input[i - 1].is_ascii_alphanumeric()) {
+            if let Some((end, last4)) = card_at(input, i) {
+                out.extend_from_slice(&input[copied..i]);
+                out.extend_from_slice(b"****-****-****-");
+                out.extend_from_slice(&last4);
                 copied = end;
                 i = end;
                 count += 1;
@@ -112,7 +141,7 @@ pub fn redact_text(text: &str, out: &mut String) -> u64 {
         }
         i += 1;
     }
-    out.push_str(&text[copied..]);
+    out.extend_from_slice(&input[copied..]);
     count
 }
 
@@ -205,9 +234,9 @@ mod tests {
     use super::*;
 
     fn redacted(text: &str) -> String {
-        let mut out = String::new();
-        redact_text(text, &mut out);
-        out
+        let mut out = Vec::new();
+        redact_bytes(text.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -270,5 +299,24 @@ mod tests {
             out.column(1).as_string::<i32>().value(0),
             "kept bob@corp.io"
         );
+    }
+
+    #[test]
+    fn redacts_binary_payloads_and_keeps_other_bytes() {
+        use sluice_sdk::arrow_schema::{Field, Schema};
+        let payload: &[u8] = b"{\"email\":\"ann@x.org\",\"blob\":\"\xff\xfe\"}";
+        let schema = Schema::new(vec![Field::new("value", DataType::Binary, true)]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(BinaryArray::from(vec![Some(payload), None]))],
+        )
+        .unwrap();
+        let out = redact(batch, &Config::new([("columns", "value")])).unwrap();
+        let values = out.column(0).as_binary::<i32>();
+        assert_eq!(
+            values.value(0),
+            b"{\"email\":\"a***@x.org\",\"blob\":\"\xff\xfe\"}"
+        );
+        assert!(values.is_null(1));
     }
 }
