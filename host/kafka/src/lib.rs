@@ -58,12 +58,10 @@ pub enum KafkaError {
     #[error("Kafka sink: {0}")]
     Rows(String),
     /// Records were not delivered.
-    #[error("Kafka sink: {failed} of {sent} records were not delivered to {topic}: {first_error}")]
+    #[error("Kafka sink: {failed} records were not delivered to {topic}: {first_error}")]
     Delivery {
         /// The default topic.
         topic: String,
-        /// Records sent in the batch.
-        sent: usize,
         /// Records that failed.
         failed: usize,
         /// The first failure.

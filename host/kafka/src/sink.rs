@@ -128,7 +128,7 @@ impl KafkaSink {
                         ClientError::MessageProduction(RDKafkaErrorCode::QueueFull),
                         returned,
                     )) => {
-                        self.producer.poll(Duration::from_millis(50));
+                        self.producer.poll(Duration::from_millis(1));
                         record = returned;
                     }
                     Err((error, _)) => {
@@ -137,9 +137,22 @@ impl KafkaSink {
                 }
             }
         }
+        // Serve delivery reports without waiting: this batch is acknowledged
+        // in the background while the next one is read and processed.
+        self.producer.poll(Duration::ZERO);
+        self.check_deliveries()
+    }
+
+    /// Wait for every record sent so far to be acknowledged.
+    fn flush_all(&mut self) -> Result<(), KafkaError> {
         self.producer
             .flush(FLUSH_TIMEOUT)
             .map_err(KafkaError::client("waiting for acknowledgements"))?;
+        self.check_deliveries()
+    }
+
+    /// Fail if librdkafka reported any record as not delivered.
+    fn check_deliveries(&self) -> Result<(), KafkaError> {
         let failures = std::mem::take(
             &mut *self
                 .tracker
@@ -147,24 +160,30 @@ impl KafkaSink {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        if let Some(first_error) = failures.first() {
-            return Err(KafkaError::Delivery {
+        match failures.first() {
+            None => Ok(()),
+            Some(first_error) => Err(KafkaError::Delivery {
                 topic: self
                     .topic
                     .clone()
                     .unwrap_or_else(|| "(per-row topics)".into()),
-                sent: batch.num_rows(),
                 failed: failures.len(),
                 first_error: first_error.clone(),
-            });
+            }),
         }
-        Ok(())
     }
 }
 
 impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
         self.produce(batch).map_err(|e| SinkError::Write {
+            what: "Kafka".into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.flush_all().map_err(|e| SinkError::Write {
             what: "Kafka".into(),
             message: e.to_string(),
         })
@@ -328,6 +347,9 @@ impl<'a> RowsToProduce<'a> {
 
     fn headers(&self, row: usize) -> Option<OwnedHeaders> {
         let list = self.headers.filter(|h| h.is_valid(row))?;
+        if list.value_length(row) == 0 {
+            return None;
+        }
         let entries = list.value(row);
         let entries = entries.as_struct();
         let (keys, values) = (

@@ -71,7 +71,7 @@ pub enum PipelineError {
 }
 
 /// What a job did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RunStats {
     /// Micro-batches processed.
     pub batches: u64,
@@ -81,6 +81,12 @@ pub struct RunStats {
     pub rows_out: u64,
     /// Rows written to each named output (the dead-letter output included).
     pub rows_routed: BTreeMap<String, u64>,
+    /// Time spent reading and batching.
+    pub source_time: Duration,
+    /// Time spent in plugins (routed-output writes included).
+    pub plugin_time: Duration,
+    /// Time spent handing batches to the main sink and flushing sinks.
+    pub sink_time: Duration,
 }
 
 /// A job, ready to run.
@@ -151,11 +157,19 @@ impl Pipeline {
     /// finished first.
     pub fn run(mut self, stop: &AtomicBool) -> Result<RunStats, PipelineError> {
         loop {
+            let started = Instant::now();
             let (batch, ended) = self.next_batch(stop)?;
+            self.stats.source_time += started.elapsed();
             if let Some(batch) = batch {
                 self.process(batch)?;
             }
             if ended || stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                self.sink.flush()?;
+                for output in self.outputs.values_mut() {
+                    output.flush()?;
+                }
+                self.stats.sink_time += started.elapsed();
                 return Ok(self.stats);
             }
         }
@@ -200,12 +214,16 @@ impl Pipeline {
     fn process(&mut self, batch: RecordBatch) -> Result<(), PipelineError> {
         self.stats.batches += 1;
         self.stats.rows_in += batch.num_rows() as u64;
+        let started = Instant::now();
         let mut batch = batch;
         for index in 0..self.transforms.len() {
             batch = self.apply(index, batch)?;
         }
+        self.stats.plugin_time += started.elapsed();
         self.stats.rows_out += batch.num_rows() as u64;
+        let started = Instant::now();
         self.sink.write(&batch)?;
+        self.stats.sink_time += started.elapsed();
         Ok(())
     }
 

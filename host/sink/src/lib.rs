@@ -32,8 +32,14 @@ pub enum SinkError {
 
 /// A destination of rows.
 pub trait Sink: Send + std::fmt::Debug {
-    /// Write one batch; it is durable (or shown) when this returns.
+    /// Hand one batch to the sink. A sink may still be delivering it when
+    /// this returns; any failure surfaces from a later call.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError>;
+
+    /// Wait until everything written so far is durable (or shown).
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Open the sink `spec` describes; `label` names it in output and errors.

@@ -1,0 +1,330 @@
+//! `kafka-throughput` and `kafka-latency`, against the broker at
+//! `SLUICE_BENCH_KAFKA` (default 127.0.0.1:9092, noida-db from
+//! `scripts/services start`). Every figure of a run uses the same broker.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, ensure};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_config::Job;
+use sluice_e2e::kafka::{Broker, create_topic};
+use sluice_pipeline::Pipeline;
+use sluice_plugin_artifacts as artifacts;
+use sluice_runtime::{Runtime, RuntimeConfig};
+
+/// Records per throughput run.
+const RECORDS: usize = 200_000;
+/// Partitions of the input topic.
+const PARTITIONS: i32 = 3;
+
+fn broker() -> String {
+    std::env::var("SLUICE_BENCH_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A new topic with `PARTITIONS` partitions.
+fn topic(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let topic = format!("bench-{name}-{nanos}");
+    let broker = Broker {
+        name: "bench",
+        address: broker(),
+        correct_high_watermarks: true,
+    };
+    create_topic(&broker, &topic, PARTITIONS);
+    topic
+}
+
+fn producer() -> anyhow::Result<BaseProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?)
+}
+
+/// Send one record, waiting while the local queue is full.
+fn send(producer: &BaseProducer, mut record: BaseRecord<'_, [u8], [u8]>) -> anyhow::Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                producer.poll(Duration::from_millis(10));
+                record = back;
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+/// A clickstream-like JSON payload of about 150 bytes.
+fn payload(i: usize) -> String {
+    format!(
+        "{{\"user\":{},\"email\":\"user{}@example.com\",\"page\":\"/item/{}\",\"note\":\"order {} shipped\",\"n\":{i}}}",
+        i % 1000,
+        i % 977,
+        i % 89,
+        i % 13
+    )
+}
+
+fn fill(topic: &str, records: usize) -> anyhow::Result<()> {
+    let producer = producer()?;
+    for i in 0..records {
+        let value = payload(i);
+        let key = format!("k{}", i % 97);
+        send(
+            &producer,
+            BaseRecord::to(topic)
+                .partition((i % PARTITIONS as usize) as i32)
+                .key(key.as_bytes())
+                .payload(value.as_bytes()),
+        )?;
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(())
+}
+
+fn consumer(topic: &str) -> anyhow::Result<BaseConsumer> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", format!("bench-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    Ok(consumer)
+}
+
+/// Records/s of `f`, which handles `RECORDS` records.
+fn rate(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    f()?;
+    Ok(RECORDS as f64 / started.elapsed().as_secs_f64())
+}
+
+fn raw_consume(input: &str) -> anyhow::Result<()> {
+    let consumer = consumer(input)?;
+    let mut seen = 0;
+    while seen < RECORDS {
+        if let Some(message) = consumer.poll(Duration::from_secs(5)) {
+            std::hint::black_box(message?.payload());
+            seen += 1;
+        }
+    }
+    Ok(())
+}
+
+fn raw_consume_produce(input: &str, output: &str) -> anyhow::Result<()> {
+    let consumer = consumer(input)?;
+    let producer = producer()?;
+    let mut seen = 0;
+    while seen < RECORDS {
+        if let Some(message) = consumer.poll(Duration::from_secs(5)) {
+            let message = message?;
+            let mut record = BaseRecord::to(output).partition(message.partition());
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(value) = message.payload() {
+                record = record.payload(value);
+            }
+            send(&producer, record)?;
+            seen += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(())
+}
+
+/// The TOML of a Sluice job from `input` to `output` through `transform`.
+fn job_text(
+    input: &str,
+    output: &str,
+    transform: &str,
+    available_now: bool,
+    max_interval: &str,
+) -> String {
+    format!(
+        "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n\
+         [trigger]\nmax_rows = 10000\nmax_interval = {max_interval:?}\navailable_now = {available_now}\n\n{transform}\n\
+         [sink]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, topic = {output:?} }}\n",
+        b = broker()
+    )
+}
+
+fn pass_through() -> String {
+    format!(
+        "[[transform]]\nplugin = {:?}\nconfig = {{ column = \"offset\", op = \"ge\", value = \"0\" }}\n",
+        artifacts::FILTER
+    )
+}
+
+fn redact() -> String {
+    format!(
+        "[[transform]]\nplugin = {:?}\nconfig = {{ columns = \"value\" }}\n",
+        artifacts::PII_REDACT
+    )
+}
+
+fn sluice_job(runtime: &Runtime, text: &str) -> anyhow::Result<Pipeline> {
+    let job = Job::parse(std::path::Path::new("bench.toml"), text)?;
+    Ok(Pipeline::build(&job, runtime)?)
+}
+
+/// `kafka-throughput`: (a) raw consume, (b) raw consume + produce, (c) a
+/// Sluice job with a pass-through plugin, (d) with pii-redact.
+pub(crate) fn throughput() -> anyhow::Result<()> {
+    let input = topic("in");
+    fill(&input, RECORDS)
+        .context("filling the input topic; is a broker running (scripts/services start)?")?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+
+    let a = rate(|| raw_consume(&input))?;
+    let b = rate(|| raw_consume_produce(&input, &topic("raw-out")))?;
+    let run = |transform: String| -> anyhow::Result<f64> {
+        let pipeline = sluice_job(
+            &runtime,
+            &job_text(&input, &topic("sluice-out"), &transform, true, "1s"),
+        )?;
+        let mut stats = None;
+        let r = rate(|| {
+            stats = Some(pipeline.run(&AtomicBool::new(false))?);
+            Ok(())
+        })?;
+        let stats = stats.context("the job ran")?;
+        eprintln!(
+            "kafka-throughput: time in source {:?}, plugins {:?}, sink {:?}",
+            stats.source_time, stats.plugin_time, stats.sink_time
+        );
+        ensure!(
+            stats.rows_out == RECORDS as u64,
+            "job wrote {} of {RECORDS} rows",
+            stats.rows_out
+        );
+        Ok(r)
+    };
+    let c = run(pass_through())?;
+    let d = run(redact())?;
+    println!("kafka-throughput.a_raw_consume: {a:.0} records/s");
+    println!("kafka-throughput.b_raw_consume_produce: {b:.0} records/s");
+    println!("kafka-throughput.c_sluice_pass_through: {c:.0} records/s");
+    println!("kafka-throughput.d_sluice_pii_redact: {d:.0} records/s");
+    println!("kafka-throughput.ratio_c_over_b: {:.3} x", c / b);
+    Ok(())
+}
+
+/// Input rate of `kafka-latency`, records per second.
+const LATENCY_RATE: u64 = 50_000;
+/// How long `kafka-latency` produces.
+const LATENCY_SECONDS: u64 = 6;
+
+/// `kafka-latency`: p50 and p99 from produce to arrival in the output
+/// topic, at a fixed input rate, through a Sluice job with pii-redact.
+pub(crate) fn latency() -> anyhow::Result<()> {
+    let (input, output) = (topic("lat-in"), topic("lat-out"));
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let pipeline = sluice_job(
+        &runtime,
+        &job_text(&input, &output, &redact(), false, "5ms"),
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let job = {
+        let stop = stop.clone();
+        std::thread::spawn(move || pipeline.run(&stop))
+    };
+
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let reader_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (latencies, done, output) = (latencies.clone(), reader_done.clone(), output.clone());
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let consumer = consumer(&output)?;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                    let sent = message
+                        .payload()
+                        .and_then(|p| std::str::from_utf8(p).ok())
+                        .and_then(|p| p.split_once("\"sent\":\"t"))
+                        .and_then(|(_, rest)| rest.trim_end_matches("\"}").parse::<u128>().ok());
+                    if let Some(sent) = sent {
+                        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros();
+                        latencies
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(now.saturating_sub(sent));
+                    }
+                }
+            }
+            Ok(())
+        })
+    };
+
+    let producer = producer()?;
+    let started = Instant::now();
+    let total = LATENCY_RATE * LATENCY_SECONDS;
+    for i in 0..total {
+        let due = Duration::from_secs_f64(i as f64 / LATENCY_RATE as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let sent = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros();
+        // The `t` keeps pii-redact from taking the 16 digits for a card number.
+        let value = format!("{{\"email\":\"user{i}@example.com\",\"sent\":\"t{sent}\"}}");
+        send(
+            &producer,
+            BaseRecord::to(&input)
+                .partition((i % PARTITIONS as u64) as i32)
+                .payload(value.as_bytes()),
+        )?;
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30))?;
+    let achieved = total as f64 / started.elapsed().as_secs_f64();
+    // Let the last records arrive.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (latencies.lock().unwrap_or_else(|e| e.into_inner()).len() as u64) < total
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader_done.store(true, Ordering::Relaxed);
+    job.join()
+        .map_err(|_| anyhow::anyhow!("job thread panicked"))??;
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
+
+    let mut latencies = Arc::try_unwrap(latencies)
+        .map_err(|_| anyhow::anyhow!("reader still holds latencies"))?
+        .into_inner()?;
+    ensure!(
+        latencies.len() as u64 == total,
+        "{} of {total} records arrived",
+        latencies.len()
+    );
+    latencies.sort_unstable();
+    let percentile =
+        |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize] as f64 / 1000.0;
+    println!("kafka-latency.input_rate: {achieved:.0} records/s");
+    println!("kafka-latency.p50: {:.1} ms", percentile(0.50));
+    println!("kafka-latency.p99: {:.1} ms", percentile(0.99));
+    Ok(())
+}
