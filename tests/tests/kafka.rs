@@ -42,19 +42,12 @@ fn kafka_sink(broker: &Broker, topic: &str) -> String {
 }
 
 /// The brokers that can run an available-now job: it needs each
-/// partition's true end offset. The others are named with the reason.
+/// partition's true end offset. The others run the same cases in
+/// `known_gap_wrong_high_watermarks`, which is marked ignored with the reason.
 fn brokers_with_end_offsets() -> Vec<Broker> {
     brokers()
         .into_iter()
-        .filter(|broker| {
-            if !broker.correct_high_watermarks {
-                eprintln!(
-                    "{}: not run, known gap of this broker: its high watermarks are wrong, so an available-now job cannot find the end",
-                    broker.name
-                );
-            }
-            broker.correct_high_watermarks
-        })
+        .filter(|b| b.correct_high_watermarks)
         .collect()
 }
 
@@ -83,41 +76,45 @@ fn assert_success(output: &std::process::Output) {
 #[test]
 fn hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order() {
     for broker in brokers_with_end_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let (input, output) = (unique("in"), unique("out"));
-        create_topic(&broker, &input, 3);
-        create_topic(&broker, &output, 3);
-        let sent = records(3, 100_000);
-        produce(&broker, &input, &sent);
+        hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order_on(&broker);
+    }
+}
 
-        let job = kafka_job(
-            dir.path(),
-            &broker,
-            &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
-            &pass_through(),
-            &kafka_sink(&broker, &output),
+fn hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (unique("in"), unique("out"));
+    create_topic(&broker, &input, 3);
+    create_topic(&broker, &output, 3);
+    let sent = records(3, 100_000);
+    produce(&broker, &input, &sent);
+
+    let job = kafka_job(
+        dir.path(),
+        &broker,
+        &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
+        &pass_through(),
+        &kafka_sink(&broker, &output),
+    );
+    assert_success(&run_job(&job, &dir.path().join("cache")));
+
+    let received = read_back(&broker, &output, 3, sent.len(), Duration::from_secs(120));
+    for partition in 0..3 {
+        let expected: Vec<&Record> = sent.iter().filter(|r| r.partition == partition).collect();
+        let got: Vec<&Record> = received
+            .get(&partition)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{}: partition {partition} count",
+            broker.name
         );
-        assert_success(&run_job(&job, &dir.path().join("cache")));
-
-        let received = read_back(&broker, &output, 3, sent.len(), Duration::from_secs(120));
-        for partition in 0..3 {
-            let expected: Vec<&Record> = sent.iter().filter(|r| r.partition == partition).collect();
-            let got: Vec<&Record> = received
-                .get(&partition)
-                .map(|v| v.iter().collect())
-                .unwrap_or_default();
-            assert_eq!(
-                got.len(),
-                expected.len(),
-                "{}: partition {partition} count",
-                broker.name
-            );
-            assert!(
-                got == expected,
-                "{}: partition {partition} content or order differs",
-                broker.name
-            );
-        }
+        assert!(
+            got == expected,
+            "{}: partition {partition} content or order differs",
+            broker.name
+        );
     }
 }
 
@@ -155,180 +152,196 @@ fn values_read_with(broker: &Broker, source_options: impl Fn(&str) -> String) ->
 
 #[test]
 fn starting_offsets_earliest_latest_json_and_timestamp() {
-    let all: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
     for broker in brokers_with_end_offsets() {
-        assert_eq!(
-            values_read_with(&broker, |t| format!(
-                "subscribe = {t:?}, startingOffsets = \"earliest\""
-            )),
-            all,
-            "{}",
-            broker.name
-        );
-        assert!(
-            values_read_with(&broker, |t| format!(
-                "subscribe = {t:?}, startingOffsets = \"latest\""
-            ))
-            .is_empty(),
-            "{}",
-            broker.name
-        );
-        assert_eq!(
-            values_read_with(&broker, |t| format!(
-                "subscribe = {t:?}, startingOffsets = '{{\"{t}\":{{\"0\":7}}}}'"
-            )),
-            all[7..].to_vec(),
-            "{}",
-            broker.name
-        );
-        assert_eq!(
-            values_read_with(&broker, |t| format!(
-                "assign = '{{\"{t}\":[0]}}', startingOffsets = '{{\"{t}\":{{\"0\":-2}}}}'"
-            )),
-            all,
-            "{}",
-            broker.name
-        );
-        // Every record was written after 2001-09-09 and before 2286.
-        assert_eq!(
-            values_read_with(&broker, |t| format!(
-                "subscribe = {t:?}, startingTimestamp = 1000000000000"
-            )),
-            all,
-            "{}",
-            broker.name
-        );
-        assert!(
-            values_read_with(&broker, |t| format!(
-                "subscribe = {t:?}, startingTimestamp = 9999999999999"
-            ))
-            .is_empty(),
-            "{}",
-            broker.name
-        );
+        starting_offsets_earliest_latest_json_and_timestamp_on(&broker);
     }
+}
+
+fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
+    let all: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    assert_eq!(
+        values_read_with(&broker, |t| format!(
+            "subscribe = {t:?}, startingOffsets = \"earliest\""
+        )),
+        all,
+        "{}",
+        broker.name
+    );
+    assert!(
+        values_read_with(&broker, |t| format!(
+            "subscribe = {t:?}, startingOffsets = \"latest\""
+        ))
+        .is_empty(),
+        "{}",
+        broker.name
+    );
+    assert_eq!(
+        values_read_with(&broker, |t| format!(
+            "subscribe = {t:?}, startingOffsets = '{{\"{t}\":{{\"0\":7}}}}'"
+        )),
+        all[7..].to_vec(),
+        "{}",
+        broker.name
+    );
+    assert_eq!(
+        values_read_with(&broker, |t| format!(
+            "assign = '{{\"{t}\":[0]}}', startingOffsets = '{{\"{t}\":{{\"0\":-2}}}}'"
+        )),
+        all,
+        "{}",
+        broker.name
+    );
+    // Every record was written after 2001-09-09 and before 2286.
+    assert_eq!(
+        values_read_with(&broker, |t| format!(
+            "subscribe = {t:?}, startingTimestamp = 1000000000000"
+        )),
+        all,
+        "{}",
+        broker.name
+    );
+    assert!(
+        values_read_with(&broker, |t| format!(
+            "subscribe = {t:?}, startingTimestamp = 9999999999999"
+        ))
+        .is_empty(),
+        "{}",
+        broker.name
+    );
 }
 
 #[test]
 fn subscribe_pattern_reads_every_matching_topic() {
     for broker in brokers_with_end_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let prefix = unique("pattern");
-        let output = unique("pattern-out");
-        for suffix in ["a", "b"] {
-            let topic = format!("{prefix}-{suffix}");
-            create_topic(&broker, &topic, 1);
-            produce(&broker, &topic, &records(1, 50));
-        }
-        create_topic(&broker, &unique("unrelated"), 1);
-        create_topic(&broker, &output, 1);
-        let job = kafka_job(
-            dir.path(),
-            &broker,
-            &format!("subscribePattern = \"^{prefix}-.*\", startingOffsets = \"earliest\""),
-            &pass_through(),
-            &format!(
-                "[sink]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, topic = {output:?} }}\n",
-                broker.address
-            ),
-        );
-        assert_success(&run_job(&job, &dir.path().join("cache")));
-        let received: usize = read_back(&broker, &output, 1, 100, Duration::from_secs(10))
-            .values()
-            .map(Vec::len)
-            .sum();
-        assert_eq!(received, 100, "{}", broker.name);
+        subscribe_pattern_reads_every_matching_topic_on(&broker);
     }
+}
+
+fn subscribe_pattern_reads_every_matching_topic_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("pattern");
+    let output = unique("pattern-out");
+    for suffix in ["a", "b"] {
+        let topic = format!("{prefix}-{suffix}");
+        create_topic(&broker, &topic, 1);
+        produce(&broker, &topic, &records(1, 50));
+    }
+    create_topic(&broker, &unique("unrelated"), 1);
+    create_topic(&broker, &output, 1);
+    let job = kafka_job(
+        dir.path(),
+        &broker,
+        &format!("subscribePattern = \"^{prefix}-.*\", startingOffsets = \"earliest\""),
+        &pass_through(),
+        &format!(
+            "[sink]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, topic = {output:?} }}\n",
+            broker.address
+        ),
+    );
+    assert_success(&run_job(&job, &dir.path().join("cache")));
+    let received: usize = read_back(&broker, &output, 1, 100, Duration::from_secs(10))
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(received, 100, "{}", broker.name);
 }
 
 #[test]
 fn max_offsets_per_trigger_caps_every_batch() {
     for broker in brokers_with_end_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = unique("capped");
-        create_topic(&broker, &input, 1);
-        produce(&broker, &input, &records(1, 2_500));
-        let out = dir.path().join("out.jsonl");
-        let job = kafka_job(
-            dir.path(),
-            &broker,
-            &format!(
-                "subscribe = {input:?}, startingOffsets = \"earliest\", maxOffsetsPerTrigger = 600"
-            ),
-            &pass_through(),
-            &format!(
-                "[sink]\ntype = \"console\"\nnum_rows = 0\n\n[outputs.unused]\ntype = \"file\"\npath = {out:?}\n"
-            ),
-        );
-        let output = run_job(&job, &dir.path().join("cache"));
-        assert_success(&output);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let sizes: Vec<usize> = stdout
-            .lines()
-            .filter_map(|l| {
-                l.strip_prefix("only showing top 0 of ")?
-                    .strip_suffix(" rows")?
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        assert_eq!(sizes.iter().sum::<usize>(), 2_500, "{}", broker.name);
-        assert!(
-            sizes.iter().all(|&n| n <= 600),
-            "{}: {sizes:?}",
-            broker.name
-        );
-        assert!(sizes.len() >= 5, "{}: {sizes:?}", broker.name);
+        max_offsets_per_trigger_caps_every_batch_on(&broker);
     }
+}
+
+fn max_offsets_per_trigger_caps_every_batch_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = unique("capped");
+    create_topic(&broker, &input, 1);
+    produce(&broker, &input, &records(1, 2_500));
+    let out = dir.path().join("out.jsonl");
+    let job = kafka_job(
+        dir.path(),
+        &broker,
+        &format!(
+            "subscribe = {input:?}, startingOffsets = \"earliest\", maxOffsetsPerTrigger = 600"
+        ),
+        &pass_through(),
+        &format!(
+            "[sink]\ntype = \"console\"\nnum_rows = 0\n\n[outputs.unused]\ntype = \"file\"\npath = {out:?}\n"
+        ),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let sizes: Vec<usize> = stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("only showing top 0 of ")?
+                .strip_suffix(" rows")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 2_500, "{}", broker.name);
+    assert!(
+        sizes.iter().all(|&n| n <= 600),
+        "{}: {sizes:?}",
+        broker.name
+    );
+    assert!(sizes.len() >= 5, "{}: {sizes:?}", broker.name);
 }
 
 #[test]
 fn routed_rows_go_to_two_topics() {
     for broker in brokers_with_end_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let (input, high, low) = (
-            unique("route-in"),
-            unique("route-high"),
-            unique("route-low"),
-        );
-        for topic in [&input, &high, &low] {
-            create_topic(&broker, topic, 1);
-        }
-        produce(&broker, &input, &records(1, 300));
-        let sink = |topic: &str| {
-            format!(
-                "type = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, topic = {topic:?} }}\n",
-                broker.address
-            )
-        };
-        let job = kafka_job(
-            dir.path(),
-            &broker,
-            &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
-            &format!(
-                "[[transform]]\nplugin = {:?}\nconfig = {{ column = \"offset\", threshold = 100, above = \"high\", below = \"low\" }}\n",
-                artifacts::ROUTE_SPLIT
-            ),
-            &format!(
-                "[sink]\ntype = \"console\"\n\n[outputs.high]\n{}\n[outputs.low]\n{}",
-                sink(&high),
-                sink(&low)
-            ),
-        );
-        assert_success(&run_job(&job, &dir.path().join("cache")));
-        let count = |topic: &str, n| {
-            read_back(&broker, topic, 1, n, Duration::from_secs(10))
-                .values()
-                .map(Vec::len)
-                .sum::<usize>()
-        };
-        assert_eq!(
-            (count(&high, 200), count(&low, 100)),
-            (200, 100),
-            "{}",
-            broker.name
-        );
+        routed_rows_go_to_two_topics_on(&broker);
     }
+}
+
+fn routed_rows_go_to_two_topics_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, high, low) = (
+        unique("route-in"),
+        unique("route-high"),
+        unique("route-low"),
+    );
+    for topic in [&input, &high, &low] {
+        create_topic(&broker, topic, 1);
+    }
+    produce(&broker, &input, &records(1, 300));
+    let sink = |topic: &str| {
+        format!(
+            "type = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, topic = {topic:?} }}\n",
+            broker.address
+        )
+    };
+    let job = kafka_job(
+        dir.path(),
+        &broker,
+        &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
+        &format!(
+            "[[transform]]\nplugin = {:?}\nconfig = {{ column = \"offset\", threshold = 100, above = \"high\", below = \"low\" }}\n",
+            artifacts::ROUTE_SPLIT
+        ),
+        &format!(
+            "[sink]\ntype = \"console\"\n\n[outputs.high]\n{}\n[outputs.low]\n{}",
+            sink(&high),
+            sink(&low)
+        ),
+    );
+    assert_success(&run_job(&job, &dir.path().join("cache")));
+    let count = |topic: &str, n| {
+        read_back(&broker, topic, 1, n, Duration::from_secs(10))
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+    };
+    assert_eq!(
+        (count(&high, 200), count(&low, 100)),
+        (200, 100),
+        "{}",
+        broker.name
+    );
 }
 
 #[test]
@@ -358,4 +371,16 @@ fn unreachable_broker_at_start_is_reported_and_retried() {
         stderr.contains("127.0.0.1:1"),
         "the error names the brokers:\n{stderr}"
     );
+}
+
+#[test]
+#[ignore = "known gap of tansu: its high watermarks are wrong (an available-now job read 1 of 10 records), so available-now jobs cannot find the end; run with --ignored to see it"]
+fn known_gap_wrong_high_watermarks() {
+    for broker in brokers().into_iter().filter(|b| !b.correct_high_watermarks) {
+        hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order_on(&broker);
+        starting_offsets_earliest_latest_json_and_timestamp_on(&broker);
+        subscribe_pattern_reads_every_matching_topic_on(&broker);
+        max_offsets_per_trigger_caps_every_batch_on(&broker);
+        routed_rows_go_to_two_topics_on(&broker);
+    }
 }
