@@ -136,16 +136,27 @@ fn all_types_batch() -> RecordBatch {
     .unwrap()
 }
 
-#[test]
-fn every_column_type_round_trips_through_a_plugin() {
-    let runtime = runtime();
-    let plugin = load(
-        &runtime,
+/// The filter plugin configured to keep every row of `all_types_batch`.
+fn pass_through(runtime: &Runtime) -> TransformPlugin {
+    load(
+        runtime,
         artifacts::FILTER,
         &[("column", "id"), ("op", "is_not_null")],
         PluginLimits::default(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Another plugin in the same engine still works.
+fn assert_engine_still_serves(runtime: &Runtime) {
+    let output = pass_through(runtime).process(&all_types_batch()).unwrap();
+    assert_eq!(output.batch.num_rows(), 4);
+}
+
+#[test]
+fn every_column_type_round_trips_through_a_plugin() {
+    let runtime = runtime();
+    let plugin = pass_through(&runtime);
     let input = all_types_batch();
     let output = plugin.process(&input).unwrap();
     assert_eq!(output.batch, input);
@@ -155,13 +166,7 @@ fn every_column_type_round_trips_through_a_plugin() {
 #[test]
 fn sliced_input_is_lent_correctly() {
     let runtime = runtime();
-    let plugin = load(
-        &runtime,
-        artifacts::FILTER,
-        &[("column", "id"), ("op", "is_not_null")],
-        PluginLimits::default(),
-    )
-    .unwrap();
+    let plugin = pass_through(&runtime);
     let input = all_types_batch().slice(1, 3);
     assert_eq!(plugin.process(&input).unwrap().batch, input);
 }
@@ -256,22 +261,7 @@ fn infinite_loop_is_stopped_by_the_deadline_and_the_host_carries_on() {
             "{error}"
         );
     }
-    // Another plugin in the same engine still works.
-    let healthy = load(
-        &runtime,
-        artifacts::FILTER,
-        &[("column", "id"), ("op", "is_not_null")],
-        PluginLimits::default(),
-    )
-    .unwrap();
-    assert_eq!(
-        healthy
-            .process(&all_types_batch())
-            .unwrap()
-            .batch
-            .num_rows(),
-        4
-    );
+    assert_engine_still_serves(&runtime);
 }
 
 #[test]
@@ -289,21 +279,7 @@ fn unbounded_allocation_is_stopped_at_the_memory_limit_and_the_host_carries_on()
             "{error:?}"
         );
     }
-    let healthy = load(
-        &runtime,
-        artifacts::FILTER,
-        &[("column", "id"), ("op", "is_not_null")],
-        PluginLimits::default(),
-    )
-    .unwrap();
-    assert_eq!(
-        healthy
-            .process(&all_types_batch())
-            .unwrap()
-            .batch
-            .num_rows(),
-        4
-    );
+    assert_engine_still_serves(&runtime);
 }
 
 #[test]
