@@ -1,8 +1,8 @@
 //! A broker that restarts mid-run: the job resumes and loses no record
 //! (at-least-once; exactly-once belongs to checkpoints).
 //!
-//! Runs against a private noida-db broker the test can kill and restart
-//! on the same port and data directory. tansu is not used here: its test
+//! Runs against a private noida-db broker the test stops and restarts on
+//! the same port and data directory. tansu is not used here: its test
 //! storage is in memory, so a restart loses the topics themselves.
 
 use std::collections::BTreeSet;
@@ -38,6 +38,19 @@ fn start_broker(data: &std::path::Path, port: u16) -> Child {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("noida-db did not listen on {port}");
+}
+
+/// Stop the broker as an operator would (SIGTERM) and wait for it to exit.
+/// A SIGKILLed noida-db loses its idempotent-producer state and its last
+/// acknowledged writes (the sink then fails loudly with
+/// OutOfOrderSequenceNumber), which Apache Kafka does not.
+fn stop_broker(broker: &mut Child) {
+    let status = Command::new("kill")
+        .arg(broker.id().to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success());
+    broker.wait().unwrap();
 }
 
 fn free_port() -> u16 {
@@ -101,8 +114,7 @@ fn job_resumes_after_the_broker_restarts_and_loses_nothing() {
         "before the restart"
     );
 
-    broker_process.kill().unwrap();
-    broker_process.wait().unwrap();
+    stop_broker(&mut broker_process);
     std::thread::sleep(Duration::from_secs(2));
     let mut broker_process = start_broker(&data, port);
     produce(&broker, &input, &batch(5_000..10_000));
