@@ -92,17 +92,15 @@ impl KafkaSource {
             data_loss_events: 0,
         };
         source.wait_for_brokers()?;
-        let partitions = source.discover()?;
-        for partition in partitions {
-            let offset = source.starting_offset(&partition)?;
-            source.positions.insert(partition, offset);
+        let mut ends = BTreeMap::new();
+        for partition in source.discover()? {
+            let (low, high) = source.watermarks(&partition)?;
+            let offset = source.starting_offset(&partition, low, high)?;
+            source.positions.insert(partition.clone(), offset);
+            ends.insert(partition, high);
         }
         source.assign()?;
         if available_now {
-            let mut ends = BTreeMap::new();
-            for partition in source.positions.keys() {
-                ends.insert(partition.clone(), source.watermarks(partition)?.1);
-            }
             source.end_offsets = Some(ends);
         }
         tracing::info!(partitions = source.positions.len(), "Kafka source assigned");
@@ -197,9 +195,14 @@ impl KafkaSource {
             )))
     }
 
-    /// The concrete offset `startingOffsets`/`startingTimestamp` gives.
-    fn starting_offset(&self, partition: &Partition) -> Result<i64, KafkaError> {
-        let (low, high) = self.watermarks(partition)?;
+    /// The concrete offset `startingOffsets`/`startingTimestamp` gives, for
+    /// a partition whose log spans `low..high`.
+    fn starting_offset(
+        &self,
+        partition: &Partition,
+        low: i64,
+        high: i64,
+    ) -> Result<i64, KafkaError> {
         Ok(match &self.options.starting_offsets {
             StartingOffsets::Earliest => low,
             StartingOffsets::Latest => high,

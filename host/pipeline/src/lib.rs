@@ -262,14 +262,14 @@ impl Pipeline {
                     let Some(rejected) = TransformPlugin::rejected_rows(&error) else {
                         return Err(error.into());
                     };
+                    if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
+                        return Err(error.into());
+                    }
                     let plugin = plugin.name().to_owned();
                     let (bad, good) =
                         split_rows(&batch, &rejected.rows).map_err(PipelineError::Batch)?;
                     let dead = with_error_columns(&bad, &plugin, &rejected.message)
                         .map_err(PipelineError::Batch)?;
-                    if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
-                        return Err(error.into());
-                    }
                     self.write_output(&plugin, DEAD_LETTER_OUTPUT, &dead)?;
                     if good.num_rows() == 0 {
                         return Ok(good);
