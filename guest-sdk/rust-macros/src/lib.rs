@@ -1,9 +1,43 @@
-//! The `#[transform]` attribute of `sluice-sdk`: turns one function over a
-//! batch into a Sluice transform plugin.
+//! The macros of `sluice-sdk`: `#[transform]` turns one function over a
+//! batch into a Sluice transform plugin, and `__world_bindings!` generates a
+//! plugin's exports inside the plugin crate.
 
 use proc_macro::TokenStream;
 use quote::quote;
-use syn::{ItemFn, parse_macro_input};
+use syn::{ItemFn, LitStr, parse_macro_input};
+
+/// The plugin contract, embedded so a plugin crate needs no path to it.
+const WIT: &str = include_str!("../../../wit/plugin.wit");
+
+/// Generate the bindings of one world (`"transform"` or `"aggregate"`) as a
+/// module `__sluice_bindings` at the call site. Its shared types and host
+/// imports are the SDK's own, so only the world's exports are generated
+/// here, and a component carries exactly the exports it implements.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __world_bindings(input: TokenStream) -> TokenStream {
+    let world = parse_macro_input!(input as LitStr);
+    if !matches!(world.value().as_str(), "transform" | "aggregate") {
+        return syn::Error::new_spanned(world, "expected \"transform\" or \"aggregate\"")
+            .to_compile_error()
+            .into();
+    }
+    quote! {
+        #[doc(hidden)]
+        mod __sluice_bindings {
+            ::sluice_sdk::__private::wit_bindgen::generate!({
+                inline: #WIT,
+                world: #world,
+                runtime_path: "::sluice_sdk::__private::wit_bindgen::rt",
+                with: {
+                    "sluice:plugin/types@0.1.0": ::sluice_sdk::bindings::sluice::plugin::types,
+                    "sluice:plugin/host@0.1.0": ::sluice_sdk::bindings::sluice::plugin::host,
+                },
+            });
+        }
+    }
+    .into()
+}
 
 /// Export a function as the plugin's transform.
 ///

@@ -1,5 +1,6 @@
-//! Glue between the generated bindings and the plugin's [`Transform`]. Used
-//! by `export_transform!`; not part of the public API.
+//! Glue between the generated bindings and the plugin's [`Transform`] or
+//! [`Aggregate`]. Used by `export_transform!` and `export_aggregate!`; not
+//! part of the public API.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -18,13 +19,15 @@ use arrow_array::{
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, TimeUnit};
 
-pub use crate::bindings::exports::sluice::plugin::transformer::Guest as TransformerGuest;
 use crate::bindings::sluice::plugin::types as wit;
+pub use sluice_sdk_macros::__world_bindings as world_bindings;
+pub use wit_bindgen;
 pub use wit::{
     Batch as WitBatch, Config as WitConfig, PluginError as WitError, Transformed as WitTransformed,
 };
 
-use crate::{Config, Error, ErrorKind, Transform};
+use crate::aggregate::StateCodec;
+use crate::{Aggregate, Config, Error, ErrorKind, Transform};
 
 thread_local! {
     /// The plugin instance `init` built. A Wasm instance is single-threaded.
@@ -332,4 +335,58 @@ fn push_array(arrays: &mut Vec<wit::Array>, array: &dyn Array) -> Result<u32, Ar
 fn bitmap_vec(bits: &BooleanBuffer) -> Vec<u8> {
     let aligned = bits.inner().bit_slice(bits.offset(), bits.len());
     aligned.as_slice()[..bits.len().div_ceil(8)].to_vec()
+}
+
+thread_local! {
+    /// The aggregate `init` built, as the host sees it.
+    static AGGREGATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+fn with_aggregate<A: Aggregate, R>(
+    f: impl FnOnce(&StateCodec<A>) -> Result<R, WitError>,
+) -> Result<R, WitError> {
+    AGGREGATE.with_borrow(
+        |slot| match slot.as_ref().and_then(|a| a.downcast_ref::<StateCodec<A>>()) {
+            Some(aggregate) => f(aggregate),
+            None => Err(WitError::Fatal("aggregate called before init".into())),
+        },
+    )
+}
+
+/// Aggregate `init` export.
+pub fn aggregate_init<A: Aggregate>(config: WitConfig) -> Result<(), WitError> {
+    let aggregate = StateCodec::<A>::new(&Config::from(config)).map_err(to_wit_error)?;
+    AGGREGATE.with_borrow_mut(|slot| *slot = Some(Box::new(aggregate)));
+    Ok(())
+}
+
+/// Aggregate `update` export.
+pub fn aggregate_update<A: Aggregate>(
+    states: Vec<Vec<u8>>,
+    input: WitBatch,
+    groups: Vec<u32>,
+) -> Result<Vec<Vec<u8>>, WitError> {
+    let batch =
+        from_wit(input).map_err(|e| WitError::Fatal(format!("host sent an invalid batch: {e}")))?;
+    with_aggregate::<A, _>(|a| a.update(states, &batch, &groups).map_err(to_wit_error))
+}
+
+/// Aggregate `merge` export.
+pub fn aggregate_merge<A: Aggregate>(
+    left: Vec<Vec<u8>>,
+    right: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, WitError> {
+    with_aggregate::<A, _>(|a| a.merge(left, right).map_err(to_wit_error))
+}
+
+/// Aggregate `finish` export: the batch and the group of each row.
+pub fn aggregate_finish<A: Aggregate>(
+    states: Vec<Vec<u8>>,
+) -> Result<(WitBatch, Vec<u32>), WitError> {
+    let finished = with_aggregate::<A, _>(|a| a.finish(states).map_err(to_wit_error))?;
+    let (batch, groups) = finished.into_parts();
+    Ok((
+        to_wit(&batch).map_err(|e| WitError::Fatal(e.to_string()))?,
+        groups,
+    ))
 }

@@ -2,6 +2,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+mod aggregate;
 mod config;
 mod error;
 mod host;
@@ -9,6 +10,7 @@ mod output;
 
 pub use arrow_array::{self, ArrayRef, RecordBatch};
 pub use arrow_buffer;
+pub use aggregate::{Aggregate, Finished, StateCodec};
 pub use arrow_schema;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
@@ -16,14 +18,14 @@ pub use host::{Level, counter_add, log};
 pub use output::Output;
 pub use sluice_sdk_macros::transform;
 
-/// Bindings generated from `wit/plugin.wit`; plugin authors never need them.
+/// The contract's shared types and host imports, generated from
+/// `wit/plugin.wit`; plugin authors never need them. Each plugin generates
+/// its world's exports itself (see [`export_transform!`]).
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "transform",
-        pub_export_macro: true,
-        default_bindings_module: "sluice_sdk::bindings",
+        world: "imports",
     });
 }
 
@@ -55,9 +57,11 @@ macro_rules! export_transform {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
+            $crate::__private::world_bindings!("transform");
+
             struct __SluiceGuest;
 
-            impl $crate::__private::TransformerGuest for __SluiceGuest {
+            impl __sluice_bindings::exports::sluice::plugin::transformer::Guest for __SluiceGuest {
                 fn init(
                     config: $crate::__private::WitConfig,
                 ) -> ::core::result::Result<(), $crate::__private::WitError> {
@@ -84,7 +88,60 @@ macro_rules! export_transform {
                 }
             }
 
-    $crate::bindings::export!(__SluiceGuest with_types_in $crate::bindings);
+            __sluice_bindings::export!(__SluiceGuest with_types_in __sluice_bindings);
+        };
+    };
+}
+
+/// Export an [`Aggregate`] implementation as the plugin's entry points.
+#[macro_export]
+macro_rules! export_aggregate {
+    ($aggregate:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            $crate::__private::world_bindings!("aggregate");
+
+            use __sluice_bindings::exports::sluice::plugin::aggregator;
+
+            struct __SluiceGuest;
+
+            impl aggregator::Guest for __SluiceGuest {
+                fn init(
+                    config: $crate::__private::WitConfig,
+                ) -> ::core::result::Result<(), $crate::__private::WitError> {
+                    $crate::__private::aggregate_init::<$aggregate>(config)
+                }
+
+                fn update(
+                    states: ::std::vec::Vec<::std::vec::Vec<u8>>,
+                    input: $crate::__private::WitBatch,
+                    group_ids: ::std::vec::Vec<u32>,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<::std::vec::Vec<u8>>,
+                    $crate::__private::WitError,
+                > {
+                    $crate::__private::aggregate_update::<$aggregate>(states, input, group_ids)
+                }
+
+                fn merge(
+                    left: ::std::vec::Vec<::std::vec::Vec<u8>>,
+                    right: ::std::vec::Vec<::std::vec::Vec<u8>>,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<::std::vec::Vec<u8>>,
+                    $crate::__private::WitError,
+                > {
+                    $crate::__private::aggregate_merge::<$aggregate>(left, right)
+                }
+
+                fn finish(
+                    states: ::std::vec::Vec<::std::vec::Vec<u8>>,
+                ) -> ::core::result::Result<aggregator::Finished, $crate::__private::WitError> {
+                    let (batch, groups) = $crate::__private::aggregate_finish::<$aggregate>(states)?;
+                    Ok(aggregator::Finished { batch, groups })
+                }
+            }
+
+            __sluice_bindings::export!(__SluiceGuest with_types_in __sluice_bindings);
         };
     };
 }

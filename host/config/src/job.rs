@@ -20,11 +20,82 @@ pub struct Job {
     /// When a micro-batch is cut.
     pub trigger: Trigger,
     /// Plugins, applied in order, once per batch.
-    pub transforms: Vec<TransformSpec>,
+    pub transforms: Vec<PluginSpec>,
     /// Where the rows that pass every transform go.
     pub sink: SinkSpec,
     /// Named outputs that plugins route rows to.
     pub outputs: BTreeMap<String, SinkSpec>,
+    /// A windowed aggregation after the transforms, if any.
+    pub aggregate: Option<AggregateSpec>,
+}
+
+/// A windowed aggregation: rows grouped by event-time window and key, and
+/// folded by an aggregate plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateSpec {
+    /// The plugin, its configuration and limits.
+    pub plugin: PluginSpec,
+    /// Key columns; empty for one group per window.
+    pub key: Vec<String>,
+    /// The windows.
+    pub window: WindowConfig,
+    /// The event-time column (a timestamp, or int64 milliseconds; Kafka's
+    /// is `timestamp`).
+    pub event_time: String,
+    /// The column naming each row's partition, for per-partition
+    /// watermarks; none treats the input as one partition.
+    pub partition_column: Option<String>,
+    /// Bounded out-of-orderness: how far the watermark trails the largest
+    /// event time seen.
+    pub watermark_delay: Duration,
+    /// A partition silent this long is left out of the watermark.
+    pub idle_timeout: Duration,
+    /// How long after its end a window still takes late rows.
+    pub allowed_lateness: Duration,
+    /// When results are emitted.
+    pub emit: EmitConfig,
+    /// The named output that gets rows later than the allowed lateness.
+    pub late_output: String,
+    /// Largest window state, bytes.
+    pub state_quota: u64,
+}
+
+/// Window kinds of an `[aggregate]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum WindowConfig {
+    /// Fixed, non-overlapping windows.
+    Tumbling {
+        /// Window length.
+        #[serde(deserialize_with = "duration")]
+        size: Duration,
+    },
+    /// Windows of `size` starting every `slide`.
+    Hopping {
+        /// Window length.
+        #[serde(deserialize_with = "duration")]
+        size: Duration,
+        /// Distance between window starts.
+        #[serde(deserialize_with = "duration")]
+        slide: Duration,
+    },
+    /// Per key, activity separated by less than `gap`.
+    Session {
+        /// Inactivity that ends a session.
+        #[serde(deserialize_with = "duration")]
+        gap: Duration,
+    },
+}
+
+/// When an `[aggregate]` emits results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmitConfig {
+    /// When the watermark passes a window's end, and on late updates.
+    #[default]
+    Final,
+    /// Also after every batch, for the windows it changed.
+    Updates,
 }
 
 /// When a micro-batch is cut: whichever limit is reached first.
@@ -82,6 +153,8 @@ pub enum SourceSpec {
     File(FileSource),
     /// Kafka topics, with the options of Spark's Kafka source.
     Kafka(KafkaSource),
+    /// The Nexmark benchmark's auction events, generated as fast as asked.
+    Nexmark(NexmarkSource),
 }
 
 /// A Kafka source. `options` carries Spark's option names
@@ -159,6 +232,61 @@ pub enum Generator {
     Bool,
     /// The generation time (timestamp, ms, UTC).
     Timestamp,
+}
+
+/// The built-in Nexmark generator (RisingWave's `nexmark` crate): the
+/// people, auctions and bids of an online auction site. Rows are produced
+/// as fast as the pipeline asks for them; their event times follow the
+/// configured event rate from `base_time`, so one configuration always
+/// gives the same rows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NexmarkSource {
+    /// Stop after this many events, counted across all three kinds (of
+    /// which `table` emits its own); unbounded if unset.
+    pub events: Option<u64>,
+    /// The stream to emit.
+    #[serde(default)]
+    pub table: NexmarkTable,
+    /// Event time of the first event, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub base_time: u64,
+    /// Events per second of event time, constant. It only spaces the event
+    /// times: the source never waits. (The generator's varying rate shapes
+    /// compute event times wrongly, so they are not offered.)
+    #[serde(default = "NexmarkSource::default_event_rate")]
+    pub event_rate: u64,
+    /// People active for placing auctions and bids at any time.
+    #[serde(default = "NexmarkSource::default_active_people")]
+    pub active_people: u64,
+    /// Auctions open at any time, on average.
+    #[serde(default = "NexmarkSource::default_in_flight_auctions")]
+    pub in_flight_auctions: u64,
+}
+
+impl NexmarkSource {
+    fn default_event_rate() -> u64 {
+        10_000
+    }
+    fn default_active_people() -> u64 {
+        1_000
+    }
+    fn default_in_flight_auctions() -> u64 {
+        100
+    }
+}
+
+/// The Nexmark stream a source emits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NexmarkTable {
+    /// Bids on auctions (46 of every 50 events).
+    #[default]
+    Bid,
+    /// New auctions (3 of every 50 events).
+    Auction,
+    /// New people (1 of every 50 events).
+    Person,
 }
 
 /// A file source.
@@ -272,9 +400,9 @@ fn default_console_rows() -> usize {
     20
 }
 
-/// A plugin in the transform chain.
+/// A plugin of the job: a transform in the chain, or the aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransformSpec {
+pub struct PluginSpec {
     /// Name in logs, metrics and errors (defaults to the file stem).
     pub name: String,
     /// The `.wasm` component.
@@ -302,6 +430,49 @@ struct RawJob {
     sink: SinkSpec,
     #[serde(default)]
     outputs: BTreeMap<String, SinkSpec>,
+    aggregate: Option<RawAggregate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAggregate {
+    name: Option<String>,
+    plugin: Spanned<PathBuf>,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default = "default_memory_limit", deserialize_with = "byte_size")]
+    memory_limit: u64,
+    #[serde(default = "default_deadline", deserialize_with = "duration")]
+    deadline: Duration,
+    #[serde(default)]
+    key: Vec<String>,
+    window: WindowConfig,
+    event_time: String,
+    partition_column: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    watermark_delay: Duration,
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    idle_timeout: Duration,
+    #[serde(default, deserialize_with = "duration")]
+    allowed_lateness: Duration,
+    #[serde(default)]
+    emit: EmitConfig,
+    #[serde(default = "default_late_output")]
+    late_output: String,
+    #[serde(default = "default_state_quota", deserialize_with = "byte_size")]
+    state_quota: u64,
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_late_output() -> String {
+    "late".into()
+}
+
+fn default_state_quota() -> u64 {
+    256 << 20
 }
 
 #[derive(Deserialize, Default)]
@@ -357,11 +528,9 @@ impl Job {
             message,
         };
 
-        let mut transforms = Vec::with_capacity(raw.transforms.len());
-        for (i, t) in raw.transforms.into_iter().enumerate() {
+        let plugin_spec = |t: RawTransform, field: String| {
             let span = t.plugin.span();
             let plugin = base.join(t.plugin.into_inner());
-            let field = format!("transform[{i}].plugin");
             if !plugin.is_file() {
                 return Err(invalid(
                     span.start,
@@ -375,7 +544,7 @@ impl Job {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
-            transforms.push(TransformSpec {
+            Ok(PluginSpec {
                 name,
                 plugin,
                 line: line_of(span.start),
@@ -386,8 +555,51 @@ impl Job {
                     .collect(),
                 memory_limit: t.memory_limit,
                 deadline: t.deadline,
-            });
-        }
+            })
+        };
+        let transforms = raw
+            .transforms
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| plugin_spec(t, format!("transform[{i}].plugin")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let aggregate = match raw.aggregate {
+            None => None,
+            Some(a) => {
+                let raw_plugin = RawTransform {
+                    name: a.name,
+                    plugin: a.plugin,
+                    config: a.config,
+                    memory_limit: a.memory_limit,
+                    deadline: a.deadline,
+                };
+                let plugin = plugin_spec(raw_plugin, "aggregate.plugin".into())?;
+                if !raw.outputs.contains_key(&a.late_output) {
+                    let offset = text.find("[aggregate]").unwrap_or(0);
+                    return Err(invalid(
+                        offset,
+                        "aggregate.late_output".into(),
+                        format!(
+                            "rows later than the allowed lateness go to output `{0}`, which the job does not define; add [outputs.{0}]",
+                            a.late_output
+                        ),
+                    ));
+                }
+                Some(AggregateSpec {
+                    plugin,
+                    key: a.key,
+                    window: a.window,
+                    event_time: a.event_time,
+                    partition_column: a.partition_column,
+                    watermark_delay: a.watermark_delay,
+                    idle_timeout: a.idle_timeout,
+                    allowed_lateness: a.allowed_lateness,
+                    emit: a.emit,
+                    late_output: a.late_output,
+                    state_quota: a.state_quota,
+                })
+            }
+        };
         let mut source = raw.source;
         if let SourceSpec::File(file) = &mut source {
             file.path = base.join(&file.path);
@@ -422,6 +634,7 @@ impl Job {
                 .into_iter()
                 .map(|(k, v)| (k, rebase(v)))
                 .collect(),
+            aggregate,
         })
     }
 }
@@ -502,6 +715,21 @@ type = "console"
             error.to_string().contains("/nonexistent/missing.wasm"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn nexmark_source_gets_defaults_and_rejects_unknown_fields() {
+        let text = "[source]\ntype = \"nexmark\"\nevents = 500\ntable = \"auction\"\n\n[sink]\ntype = \"console\"\n";
+        let SourceSpec::Nexmark(nexmark) = parse(text).unwrap().source else {
+            panic!("not a nexmark source");
+        };
+        assert_eq!(nexmark.events, Some(500));
+        assert_eq!(nexmark.table, NexmarkTable::Auction);
+        assert_eq!((nexmark.base_time, nexmark.event_rate), (0, 10_000));
+        let message = parse(&text.replace("events", "event_count"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("event_count"), "{message}");
     }
 
     #[test]

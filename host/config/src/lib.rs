@@ -31,9 +31,9 @@ mod job;
 mod values;
 
 pub use job::{
-    ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn, FileFormat, FileSink,
-    FileSource, Generator, Job, KafkaSink, KafkaSource, SinkSpec, SourceSpec, TransformSpec,
-    Trigger,
+    AggregateSpec, EmitConfig, PluginSpec, WindowConfig, ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn, FileFormat, FileSink,
+    FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, SinkSpec,
+    SourceSpec, Trigger,
 };
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Runs a job: cuts the source's rows into micro-batches (max rows, max
-//! bytes, max interval), passes each batch once through the plugin chain,
-//! and writes the results to the sink and the named outputs.
+//! bytes, max interval), passes each batch once through the plugin chain
+//! and, if the job has one, the windowed aggregation, and writes the
+//! results to the sink and the named outputs.
 //!
 //! Plugin errors follow the contract: `invalid-input` rows go to the
 //! `dead-letter` output and the rest of the batch is processed again;
@@ -16,11 +17,14 @@ use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use sluice_config::{Job, SinkSpec, SourceSpec, Trigger};
+use sluice_config::{
+    AggregateSpec, EmitConfig, Job, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
+};
 use sluice_kafka::{KafkaSink, KafkaSource};
-use sluice_runtime::{PluginLimits, Runtime, RuntimeError, TransformPlugin};
+use sluice_runtime::{AggregatePlugin, PluginLimits, Runtime, RuntimeError, TransformPlugin};
 use sluice_sink::{Sink, SinkError};
 use sluice_source::{Chunk, Source, SourceError};
+use sluice_window::{EmitMode, WindowError, WindowKind, WindowOperator, WindowOutput, WindowSpec};
 
 /// The output that receives rows a plugin rejects as invalid input.
 pub const DEAD_LETTER_OUTPUT: &str = "dead-letter";
@@ -65,6 +69,24 @@ pub enum PipelineError {
     /// Kafka could not be set up.
     #[error(transparent)]
     Kafka(#[from] sluice_kafka::KafkaError),
+    /// The windowed aggregation failed.
+    #[error("aggregate `{name}`: {source}")]
+    Window {
+        /// The aggregate plugin's name.
+        name: String,
+        /// What failed.
+        source: WindowError,
+    },
+    /// The job's windows are invalid.
+    #[error("aggregate `{name}` (job file line {line}): {message}")]
+    WindowSpec {
+        /// The aggregate plugin's name.
+        name: String,
+        /// Line of its `plugin` field.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Batches could not be assembled.
     #[error("assembling a batch: {0}")]
     Batch(String),
@@ -89,12 +111,21 @@ pub struct RunStats {
     pub sink_time: Duration,
 }
 
+/// The job's windowed aggregation.
+#[derive(Debug)]
+struct Aggregation {
+    name: String,
+    operator: WindowOperator<AggregatePlugin>,
+    late_output: String,
+}
+
 /// A job, ready to run.
 #[derive(Debug)]
 pub struct Pipeline {
     trigger: Trigger,
     source: Box<dyn Source>,
     transforms: Vec<TransformPlugin>,
+    aggregate: Option<Aggregation>,
     sink: Box<dyn Sink>,
     outputs: BTreeMap<String, Box<dyn Sink>>,
     stats: RunStats,
@@ -108,17 +139,12 @@ impl Pipeline {
             .transforms
             .iter()
             .map(|spec| {
-                let limits = PluginLimits {
-                    memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
-                    deadline: spec.deadline,
-                    ..PluginLimits::default()
-                };
                 TransformPlugin::load(
                     runtime,
                     &spec.name,
                     &spec.plugin,
                     spec.config.clone(),
-                    limits,
+                    limits_of(spec),
                 )
                 .map_err(|source| PipelineError::Load {
                     name: spec.name.clone(),
@@ -127,6 +153,11 @@ impl Pipeline {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let aggregate = job
+            .aggregate
+            .as_ref()
+            .map(|spec| Aggregation::build(spec, runtime))
+            .transpose()?;
         let outputs = job
             .outputs
             .iter()
@@ -147,6 +178,7 @@ impl Pipeline {
             trigger,
             source,
             transforms,
+            aggregate,
             sink: open_sink(&job.sink, "sink")?,
             outputs,
             stats: RunStats::default(),
@@ -162,6 +194,9 @@ impl Pipeline {
             self.stats.source_time += started.elapsed();
             if let Some(batch) = batch {
                 self.process(batch)?;
+            }
+            if ended {
+                self.finish_windows()?;
             }
             if ended || stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
@@ -219,12 +254,82 @@ impl Pipeline {
         for index in 0..self.transforms.len() {
             batch = self.apply(index, batch)?;
         }
+        if self.aggregate.is_some() {
+            let Some(results) = self.aggregate_batch(&batch)? else {
+                self.stats.plugin_time += started.elapsed();
+                return Ok(());
+            };
+            batch = results;
+        }
         self.stats.plugin_time += started.elapsed();
+        self.write_sink(&batch)
+    }
+
+    fn write_sink(&mut self, batch: &RecordBatch) -> Result<(), PipelineError> {
         self.stats.rows_out += batch.num_rows() as u64;
         let started = Instant::now();
-        self.sink.write(&batch)?;
+        self.sink.write(batch)?;
         self.stats.sink_time += started.elapsed();
         Ok(())
+    }
+
+    /// Fold a batch into the windows; write late rows to the late output
+    /// and rows without an event time to the dead-letter output. Returns
+    /// the results the batch closed.
+    fn aggregate_batch(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>, PipelineError> {
+        let aggregation = self.aggregate.as_mut().expect("checked by the caller");
+        let name = aggregation.name.clone();
+        let late_output = aggregation.late_output.clone();
+        let WindowOutput {
+            results,
+            late,
+            invalid,
+        } = aggregation
+            .operator
+            .process(batch, Instant::now())
+            .map_err(|source| PipelineError::Window {
+                name: name.clone(),
+                source,
+            })?;
+        if let Some(late) = late {
+            self.write_output(&name, &late_output, &late)?;
+        }
+        if let Some(invalid) = invalid {
+            let message = "the event-time column is null";
+            if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
+                return Err(PipelineError::Window {
+                    name,
+                    source: WindowError::Column {
+                        column: "event time".into(),
+                        message: format!(
+                            "{} rows have no event time and the job has no [outputs.{DEAD_LETTER_OUTPUT}]",
+                            invalid.num_rows()
+                        ),
+                    },
+                });
+            }
+            let dead = with_error_columns(&invalid, &name, message).map_err(PipelineError::Batch)?;
+            self.write_output(&name, DEAD_LETTER_OUTPUT, &dead)?;
+        }
+        Ok(results)
+    }
+
+    /// The input has ended: emit every open window.
+    fn finish_windows(&mut self) -> Result<(), PipelineError> {
+        let Some(aggregation) = self.aggregate.as_mut() else {
+            return Ok(());
+        };
+        let results = aggregation
+            .operator
+            .finish()
+            .map_err(|source| PipelineError::Window {
+                name: aggregation.name.clone(),
+                source,
+            })?;
+        match results {
+            Some(results) => self.write_sink(&results),
+            None => Ok(()),
+        }
     }
 
     /// Apply transform `index`, handling its typed errors, and write what it
@@ -298,6 +403,68 @@ impl Pipeline {
         }
         *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
         Ok(())
+    }
+}
+
+impl Aggregation {
+    /// Load the aggregate plugin and set up its windows.
+    fn build(spec: &AggregateSpec, runtime: &Runtime) -> Result<Self, PipelineError> {
+        let plugin = &spec.plugin;
+        let spec_error = |message: String| PipelineError::WindowSpec {
+            name: plugin.name.clone(),
+            line: plugin.line,
+            message,
+        };
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let kind = match spec.window {
+            WindowConfig::Tumbling { size } => WindowKind::Tumbling { size: millis(size) },
+            WindowConfig::Hopping { size, slide } => WindowKind::Hopping {
+                size: millis(size),
+                slide: millis(slide),
+            },
+            WindowConfig::Session { gap } => WindowKind::Session { gap: millis(gap) },
+        };
+        kind.validate().map_err(spec_error)?;
+        let accumulator = AggregatePlugin::load(
+            runtime,
+            &plugin.name,
+            &plugin.plugin,
+            plugin.config.clone(),
+            limits_of(plugin),
+        )
+        .map_err(|source| PipelineError::Load {
+            name: plugin.name.clone(),
+            line: plugin.line,
+            source,
+        })?;
+        let window = WindowSpec {
+            kind,
+            key_columns: spec.key.clone(),
+            event_time_column: spec.event_time.clone(),
+            partition_column: spec.partition_column.clone(),
+            out_of_orderness_ms: millis(spec.watermark_delay),
+            idle_timeout: spec.idle_timeout,
+            allowed_lateness_ms: millis(spec.allowed_lateness),
+            emit: match spec.emit {
+                EmitConfig::Final => EmitMode::Final,
+                EmitConfig::Updates => EmitMode::Updates,
+            },
+            state_quota: usize::try_from(spec.state_quota).unwrap_or(usize::MAX),
+        };
+        Ok(Aggregation {
+            name: plugin.name.clone(),
+            operator: WindowOperator::new(window, accumulator),
+            late_output: spec.late_output.clone(),
+        })
+    }
+}
+
+/// The limits a job file gives a plugin.
+fn limits_of(spec: &PluginSpec) -> PluginLimits {
+    PluginLimits {
+        memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
+        deadline: spec.deadline,
+        ..PluginLimits::default()
     }
 }
 

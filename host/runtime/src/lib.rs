@@ -3,7 +3,7 @@
 //! One [`Runtime`] per process owns the wasmtime `Engine` (component model,
 //! pooling allocator, epoch interruption), the on-disk cache of compiled
 //! components and the epoch ticker that enforces per-call CPU deadlines.
-//! [`TransformPlugin`] loads a component once and hands out instances from a
+//! [`TransformPlugin`] and [`AggregatePlugin`] load a component once and hands out instances from a
 //! pool; every call gets a memory limit and a deadline, and a trap discards
 //! the instance, never the host.
 //!
@@ -11,15 +11,18 @@
 //! [`columnar`] converts Arrow `RecordBatch`es with one copy per buffer each
 //! way.
 
+mod aggregate;
 mod bindings;
 mod cache;
 pub mod columnar;
+mod plugin;
 mod error;
 mod host;
 mod limits;
 mod runtime;
 mod transform;
 
+pub use aggregate::{AggregatePlugin, FinishedRows};
 pub use error::{PluginErrorKind, RuntimeError};
 pub use host::MetricsRegistry;
 pub use limits::PluginLimits;

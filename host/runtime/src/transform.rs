@@ -1,16 +1,15 @@
 //! A loaded transform plugin and its pool of instances.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use sha2::{Digest, Sha256};
+use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
-use wasmtime::{Store, Trap};
 
 use crate::bindings::sluice::plugin::types as wit;
 use crate::bindings::{Transform, TransformPre};
 use crate::columnar::{self, BatchArg};
+use crate::plugin::{PluginCore, read_component};
 use crate::error::{PluginErrorKind, RuntimeError};
 use crate::host::HostState;
 use crate::limits::PluginLimits;
@@ -43,23 +42,14 @@ pub struct RejectedRows {
 /// A transform plugin: compiled once, instantiated from a pool, called once
 /// per batch under its limits.
 pub struct TransformPlugin {
-    name: Arc<str>,
-    digest: String,
-    runtime: Runtime,
+    core: PluginCore<PluginInstance>,
     pre: TransformPre<HostState>,
     process_export: ComponentExportIndex,
-    config: Vec<(String, String)>,
-    limits: PluginLimits,
-    idle: Mutex<Vec<PluginInstance>>,
 }
 
 impl std::fmt::Debug for TransformPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TransformPlugin")
-            .field("name", &self.name)
-            .field("digest", &self.digest)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        self.core.fmt(f)
     }
 }
 
@@ -80,11 +70,7 @@ impl TransformPlugin {
         config: Vec<(String, String)>,
         limits: PluginLimits,
     ) -> Result<Self, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::ReadPlugin {
-            plugin: name.to_owned(),
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_component(name, path)?;
         Self::from_bytes(runtime, name, &bytes, config, limits)
     }
 
@@ -96,30 +82,11 @@ impl TransformPlugin {
         config: Vec<(String, String)>,
         limits: PluginLimits,
     ) -> Result<Self, RuntimeError> {
-        if limits.memory_bytes > runtime.config().max_memory_bytes {
-            return Err(RuntimeError::Instantiate {
-                plugin: name.to_owned(),
-                reason: format!(
-                    "memory limit {} bytes is above the host's maximum of {} bytes",
-                    limits.memory_bytes,
-                    runtime.config().max_memory_bytes
-                ),
-            });
-        }
-        let digest = hex::encode(Sha256::digest(bytes));
-        let component = runtime.component(name, &digest, bytes)?;
+        let (core, component) = PluginCore::load(runtime, name, bytes, config, limits)?;
         let wrong_world = |reason: String| RuntimeError::WrongWorld {
             plugin: name.to_owned(),
             world: "transform",
             reason,
-        };
-        let exports = || {
-            let ty = component.component_type();
-            let names: Vec<String> = ty
-                .exports(runtime.engine())
-                .map(|(n, _)| n.to_owned())
-                .collect();
-            format!("it exports [{}]", names.join(", "))
         };
         let process_export = component
             .get_export_index(None, TRANSFORMER_EXPORT)
@@ -127,7 +94,7 @@ impl TransformPlugin {
             .ok_or_else(|| {
                 wrong_world(format!(
                     "no `{TRANSFORMER_EXPORT}` export with `process`; {}",
-                    exports()
+                    core.describe_exports(&component)
                 ))
             })?;
         let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
@@ -137,30 +104,25 @@ impl TransformPlugin {
             }
         })?;
         let pre = TransformPre::new(instance_pre)
-            .map_err(|e| wrong_world(format!("{e:#}; {}", exports())))?;
+            .map_err(|e| wrong_world(format!("{e:#}; {}", core.describe_exports(&component))))?;
         let plugin = TransformPlugin {
-            name: name.into(),
-            digest,
-            runtime: runtime.clone(),
+            core,
             pre,
             process_export,
-            config,
-            limits,
-            idle: Mutex::new(Vec::new()),
         };
         let first = plugin.instantiate()?;
-        plugin.release(first);
+        plugin.core.release(first);
         Ok(plugin)
     }
 
     /// The plugin's name in the job.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.core.name
     }
 
     /// The sha256 of the component's bytes: the plugin's identity.
     pub fn digest(&self) -> &str {
-        &self.digest
+        &self.core.digest
     }
 
     /// Transform one batch. On a trap, an exceeded deadline or memory limit,
@@ -169,20 +131,20 @@ impl TransformPlugin {
     pub fn process(&self, batch: &RecordBatch) -> Result<PluginOutput, RuntimeError> {
         let normalized = columnar::normalize(batch);
         let arg = columnar::lower_batch(&normalized)?;
-        let mut instance = self.checkout()?;
-        self.arm(&mut instance.store);
+        let mut instance = self.core.checkout(|| self.instantiate())?;
+        self.core.arm(&mut instance.store);
         // SAFETY: `instantiate` type-checked this function against
         // `ProcessFn<'static>`; the lifetime does not change the type.
         let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(instance.process) };
         let result = process.call(&mut instance.store, (arg,));
         let result = match result {
             Ok((result,)) => result,
-            Err(error) => return Err(self.call_failed(&instance.store, "process", error)),
+            Err(error) => return Err(self.core.call_failed(&instance.store, "process", error)),
         };
-        self.release(instance);
+        self.core.release(instance);
         match result {
             Ok(transformed) => self.lift_output(transformed),
-            Err(error) => Err(self.plugin_error(error)),
+            Err(error) => Err(self.core.plugin_error(error)),
         }
     }
 
@@ -205,7 +167,7 @@ impl TransformPlugin {
 
     fn lift_output(&self, transformed: wit::Transformed) -> Result<PluginOutput, RuntimeError> {
         let invalid = |reason: String| RuntimeError::InvalidOutput {
-            plugin: self.name.to_string(),
+            plugin: self.core.name.to_string(),
             reason,
         };
         let batch = columnar::lift_batch(transformed.batch).map_err(invalid)?;
@@ -221,94 +183,16 @@ impl TransformPlugin {
         Ok(PluginOutput { batch, routed })
     }
 
-    fn plugin_error(&self, error: wit::PluginError) -> RuntimeError {
-        let plugin = self.name.to_string();
-        let (kind, message, rows) = match error {
-            wit::PluginError::InvalidInput(input) => {
-                (PluginErrorKind::InvalidInput, input.message, input.rows)
-            }
-            wit::PluginError::Transient(message) => {
-                (PluginErrorKind::Transient, message, Vec::new())
-            }
-            wit::PluginError::Fatal(message) => (PluginErrorKind::Fatal, message, Vec::new()),
-        };
-        RuntimeError::Plugin {
-            plugin,
-            kind,
-            message,
-            rows,
-        }
-    }
-
-    /// Give the store a fresh CPU deadline and clear the memory flag.
-    fn arm(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(self.runtime.deadline_ticks(self.limits.deadline));
-        store.data_mut().limiter.reset();
-    }
-
-    /// Say why a call into the guest failed: deadline, memory or trap.
-    fn call_failed(
-        &self,
-        store: &Store<HostState>,
-        function: &'static str,
-        error: wasmtime::Error,
-    ) -> RuntimeError {
-        let plugin = self.name.to_string();
-        tracing::warn!(plugin, function, "discarding plugin instance: {error:#}");
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            RuntimeError::DeadlineExceeded {
-                plugin,
-                function,
-                deadline_ms: u64::try_from(self.limits.deadline.as_millis()).unwrap_or(u64::MAX),
-            }
-        } else if store.data().limiter.denied() {
-            RuntimeError::MemoryLimitExceeded {
-                plugin,
-                function,
-                limit_bytes: self.limits.memory_bytes,
-            }
-        } else {
-            RuntimeError::Trap {
-                plugin,
-                function,
-                reason: format!("{error:?}"),
-            }
-        }
-    }
-
-    fn checkout(&self) -> Result<PluginInstance, RuntimeError> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match idle {
-            Some(instance) => Ok(instance),
-            None => self.instantiate(),
-        }
-    }
-
-    /// Return a healthy instance to the pool (or drop it if the pool is full).
-    fn release(&self, instance: PluginInstance) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.limits.max_idle_instances {
-            idle.push(instance);
-        }
-    }
-
     /// A new instance: instantiated, type-checked and `init`ed.
     fn instantiate(&self) -> Result<PluginInstance, RuntimeError> {
-        let state = HostState::new(
-            self.name.clone(),
-            self.runtime.metrics().clone(),
-            self.limits.memory_bytes,
-        );
-        let mut store = Store::new(self.runtime.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        self.arm(&mut store);
+        let mut store = self.core.new_store();
         let instance = self
             .pre
             .instance_pre()
             .instantiate(&mut store)
-            .map_err(|e| self.call_failed(&store, "instantiate", e))?;
+            .map_err(|e| self.core.call_failed(&store, "instantiate", e))?;
         let instance_error = |reason: String| RuntimeError::Instantiate {
-            plugin: self.name.to_string(),
+            plugin: self.core.name.to_string(),
             reason,
         };
         let bindings =
@@ -321,15 +205,15 @@ impl TransformPlugin {
         process
             .typed::<(BatchArg<'static>,), (Result<wit::Transformed, wit::PluginError>,)>(&store)
             .map_err(|e| RuntimeError::WrongWorld {
-                plugin: self.name.to_string(),
+                plugin: self.core.name.to_string(),
                 world: "transform",
                 reason: format!("`process` has the wrong type: {e:#}"),
             })?;
         let init = bindings
             .sluice_plugin_transformer()
-            .call_init(&mut store, &self.config)
-            .map_err(|e| self.call_failed(&store, "init", e))?;
-        init.map_err(|e| self.plugin_error(e))?;
+            .call_init(&mut store, &self.core.config)
+            .map_err(|e| self.core.call_failed(&store, "init", e))?;
+        init.map_err(|e| self.core.plugin_error(e))?;
         Ok(PluginInstance { store, process })
     }
 }

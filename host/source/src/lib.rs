@@ -1,14 +1,16 @@
-//! Sources of rows for a job: the built-in `datagen` generator and files
-//! (JSON lines, CSV). A source hands out Arrow chunks; the pipeline cuts
-//! them into micro-batches.
+//! Sources of rows for a job: the built-in `datagen` and `nexmark`
+//! generators and files (JSON lines, CSV). A source hands out Arrow
+//! chunks; the pipeline cuts them into micro-batches.
 
 mod datagen;
 mod file;
+mod nexmark;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_config::SourceSpec;
 
+pub use self::nexmark::Nexmark;
 pub use datagen::Datagen;
 pub use file::FileReader;
 
@@ -60,6 +62,7 @@ pub fn open(spec: &SourceSpec, chunk_rows: usize) -> Result<Box<dyn Source>, Sou
     Ok(match spec {
         SourceSpec::Datagen(spec) => Box::new(Datagen::new(spec)?),
         SourceSpec::File(spec) => Box::new(FileReader::open(spec, chunk_rows)?),
+        SourceSpec::Nexmark(spec) => Box::new(Nexmark::new(spec)?),
         SourceSpec::Kafka(_) => {
             return Err(SourceError::Config(
                 "a Kafka source is opened by sluice-kafka".into(),

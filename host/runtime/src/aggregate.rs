@@ -1,0 +1,265 @@
+//! A loaded aggregate plugin: vectorised accumulators over states the host
+//! owns as bytes.
+
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use wasmtime::Store;
+use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
+
+use crate::bindings::aggregate::{Aggregate, AggregatePre};
+use crate::bindings::sluice::plugin::types as wit;
+use crate::columnar::{self, BatchArg};
+use crate::plugin::{PluginCore, read_component};
+use crate::error::RuntimeError;
+use crate::host::HostState;
+use crate::limits::PluginLimits;
+use crate::runtime::Runtime;
+
+/// Name of the exported interface an aggregate implements.
+const AGGREGATOR_EXPORT: &str = "sluice:plugin/aggregator@0.1.0";
+
+/// The guest's `update` export, as the host calls it: states and group ids
+/// are borrowed, the batch's buffers too.
+type UpdateFn<'a> = TypedFunc<
+    (&'a [Vec<u8>], BatchArg<'a>, &'a [u32]),
+    (Result<Vec<Vec<u8>>, wit::PluginError>,),
+>;
+
+/// Output rows of finished groups.
+#[derive(Debug, Clone)]
+pub struct FinishedRows {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// The state index of each row; empty means one row per state.
+    pub groups: Vec<u32>,
+}
+
+/// An aggregate plugin: compiled once, instantiated from a pool, called once
+/// per batch under its limits. States are opaque bytes; an empty state is a
+/// new group's.
+pub struct AggregatePlugin {
+    core: PluginCore<AggregateInstance>,
+    pre: AggregatePre<HostState>,
+    update_export: ComponentExportIndex,
+}
+
+impl std::fmt::Debug for AggregatePlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+struct AggregateInstance {
+    store: Store<HostState>,
+    bindings: Aggregate,
+    update: Func,
+}
+
+impl AggregatePlugin {
+    /// Load the component at `path`, check that it implements the
+    /// `aggregate` world, and `init` a first instance.
+    pub fn load(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        config: Vec<(String, String)>,
+        limits: PluginLimits,
+    ) -> Result<Self, RuntimeError> {
+        let bytes = read_component(name, path)?;
+        Self::from_bytes(runtime, name, &bytes, config, limits)
+    }
+
+    /// Like [`AggregatePlugin::load`], from the component's bytes.
+    pub fn from_bytes(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        config: Vec<(String, String)>,
+        limits: PluginLimits,
+    ) -> Result<Self, RuntimeError> {
+        let (core, component) = PluginCore::load(runtime, name, bytes, config, limits)?;
+        let wrong_world = |reason: String| RuntimeError::WrongWorld {
+            plugin: name.to_owned(),
+            world: "aggregate",
+            reason,
+        };
+        let update_export = component
+            .get_export_index(None, AGGREGATOR_EXPORT)
+            .and_then(|iface| component.get_export_index(Some(&iface), "update"))
+            .ok_or_else(|| {
+                wrong_world(format!(
+                    "no `{AGGREGATOR_EXPORT}` export with `update`; {}",
+                    core.describe_exports(&component)
+                ))
+            })?;
+        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            RuntimeError::Instantiate {
+                plugin: name.to_owned(),
+                reason: format!("{e:#}"),
+            }
+        })?;
+        let pre = AggregatePre::new(instance_pre)
+            .map_err(|e| wrong_world(format!("{e:#}; {}", core.describe_exports(&component))))?;
+        let plugin = AggregatePlugin {
+            core,
+            pre,
+            update_export,
+        };
+        let first = plugin.instantiate()?;
+        plugin.core.release(first);
+        Ok(plugin)
+    }
+
+    /// The plugin's name in the job.
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The sha256 of the component's bytes.
+    pub fn digest(&self) -> &str {
+        &self.core.digest
+    }
+
+    /// Fold `batch` into `states`: row `i` belongs to `states[groups[i]]`.
+    pub fn update(
+        &self,
+        states: &[Vec<u8>],
+        batch: &RecordBatch,
+        groups: &[u32],
+    ) -> Result<Vec<Vec<u8>>, RuntimeError> {
+        let normalized = columnar::normalize(batch);
+        let arg = columnar::lower_batch(&normalized)?;
+        let new_states = self.call("update", |instance| {
+            // SAFETY: `instantiate` type-checked this function against
+            // `UpdateFn<'static>`; the lifetime does not change the type.
+            let update: UpdateFn<'_> = unsafe { TypedFunc::new_unchecked(instance.update) };
+            update
+                .call(&mut instance.store, (states, arg, groups))
+                .map(|(result,)| result)
+        })?;
+        self.check_count("update", states.len(), new_states.len())?;
+        Ok(new_states)
+    }
+
+    /// Combine `left[i]` with `right[i]`.
+    pub fn merge(
+        &self,
+        left: &[Vec<u8>],
+        right: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, RuntimeError> {
+        let merged = self.call("merge", |instance| {
+            instance
+                .bindings
+                .sluice_plugin_aggregator()
+                .call_merge(&mut instance.store, left, right)
+        })?;
+        self.check_count("merge", left.len(), merged.len())?;
+        Ok(merged)
+    }
+
+    /// The output rows of `states`.
+    pub fn finish(&self, states: &[Vec<u8>]) -> Result<FinishedRows, RuntimeError> {
+        let finished = self.call("finish", |instance| {
+            instance
+                .bindings
+                .sluice_plugin_aggregator()
+                .call_finish(&mut instance.store, states)
+        })?;
+        let invalid = |reason: String| RuntimeError::InvalidOutput {
+            plugin: self.core.name.to_string(),
+            reason,
+        };
+        let batch = columnar::lift_batch(finished.batch).map_err(invalid)?;
+        let groups = finished.groups;
+        if groups.is_empty() {
+            if batch.num_rows() != states.len() {
+                return Err(invalid(format!(
+                    "finish returned {} rows for {} states and no group ids",
+                    batch.num_rows(),
+                    states.len()
+                )));
+            }
+        } else if groups.len() != batch.num_rows()
+            || groups.iter().any(|&g| g as usize >= states.len())
+        {
+            return Err(invalid(format!(
+                "finish returned {} rows with {} group ids for {} states",
+                batch.num_rows(),
+                groups.len(),
+                states.len()
+            )));
+        }
+        Ok(FinishedRows { batch, groups })
+    }
+
+    /// Run `call` on a pooled instance under the plugin's limits; a trap
+    /// discards the instance.
+    fn call<T>(
+        &self,
+        function: &'static str,
+        call: impl FnOnce(&mut AggregateInstance) -> wasmtime::Result<Result<T, wit::PluginError>>,
+    ) -> Result<T, RuntimeError> {
+        let mut instance = self.core.checkout(|| self.instantiate())?;
+        self.core.arm(&mut instance.store);
+        let result = match call(&mut instance) {
+            Ok(result) => result,
+            Err(error) => return Err(self.core.call_failed(&instance.store, function, error)),
+        };
+        self.core.release(instance);
+        result.map_err(|e| self.core.plugin_error(e))
+    }
+
+    fn check_count(
+        &self,
+        function: &str,
+        expected: usize,
+        got: usize,
+    ) -> Result<(), RuntimeError> {
+        if expected == got {
+            return Ok(());
+        }
+        Err(RuntimeError::InvalidOutput {
+            plugin: self.core.name.to_string(),
+            reason: format!("{function} returned {got} states for {expected}"),
+        })
+    }
+
+    /// A new instance: instantiated, type-checked and `init`ed.
+    fn instantiate(&self) -> Result<AggregateInstance, RuntimeError> {
+        let mut store = self.core.new_store();
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .map_err(|e| self.core.call_failed(&store, "instantiate", e))?;
+        let instance_error = |reason: String| RuntimeError::Instantiate {
+            plugin: self.core.name.to_string(),
+            reason,
+        };
+        let bindings =
+            Aggregate::new(&mut store, &instance).map_err(|e| instance_error(format!("{e:#}")))?;
+        let update = instance
+            .get_func(&mut store, self.update_export)
+            .ok_or_else(|| instance_error(format!("`{AGGREGATOR_EXPORT}` has no `update`")))?;
+        update
+            .typed::<(&[Vec<u8>], BatchArg<'static>, &[u32]), (Result<Vec<Vec<u8>>, wit::PluginError>,)>(
+                &store,
+            )
+            .map_err(|e| RuntimeError::WrongWorld {
+                plugin: self.core.name.to_string(),
+                world: "aggregate",
+                reason: format!("`update` has the wrong type: {e:#}"),
+            })?;
+        let init = bindings
+            .sluice_plugin_aggregator()
+            .call_init(&mut store, &self.core.config)
+            .map_err(|e| self.core.call_failed(&store, "init", e))?;
+        init.map_err(|e| self.core.plugin_error(e))?;
+        Ok(AggregateInstance {
+            store,
+            bindings,
+            update,
+        })
+    }
+}

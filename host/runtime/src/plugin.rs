@@ -1,0 +1,178 @@
+//! What every kind of plugin shares: loading and compiling the component,
+//! the limits armed on every call, the pool of idle instances, and turning
+//! a failed call into an error that names the plugin and the reason.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Store, Trap};
+
+use crate::bindings::sluice::plugin::types as wit;
+use crate::error::{PluginErrorKind, RuntimeError};
+use crate::host::HostState;
+use crate::limits::PluginLimits;
+use crate::runtime::Runtime;
+
+/// A loaded component and the pool of its idle instances (of type `I`).
+pub(crate) struct PluginCore<I> {
+    pub(crate) name: Arc<str>,
+    pub(crate) digest: String,
+    pub(crate) runtime: Runtime,
+    pub(crate) config: Vec<(String, String)>,
+    pub(crate) limits: PluginLimits,
+    idle: Mutex<Vec<I>>,
+}
+
+impl<I> std::fmt::Debug for PluginCore<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read a plugin's `.wasm` file.
+pub(crate) fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(path).map_err(|source| RuntimeError::ReadPlugin {
+        plugin: name.to_owned(),
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl<I> PluginCore<I> {
+    /// Check the limits against the host's and compile (or take from the
+    /// cache) the component.
+    pub(crate) fn load(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        config: Vec<(String, String)>,
+        limits: PluginLimits,
+    ) -> Result<(Self, Component), RuntimeError> {
+        if limits.memory_bytes > runtime.config().max_memory_bytes {
+            return Err(RuntimeError::Instantiate {
+                plugin: name.to_owned(),
+                reason: format!(
+                    "memory limit {} bytes is above the host's maximum of {} bytes",
+                    limits.memory_bytes,
+                    runtime.config().max_memory_bytes
+                ),
+            });
+        }
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = runtime.component(name, &digest, bytes)?;
+        let core = PluginCore {
+            name: name.into(),
+            digest,
+            runtime: runtime.clone(),
+            config,
+            limits,
+            idle: Mutex::new(Vec::new()),
+        };
+        Ok((core, component))
+    }
+
+    /// "it exports [...]", for errors about a component of the wrong world.
+    pub(crate) fn describe_exports(&self, component: &Component) -> String {
+        let names: Vec<String> = component
+            .component_type()
+            .exports(self.runtime.engine())
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        format!("it exports [{}]", names.join(", "))
+    }
+
+    /// A store with this plugin's memory limit and a fresh deadline.
+    pub(crate) fn new_store(&self) -> Store<HostState> {
+        let state = HostState::new(
+            self.name.clone(),
+            self.runtime.metrics().clone(),
+            self.limits.memory_bytes,
+        );
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        self.arm(&mut store);
+        store
+    }
+
+    /// Give the store a fresh CPU deadline and clear the memory flag.
+    pub(crate) fn arm(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(self.runtime.deadline_ticks(self.limits.deadline));
+        store.data_mut().limiter.reset();
+    }
+
+    /// Say why a call into the guest failed: deadline, memory or trap.
+    pub(crate) fn call_failed(
+        &self,
+        store: &Store<HostState>,
+        function: &'static str,
+        error: wasmtime::Error,
+    ) -> RuntimeError {
+        let plugin = self.name.to_string();
+        tracing::warn!(plugin, function, "discarding plugin instance: {error:#}");
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            RuntimeError::DeadlineExceeded {
+                plugin,
+                function,
+                deadline_ms: u64::try_from(self.limits.deadline.as_millis()).unwrap_or(u64::MAX),
+            }
+        } else if store.data().limiter.denied() {
+            RuntimeError::MemoryLimitExceeded {
+                plugin,
+                function,
+                limit_bytes: self.limits.memory_bytes,
+            }
+        } else {
+            RuntimeError::Trap {
+                plugin,
+                function,
+                reason: format!("{error:?}"),
+            }
+        }
+    }
+
+    /// The plugin's typed error, attributed to it.
+    pub(crate) fn plugin_error(&self, error: wit::PluginError) -> RuntimeError {
+        let plugin = self.name.to_string();
+        let (kind, message, rows) = match error {
+            wit::PluginError::InvalidInput(input) => {
+                (PluginErrorKind::InvalidInput, input.message, input.rows)
+            }
+            wit::PluginError::Transient(message) => {
+                (PluginErrorKind::Transient, message, Vec::new())
+            }
+            wit::PluginError::Fatal(message) => (PluginErrorKind::Fatal, message, Vec::new()),
+        };
+        RuntimeError::Plugin {
+            plugin,
+            kind,
+            message,
+            rows,
+        }
+    }
+
+    /// An idle instance, or a new one from `instantiate`.
+    pub(crate) fn checkout(
+        &self,
+        instantiate: impl FnOnce() -> Result<I, RuntimeError>,
+    ) -> Result<I, RuntimeError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(instance) => Ok(instance),
+            None => instantiate(),
+        }
+    }
+
+    /// Return a healthy instance to the pool (or drop it if the pool is full).
+    pub(crate) fn release(&self, instance: I) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.limits.max_idle_instances {
+            idle.push(instance);
+        }
+    }
+}

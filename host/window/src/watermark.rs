@@ -1,0 +1,89 @@
+//! The watermark: per partition, the maximum event time seen minus the
+//! bounded out-of-orderness; overall, the minimum across partitions that
+//! have had data within the idle timeout.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Tracks event time per partition and derives the watermark.
+#[derive(Debug)]
+pub struct WatermarkTracker {
+    out_of_orderness: i64,
+    idle_timeout: Duration,
+    partitions: HashMap<i64, PartitionTime>,
+    watermark: i64,
+}
+
+#[derive(Debug)]
+struct PartitionTime {
+    max_event_time: i64,
+    last_data: Instant,
+}
+
+impl WatermarkTracker {
+    /// A tracker with no data yet: the watermark is `i64::MIN`.
+    pub fn new(out_of_orderness_ms: i64, idle_timeout: Duration) -> Self {
+        WatermarkTracker {
+            out_of_orderness: out_of_orderness_ms,
+            idle_timeout,
+            partitions: HashMap::new(),
+            watermark: i64::MIN,
+        }
+    }
+
+    /// The current watermark, ms; rows with event time below it are late.
+    pub fn current(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Record that `partition` had data up to `max_event_time` at `now`.
+    pub fn observe(&mut self, partition: i64, max_event_time: i64, now: Instant) {
+        let entry = self.partitions.entry(partition).or_insert(PartitionTime {
+            max_event_time,
+            last_data: now,
+        });
+        entry.max_event_time = entry.max_event_time.max(max_event_time);
+        entry.last_data = now;
+    }
+
+    /// Recompute the watermark at `now`: it never goes back. When every
+    /// partition is idle it holds.
+    pub fn advance(&mut self, now: Instant) -> i64 {
+        let active = self
+            .partitions
+            .values()
+            .filter(|p| now.duration_since(p.last_data) < self.idle_timeout)
+            .map(|p| p.max_event_time.saturating_sub(self.out_of_orderness))
+            .min();
+        if let Some(candidate) = active {
+            self.watermark = self.watermark.max(candidate);
+        }
+        self.watermark
+    }
+
+    /// The input has ended: every window may close.
+    pub fn end_of_input(&mut self) -> i64 {
+        self.watermark = i64::MAX;
+        self.watermark
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_active_partition_holds_the_watermark_and_idle_ones_do_not() {
+        let start = Instant::now();
+        let mut tracker = WatermarkTracker::new(5, Duration::from_secs(10));
+        tracker.observe(0, 100, start);
+        tracker.observe(1, 40, start);
+        assert_eq!(tracker.advance(start), 35);
+        tracker.observe(0, 200, start + Duration::from_secs(11));
+        // Partition 1 has been silent for 11 s: excluded.
+        assert_eq!(tracker.advance(start + Duration::from_secs(11)), 195);
+        // Out-of-order data never moves the watermark back.
+        tracker.observe(0, 150, start + Duration::from_secs(12));
+        assert_eq!(tracker.advance(start + Duration::from_secs(12)), 195);
+    }
+}
