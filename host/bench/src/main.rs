@@ -4,9 +4,11 @@
 //! cargo run --release -p sluice-bench -- wasm-overhead
 //! cargo run --release -p sluice-bench -- kafka-throughput   # needs scripts/services start
 //! cargo run --release -p sluice-bench -- kafka-latency
+//! cargo run --release -p sluice-bench -- nexmark
 //! ```
 
 mod kafka;
+mod nexmark;
 mod wasm_overhead;
 
 use anyhow::bail;
@@ -17,8 +19,9 @@ fn main() -> anyhow::Result<()> {
         "wasm-overhead" => wasm_overhead::run(),
         "kafka-throughput" => kafka::throughput(),
         "kafka-latency" => kafka::latency(),
+        "nexmark" => nexmark::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark"
         ),
     }
 }
