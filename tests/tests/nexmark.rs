@@ -100,8 +100,9 @@ fn iso(ms: u64) -> String {
         seconds / 60 % 60,
         seconds % 60
     );
-    if ms % 1000 != 0 {
-        text.push_str(&format!(".{:03}", ms % 1000));
+    let millis = ms % 1000;
+    if millis != 0 {
+        text.push_str(&format!(".{millis:03}"));
     }
     text
 }

@@ -105,7 +105,10 @@ fn iso(ms: i64) -> String {
 }
 
 fn assert_rows_equal(got: &[Value], want: &[Value]) {
-    assert!(!want.is_empty(), "the reference has no rows: the test checks nothing");
+    assert!(
+        !want.is_empty(),
+        "the reference has no rows: the test checks nothing"
+    );
     for (i, (got, want)) in got.iter().zip(want).enumerate() {
         assert_eq!(got, want, "row {i} differs");
     }
@@ -187,7 +190,10 @@ window = { type = "session", gap = "100ms" }"#,
     );
     let mut by_bidder: HashMap<i64, Vec<i64>> = HashMap::new();
     for bid in bids() {
-        by_bidder.entry(bid.bidder as i64).or_default().push(time(&bid));
+        by_bidder
+            .entry(bid.bidder as i64)
+            .or_default()
+            .push(time(&bid));
     }
     // (end, start, bidder) → bids in the session.
     let mut sessions: BTreeMap<(i64, i64, i64), i64> = BTreeMap::new();

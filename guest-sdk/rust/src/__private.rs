@@ -21,10 +21,10 @@ use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, TimeUnit};
 
 use crate::bindings::sluice::plugin::types as wit;
 pub use sluice_sdk_macros::__world_bindings as world_bindings;
-pub use wit_bindgen;
 pub use wit::{
     Batch as WitBatch, Config as WitConfig, PluginError as WitError, Transformed as WitTransformed,
 };
+pub use wit_bindgen;
 
 use crate::aggregate::StateCodec;
 use crate::{Aggregate, Config, Error, ErrorKind, Transform};
@@ -345,12 +345,15 @@ thread_local! {
 fn with_aggregate<A: Aggregate, R>(
     f: impl FnOnce(&StateCodec<A>) -> Result<R, WitError>,
 ) -> Result<R, WitError> {
-    AGGREGATE.with_borrow(
-        |slot| match slot.as_ref().and_then(|a| a.downcast_ref::<StateCodec<A>>()) {
+    AGGREGATE.with_borrow(|slot| {
+        match slot
+            .as_ref()
+            .and_then(|a| a.downcast_ref::<StateCodec<A>>())
+        {
             Some(aggregate) => f(aggregate),
             None => Err(WitError::Fatal("aggregate called before init".into())),
-        },
-    )
+        }
+    })
 }
 
 /// Aggregate `init` export.

@@ -8,9 +8,9 @@ mod error;
 mod host;
 mod output;
 
+pub use aggregate::{Aggregate, Finished, StateCodec};
 pub use arrow_array::{self, ArrayRef, RecordBatch};
 pub use arrow_buffer;
-pub use aggregate::{Aggregate, Finished, StateCodec};
 pub use arrow_schema;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
@@ -88,7 +88,7 @@ macro_rules! export_transform {
                 }
             }
 
-            __sluice_bindings::export!(__SluiceGuest with_types_in __sluice_bindings);
+    __sluice_bindings::export!(__SluiceGuest with_types_in __sluice_bindings);
         };
     };
 }
@@ -135,13 +135,15 @@ macro_rules! export_aggregate {
 
                 fn finish(
                     states: ::std::vec::Vec<::std::vec::Vec<u8>>,
-                ) -> ::core::result::Result<aggregator::Finished, $crate::__private::WitError> {
-                    let (batch, groups) = $crate::__private::aggregate_finish::<$aggregate>(states)?;
+                ) -> ::core::result::Result<aggregator::Finished, $crate::__private::WitError>
+                {
+                    let (batch, groups) =
+                        $crate::__private::aggregate_finish::<$aggregate>(states)?;
                     Ok(aggregator::Finished { batch, groups })
                 }
             }
 
-            __sluice_bindings::export!(__SluiceGuest with_types_in __sluice_bindings);
+    __sluice_bindings::export!(__SluiceGuest with_types_in __sluice_bindings);
         };
     };
 }

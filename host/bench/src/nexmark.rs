@@ -11,9 +11,7 @@ use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{AggregatePlugin, PluginLimits, Runtime, RuntimeConfig, TransformPlugin};
 use sluice_sdk::{Aggregate, StateCodec};
 use sluice_source::{Chunk, Nexmark, Source};
-use sluice_window::{
-    Accumulator, EmitMode, WindowError, WindowKind, WindowOperator, WindowSpec,
-};
+use sluice_window::{Accumulator, EmitMode, WindowError, WindowKind, WindowOperator, WindowSpec};
 
 /// Events generated (of every kind; about 92% are bids).
 const EVENTS: u64 = 1_000_000;
@@ -31,22 +29,52 @@ pub(crate) fn run() -> anyhow::Result<()> {
     println!("nexmark.bids: {events} events");
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let transform = |path: &str, name: &str| {
-        TransformPlugin::load(&runtime, name, path.as_ref(), Vec::new(), PluginLimits::default())
-            .with_context(|| format!("loading {name}"))
+        TransformPlugin::load(
+            &runtime,
+            name,
+            path.as_ref(),
+            Vec::new(),
+            PluginLimits::default(),
+        )
+        .with_context(|| format!("loading {name}"))
     };
     let aggregate = |path: &str, name: &str| {
-        AggregatePlugin::load(&runtime, name, path.as_ref(), Vec::new(), PluginLimits::default())
-            .with_context(|| format!("loading {name}"))
+        AggregatePlugin::load(
+            &runtime,
+            name,
+            path.as_ref(),
+            Vec::new(),
+            PluginLimits::default(),
+        )
+        .with_context(|| format!("loading {name}"))
     };
 
     let q0 = transform(artifacts::NEXMARK_Q0, "q0")?;
     let q1 = transform(artifacts::NEXMARK_Q1, "q1")?;
     let q2 = transform(artifacts::NEXMARK_Q2, "q2")?;
-    compare(&batches, "q0", stateless(|b| Ok(nexmark_q0::q0(b)?)), stateless_wasm(&q0))?;
-    compare(&batches, "q1", stateless(|b| Ok(nexmark_q1::q1(b)?)), stateless_wasm(&q1))?;
-    compare(&batches, "q2", stateless(|b| Ok(nexmark_q2::q2(b)?)), stateless_wasm(&q2))?;
+    compare(
+        &batches,
+        "q0",
+        stateless(|b| Ok(nexmark_q0::q0(b)?)),
+        stateless_wasm(&q0),
+    )?;
+    compare(
+        &batches,
+        "q1",
+        stateless(|b| Ok(nexmark_q1::q1(b)?)),
+        stateless_wasm(&q1),
+    )?;
+    compare(
+        &batches,
+        "q2",
+        stateless(|b| Ok(nexmark_q2::q2(b)?)),
+        stateless_wasm(&q2),
+    )?;
 
-    let q5 = WindowKind::Hopping { size: 10_000, slide: 2_000 };
+    let q5 = WindowKind::Hopping {
+        size: 10_000,
+        slide: 2_000,
+    };
     let q7 = WindowKind::Tumbling { size: 10_000 };
     let q11 = WindowKind::Session { gap: 10_000 };
     let q5_wasm = aggregate(artifacts::NEXMARK_Q5, "q5")?;
@@ -96,7 +124,10 @@ fn compare(
         );
     }
     let per_second = |d: Duration| events as f64 / d.as_secs_f64();
-    println!("nexmark.{name}.native: {:.0} events/s", per_second(native_best));
+    println!(
+        "nexmark.{name}.native: {:.0} events/s",
+        per_second(native_best)
+    );
     println!("nexmark.{name}.wasm: {:.0} events/s", per_second(wasm_best));
     println!(
         "nexmark.{name}.ratio_wasm_over_native: {:.3} x",
@@ -105,9 +136,7 @@ fn compare(
     Ok(())
 }
 
-fn stateless<'a>(
-    f: impl Fn(RecordBatch) -> anyhow::Result<RecordBatch> + 'a,
-) -> Query<'a> {
+fn stateless<'a>(f: impl Fn(RecordBatch) -> anyhow::Result<RecordBatch> + 'a) -> Query<'a> {
     Box::new(move |batches| {
         let mut rows = 0;
         for batch in batches {

@@ -746,4 +746,53 @@ type = "console"
         assert!(config.contains(&("tags".into(), "[\"x\"]".into())));
         assert_eq!(job.transforms[0].name, "p");
     }
+
+    /// A job with a p.wasm plugin file in a temporary directory.
+    fn parse_with_plugin(extra: &str) -> Result<Job, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.wasm"), b"").unwrap();
+        Job::parse(&dir.path().join("job.toml"), &format!("{SOURCE}{extra}"))
+    }
+
+    #[test]
+    fn aggregate_section_parses_windows_and_defaults() {
+        let job = parse_with_plugin(
+            "\n[aggregate]\nplugin = \"p.wasm\"\nkey = [\"user\"]\nevent_time = \"ts\"\nwindow = { type = \"hopping\", size = \"10s\", slide = \"2s\" }\nallowed_lateness = \"1s\"\n\n[outputs.late]\ntype = \"console\"\n",
+        )
+        .unwrap();
+        let aggregate = job.aggregate.unwrap();
+        assert_eq!(
+            aggregate.window,
+            WindowConfig::Hopping {
+                size: Duration::from_secs(10),
+                slide: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(aggregate.key, ["user"]);
+        assert_eq!(aggregate.allowed_lateness, Duration::from_secs(1));
+        assert_eq!(aggregate.emit, EmitConfig::Final);
+        assert_eq!(aggregate.late_output, "late");
+    }
+
+    #[test]
+    fn an_aggregate_without_its_late_output_is_refused() {
+        let error = parse_with_plugin(
+            "\n[aggregate]\nplugin = \"p.wasm\"\nevent_time = \"ts\"\nwindow = { type = \"tumbling\", size = \"10s\" }\n",
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("aggregate.late_output"), "{message}");
+        assert!(message.contains("[outputs.late]"), "{message}");
+        assert!(message.contains("line 9"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_window_kind_is_named() {
+        let message = parse_with_plugin(
+            "\n[aggregate]\nplugin = \"p.wasm\"\nevent_time = \"ts\"\nwindow = { type = \"sliding\", size = \"10s\" }\n\n[outputs.late]\ntype = \"console\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("sliding"), "{message}");
+    }
 }

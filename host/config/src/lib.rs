@@ -31,9 +31,9 @@ mod job;
 mod values;
 
 pub use job::{
-    AggregateSpec, EmitConfig, PluginSpec, WindowConfig, ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn, FileFormat, FileSink,
-    FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, SinkSpec,
-    SourceSpec, Trigger,
+    AggregateSpec, ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn,
+    EmitConfig, FileFormat, FileSink, FileSource, Generator, Job, KafkaSink, KafkaSource,
+    NexmarkSource, NexmarkTable, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };
 
 use std::path::PathBuf;

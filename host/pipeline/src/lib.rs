@@ -276,7 +276,10 @@ impl Pipeline {
     /// Fold a batch into the windows; write late rows to the late output
     /// and rows without an event time to the dead-letter output. Returns
     /// the results the batch closed.
-    fn aggregate_batch(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>, PipelineError> {
+    fn aggregate_batch(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> Result<Option<RecordBatch>, PipelineError> {
         let aggregation = self.aggregate.as_mut().expect("checked by the caller");
         let name = aggregation.name.clone();
         let late_output = aggregation.late_output.clone();
@@ -308,7 +311,8 @@ impl Pipeline {
                     },
                 });
             }
-            let dead = with_error_columns(&invalid, &name, message).map_err(PipelineError::Batch)?;
+            let dead =
+                with_error_columns(&invalid, &name, message).map_err(PipelineError::Batch)?;
             self.write_output(&name, DEAD_LETTER_OUTPUT, &dead)?;
         }
         Ok(results)

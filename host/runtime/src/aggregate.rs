@@ -10,10 +10,10 @@ use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
 use crate::bindings::aggregate::{Aggregate, AggregatePre};
 use crate::bindings::sluice::plugin::types as wit;
 use crate::columnar::{self, BatchArg};
-use crate::plugin::{PluginCore, read_component};
 use crate::error::RuntimeError;
 use crate::host::HostState;
 use crate::limits::PluginLimits;
+use crate::plugin::{PluginCore, read_component};
 use crate::runtime::Runtime;
 
 /// Name of the exported interface an aggregate implements.
@@ -21,10 +21,8 @@ const AGGREGATOR_EXPORT: &str = "sluice:plugin/aggregator@0.1.0";
 
 /// The guest's `update` export, as the host calls it: states and group ids
 /// are borrowed, the batch's buffers too.
-type UpdateFn<'a> = TypedFunc<
-    (&'a [Vec<u8>], BatchArg<'a>, &'a [u32]),
-    (Result<Vec<Vec<u8>>, wit::PluginError>,),
->;
+type UpdateFn<'a> =
+    TypedFunc<(&'a [Vec<u8>], BatchArg<'a>, &'a [u32]), (Result<Vec<Vec<u8>>, wit::PluginError>,)>;
 
 /// Output rows of finished groups.
 #[derive(Debug, Clone)]
@@ -143,16 +141,13 @@ impl AggregatePlugin {
     }
 
     /// Combine `left[i]` with `right[i]`.
-    pub fn merge(
-        &self,
-        left: &[Vec<u8>],
-        right: &[Vec<u8>],
-    ) -> Result<Vec<Vec<u8>>, RuntimeError> {
+    pub fn merge(&self, left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, RuntimeError> {
         let merged = self.call("merge", |instance| {
-            instance
-                .bindings
-                .sluice_plugin_aggregator()
-                .call_merge(&mut instance.store, left, right)
+            instance.bindings.sluice_plugin_aggregator().call_merge(
+                &mut instance.store,
+                left,
+                right,
+            )
         })?;
         self.check_count("merge", left.len(), merged.len())?;
         Ok(merged)
@@ -210,12 +205,7 @@ impl AggregatePlugin {
         result.map_err(|e| self.core.plugin_error(e))
     }
 
-    fn check_count(
-        &self,
-        function: &str,
-        expected: usize,
-        got: usize,
-    ) -> Result<(), RuntimeError> {
+    fn check_count(&self, function: &str, expected: usize, got: usize) -> Result<(), RuntimeError> {
         if expected == got {
             return Ok(());
         }

@@ -15,10 +15,10 @@ mod aggregate;
 mod bindings;
 mod cache;
 pub mod columnar;
-mod plugin;
 mod error;
 mod host;
 mod limits;
+mod plugin;
 mod runtime;
 mod transform;
 

@@ -9,10 +9,10 @@ use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
 use crate::bindings::sluice::plugin::types as wit;
 use crate::bindings::{Transform, TransformPre};
 use crate::columnar::{self, BatchArg};
-use crate::plugin::{PluginCore, read_component};
 use crate::error::{PluginErrorKind, RuntimeError};
 use crate::host::HostState;
 use crate::limits::PluginLimits;
+use crate::plugin::{PluginCore, read_component};
 use crate::runtime::Runtime;
 
 /// Name of the exported interface a transform implements.

@@ -12,7 +12,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Field};
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{
-    PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError, TransformPlugin,
+    AggregatePlugin, PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError,
+    TransformPlugin,
 };
 
 fn runtime() -> Runtime {
@@ -425,4 +426,127 @@ fn plugins_reach_no_filesystem_environment_network_or_clock() {
         }
     }
     assert_eq!(seen.len(), 5);
+}
+
+fn load_stats(runtime: &Runtime) -> AggregatePlugin {
+    AggregatePlugin::load(
+        runtime,
+        "stats",
+        artifacts::STATS.as_ref(),
+        vec![("column".to_owned(), "x".to_owned())],
+        PluginLimits::default(),
+    )
+    .unwrap()
+}
+
+/// Column `x` of a batch, as float64 values of output column `name`.
+fn floats(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+#[test]
+fn an_aggregate_plugin_folds_rows_into_host_owned_states_and_finishes_them() {
+    let runtime = runtime();
+    let stats = load_stats(&runtime);
+    let batch = RecordBatch::try_from_iter(vec![(
+        "x",
+        Arc::new(Int64Array::from(vec![Some(4), Some(10), None, Some(-2)])) as ArrayRef,
+    )])
+    .unwrap();
+    // Two new groups (empty states): rows 0 and 3 in group 0, 1 and 2 in 1.
+    let states = stats
+        .update(&[Vec::new(), Vec::new()], &batch, &[0, 1, 1, 0])
+        .unwrap();
+    assert_eq!(states.len(), 2);
+    // The states are the host's: fold the batch in again from them.
+    let states = stats.update(&states, &batch, &[0, 1, 1, 0]).unwrap();
+    let merged = stats.merge(&states[..1], &states[1..]).unwrap();
+    let finished = stats
+        .finish(&[states[0].clone(), states[1].clone(), merged[0].clone()])
+        .unwrap();
+    assert!(finished.groups.is_empty());
+    assert_eq!(
+        floats(&finished.batch, "sum"),
+        [Some(4.0), Some(20.0), Some(24.0)]
+    );
+    assert_eq!(
+        floats(&finished.batch, "min"),
+        [Some(-2.0), Some(10.0), Some(-2.0)]
+    );
+}
+
+#[test]
+fn a_plugin_of_the_other_world_is_rejected_with_what_it_exports() {
+    let runtime = runtime();
+    let error = AggregatePlugin::load(
+        &runtime,
+        "filter-as-aggregate",
+        artifacts::FILTER.as_ref(),
+        Vec::new(),
+        PluginLimits::default(),
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            RuntimeError::WrongWorld {
+                world: "aggregate",
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("sluice:plugin/transformer@0.1.0"),
+        "{message}"
+    );
+    let error = load(&runtime, artifacts::STATS, &[], PluginLimits::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            RuntimeError::WrongWorld {
+                world: "transform",
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("sluice:plugin/aggregator@0.1.0"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_aggregate_plugin_error_names_the_plugin_and_the_host_carries_on() {
+    let runtime = runtime();
+    let stats = AggregatePlugin::load(
+        &runtime,
+        "stats-on-missing-column",
+        artifacts::STATS.as_ref(),
+        vec![("column".to_owned(), "nope".to_owned())],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    let batch =
+        RecordBatch::try_from_iter(vec![("x", Arc::new(Int64Array::from(vec![1])) as ArrayRef)])
+            .unwrap();
+    let error = stats.update(&[Vec::new()], &batch, &[0]).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("stats-on-missing-column") && message.contains("nope"),
+        "{message}"
+    );
+    // Group ids past the states are refused by the SDK, not trusted.
+    assert!(stats.update(&[Vec::new()], &batch, &[3]).is_err());
+    assert_engine_still_serves(&runtime);
 }

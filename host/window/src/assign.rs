@@ -29,7 +29,9 @@ impl WindowKind {
     /// its slide.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            WindowKind::Tumbling { size } if size <= 0 => Err("window size must be positive".into()),
+            WindowKind::Tumbling { size } if size <= 0 => {
+                Err("window size must be positive".into())
+            }
             WindowKind::Hopping { size, slide } if size <= 0 || slide <= 0 => {
                 Err("window size and slide must be positive".into())
             }
@@ -75,6 +77,10 @@ mod tests {
         let kind = WindowKind::Hopping { size: 10, slide: 5 };
         assert_eq!(kind.windows_of(12).collect::<Vec<_>>(), [(10, 20), (5, 15)]);
         assert!(kind.validate().is_ok());
-        assert!(WindowKind::Hopping { size: 10, slide: 4 }.validate().is_err());
+        assert!(
+            WindowKind::Hopping { size: 10, slide: 4 }
+                .validate()
+                .is_err()
+        );
     }
 }

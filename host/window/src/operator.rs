@@ -131,7 +131,11 @@ impl<A: Accumulator> WindowOperator<A> {
     }
 
     /// Fold one batch in, then emit what the advanced watermark closes.
-    pub fn process(&mut self, batch: &RecordBatch, now: Instant) -> Result<WindowOutput, WindowError> {
+    pub fn process(
+        &mut self,
+        batch: &RecordBatch,
+        now: Instant,
+    ) -> Result<WindowOutput, WindowError> {
         let times = self.event_times(batch)?;
         let key_rows = self.key_rows(batch)?;
         let key = |row: usize| -> &[u8] {
@@ -274,7 +278,11 @@ impl<A: Accumulator> WindowOperator<A> {
             return Ok(HashSet::new());
         }
         let identity = grouping.rows.len() == batch.num_rows()
-            && grouping.rows.iter().enumerate().all(|(i, &r)| i as u32 == r);
+            && grouping
+                .rows
+                .iter()
+                .enumerate()
+                .all(|(i, &r)| i as u32 == r);
         let rows = if identity {
             batch.clone()
         } else {
@@ -352,8 +360,16 @@ impl<A: Accumulator> WindowOperator<A> {
             ))
         };
         let mut fields = vec![
-            Field::new("window_start", DataType::Timestamp(TimeUnit::Millisecond, None), false),
-            Field::new("window_end", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new(
+                "window_start",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
+            Field::new(
+                "window_end",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
         ];
         let mut columns = vec![window(|w| w.0), window(|w| w.1)];
         if let Some(codec) = &self.keys {
@@ -364,7 +380,10 @@ impl<A: Accumulator> WindowOperator<A> {
         }
         fields.extend(values.schema().fields().iter().map(|f| f.as_ref().clone()));
         columns.extend(values.columns().iter().cloned());
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     /// The session windows a key's sorted rows form, each joined with the
@@ -408,10 +427,12 @@ impl<A: Accumulator> WindowOperator<A> {
     /// The event time of every row, ms; `None` where it is null.
     fn event_times(&self, batch: &RecordBatch) -> Result<Vec<Option<i64>>, WindowError> {
         let name = &self.spec.event_time_column;
-        let column = batch.column_by_name(name).ok_or_else(|| WindowError::Column {
-            column: name.clone(),
-            message: format!("not in the input (columns: {})", column_names(batch)),
-        })?;
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| WindowError::Column {
+                column: name.clone(),
+                message: format!("not in the input (columns: {})", column_names(batch)),
+            })?;
         let millis = match column.data_type() {
             DataType::Timestamp(_, _) | DataType::Int64 | DataType::Date64 => cast(
                 &cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
@@ -439,10 +460,16 @@ impl<A: Accumulator> WindowOperator<A> {
             .key_columns
             .iter()
             .map(|name| {
-                batch.column_by_name(name).cloned().ok_or_else(|| WindowError::Column {
-                    column: name.clone(),
-                    message: format!("key column not in the input (columns: {})", column_names(batch)),
-                })
+                batch
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| WindowError::Column {
+                        column: name.clone(),
+                        message: format!(
+                            "key column not in the input (columns: {})",
+                            column_names(batch)
+                        ),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if self.keys.is_none() {
@@ -475,17 +502,28 @@ impl<A: Accumulator> WindowOperator<A> {
         let partitions: Option<Vec<Option<i64>>> = match &self.spec.partition_column {
             None => None,
             Some(name) => {
-                let column = batch.column_by_name(name).ok_or_else(|| WindowError::Column {
-                    column: name.clone(),
-                    message: format!("partition column not in the input (columns: {})", column_names(batch)),
-                })?;
+                let column = batch
+                    .column_by_name(name)
+                    .ok_or_else(|| WindowError::Column {
+                        column: name.clone(),
+                        message: format!(
+                            "partition column not in the input (columns: {})",
+                            column_names(batch)
+                        ),
+                    })?;
                 Some(match column.data_type() {
-                    DataType::Int32 => column.as_primitive::<Int32Type>().iter().map(|p| p.map(i64::from)).collect(),
+                    DataType::Int32 => column
+                        .as_primitive::<Int32Type>()
+                        .iter()
+                        .map(|p| p.map(i64::from))
+                        .collect(),
                     DataType::Int64 => column.as_primitive::<Int64Type>().iter().collect(),
                     other => {
                         return Err(WindowError::Column {
                             column: name.clone(),
-                            message: format!("a partition column must be int32 or int64, not {other}"),
+                            message: format!(
+                                "a partition column must be int32 or int64, not {other}"
+                            ),
                         });
                     }
                 })
@@ -530,4 +568,3 @@ fn column_names(batch: &RecordBatch) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-

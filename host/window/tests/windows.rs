@@ -37,7 +37,10 @@ impl Accumulator for CountSum {
         groups: &[u32],
     ) -> Result<Vec<Vec<u8>>, WindowError> {
         let mut decoded: Vec<(i64, i64)> = states.iter().map(|s| decode(s)).collect();
-        let v = batch.column_by_name("v").unwrap().as_primitive::<Int64Type>();
+        let v = batch
+            .column_by_name("v")
+            .unwrap()
+            .as_primitive::<Int64Type>();
         for (row, &g) in groups.iter().enumerate() {
             decoded[g as usize].0 += 1;
             decoded[g as usize].1 += v.value(row);
@@ -106,7 +109,9 @@ fn rows(rows: &[(&str, i64, i64)]) -> RecordBatch {
 
 /// Result rows as (start, end, key or "", count, sum).
 fn results(batch: &Option<RecordBatch>) -> Vec<(i64, i64, String, i64, i64)> {
-    let Some(batch) = batch else { return Vec::new() };
+    let Some(batch) = batch else {
+        return Vec::new();
+    };
     let ts = |name: &str| {
         batch
             .column_by_name(name)
@@ -114,13 +119,35 @@ fn results(batch: &Option<RecordBatch>) -> Vec<(i64, i64, String, i64, i64)> {
             .as_primitive::<TimestampMillisecondType>()
             .clone()
     };
-    let int = |name: &str| batch.column_by_name(name).unwrap().as_primitive::<Int64Type>().clone();
-    let (start, end, count, sum) = (ts("window_start"), ts("window_end"), int("count"), int("sum"));
-    let key = batch.column_by_name("k").map(|k| k.as_string::<i32>().clone());
+    let int = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone()
+    };
+    let (start, end, count, sum) = (
+        ts("window_start"),
+        ts("window_end"),
+        int("count"),
+        int("sum"),
+    );
+    let key = batch
+        .column_by_name("k")
+        .map(|k| k.as_string::<i32>().clone());
     (0..batch.num_rows())
         .map(|i| {
-            let key = key.as_ref().map(|k| k.value(i).to_owned()).unwrap_or_default();
-            (start.value(i), end.value(i), key, count.value(i), sum.value(i))
+            let key = key
+                .as_ref()
+                .map(|k| k.value(i).to_owned())
+                .unwrap_or_default();
+            (
+                start.value(i),
+                end.value(i),
+                key,
+                count.value(i),
+                sum.value(i),
+            )
         })
         .collect()
 }
@@ -147,7 +174,10 @@ fn w(start: i64, end: i64, count: i64, sum: i64) -> (i64, i64, String, i64, i64)
 #[test]
 fn a_tumbling_window_closes_exactly_when_the_watermark_reaches_its_end() {
     let now = Instant::now();
-    let mut op = WindowOperator::new(spec(WindowKind::Tumbling { size: 10 }, 0, 0, false), CountSum);
+    let mut op = WindowOperator::new(
+        spec(WindowKind::Tumbling { size: 10 }, 0, 0, false),
+        CountSum,
+    );
     // Watermark 9: [0, 10) may still get a row at 9.
     let out = op.process(&rows(&[("", 3, 1), ("", 9, 1)]), now).unwrap();
     assert_eq!(op.watermark(), 9);
@@ -162,13 +192,20 @@ fn a_tumbling_window_closes_exactly_when_the_watermark_reaches_its_end() {
 fn tumbling_late_rows_within_lateness_update_and_beyond_it_go_to_the_side_output() {
     let now = Instant::now();
     // size 10, watermark delay 2, allowed lateness 5.
-    let mut op = WindowOperator::new(spec(WindowKind::Tumbling { size: 10 }, 2, 5, false), CountSum);
+    let mut op = WindowOperator::new(
+        spec(WindowKind::Tumbling { size: 10 }, 2, 5, false),
+        CountSum,
+    );
     // max 12 → watermark 10: [0,10) = {1, 5} fires.
-    let out = op.process(&rows(&[("", 1, 1), ("", 5, 2), ("", 12, 3)]), now).unwrap();
+    let out = op
+        .process(&rows(&[("", 1, 1), ("", 5, 2), ("", 12, 3)]), now)
+        .unwrap();
     assert_eq!(results(&out.results), [w(0, 10, 2, 3)]);
     // 8 is late for [0,10) but within its lateness (10 + 5 > 10): updated
     // result. max 14 → watermark 12.
-    let out = op.process(&rows(&[("", 8, 10), ("", 14, 20)]), now).unwrap();
+    let out = op
+        .process(&rows(&[("", 8, 10), ("", 14, 20)]), now)
+        .unwrap();
     assert_eq!(results(&out.results), [w(0, 10, 3, 13)]);
     assert_eq!(late(&out), Vec::<i64>::new());
     // max 25 → watermark 23: [10,20) = {12, 14} fires; [0,10) is dropped
@@ -177,7 +214,9 @@ fn tumbling_late_rows_within_lateness_update_and_beyond_it_go_to_the_side_output
     assert_eq!(results(&out.results), [w(10, 20, 2, 23)]);
     // 3 is beyond [0,10)'s lateness: side output. 19 still updates
     // [10,20) (20 + 5 > 23).
-    let out = op.process(&rows(&[("", 3, 1000), ("", 19, 7)]), now).unwrap();
+    let out = op
+        .process(&rows(&[("", 3, 1000), ("", 19, 7)]), now)
+        .unwrap();
     assert_eq!(late(&out), [3]);
     assert_eq!(results(&out.results), [w(10, 20, 3, 30)]);
     // End of input: [20,30) fires; nothing is emitted twice.
@@ -220,7 +259,10 @@ fn sessions_per_key_close_with_the_watermark_and_late_rows_extend_or_go_aside() 
     let mut op = WindowOperator::new(spec(WindowKind::Session { gap: 5 }, 0, 3, true), CountSum);
     // a: 1, 4 → [1,9); a: 20 → [20,25); b: 2 → [2,7). Watermark 20.
     let out = op
-        .process(&rows(&[("a", 1, 1), ("a", 4, 2), ("b", 2, 4), ("a", 20, 8)]), now)
+        .process(
+            &rows(&[("a", 1, 1), ("a", 4, 2), ("b", 2, 4), ("a", 20, 8)]),
+            now,
+        )
         .unwrap();
     let row = |s, e, k: &str, c, sum| (s, e, k.to_owned(), c, sum);
     assert_eq!(
@@ -229,7 +271,9 @@ fn sessions_per_key_close_with_the_watermark_and_late_rows_extend_or_go_aside() 
     );
     // a: 17 → [17,22) joins [20,25) into [17,25) (22 + 3 > 20: not late).
     // a: 2 → [2,7) is past its lateness (7 + 3 <= 20): side output.
-    let out = op.process(&rows(&[("a", 17, 16), ("a", 2, 32)]), now).unwrap();
+    let out = op
+        .process(&rows(&[("a", 17, 16), ("a", 2, 32)]), now)
+        .unwrap();
     assert_eq!(late(&out), [2]);
     assert!(out.results.is_none());
     // b: 40 → watermark 40: a's [17,25) fires.
@@ -243,7 +287,8 @@ fn a_row_between_two_sessions_merges_them_and_their_states() {
     let now = Instant::now();
     let mut op = WindowOperator::new(spec(WindowKind::Session { gap: 5 }, 100, 0, true), CountSum);
     // c: 30 → [30,35); c: 38 → [38,43): two sessions.
-    op.process(&rows(&[("c", 30, 1), ("c", 38, 2)]), now).unwrap();
+    op.process(&rows(&[("c", 30, 1), ("c", 38, 2)]), now)
+        .unwrap();
     assert_eq!(op.state().groups(), 2);
     // c: 34 → [34,39) touches both: one session [30,43).
     op.process(&rows(&[("c", 34, 4)]), now).unwrap();
@@ -276,7 +321,10 @@ fn state_over_the_quota_is_a_clear_error() {
     let keys: Vec<String> = (0..20).map(|i| format!("key-{i}")).collect();
     let input: Vec<(&str, i64, i64)> = keys.iter().map(|k| (k.as_str(), 1, 1)).collect();
     let error = op.process(&rows(&input), Instant::now()).unwrap_err();
-    assert!(matches!(error, WindowError::StateQuota { quota: 500, .. }), "{error}");
+    assert!(
+        matches!(error, WindowError::StateQuota { quota: 500, .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -293,7 +341,10 @@ fn rows_without_event_time_are_handed_back_not_dropped() {
         ],
     )
     .unwrap();
-    let mut op = WindowOperator::new(spec(WindowKind::Tumbling { size: 10 }, 0, 0, false), CountSum);
+    let mut op = WindowOperator::new(
+        spec(WindowKind::Tumbling { size: 10 }, 0, 0, false),
+        CountSum,
+    );
     let out = op.process(&batch, Instant::now()).unwrap();
     let invalid = out.invalid.unwrap();
     assert_eq!(invalid.num_rows(), 1);

@@ -78,15 +78,22 @@ mod tests {
     use super::*;
 
     fn bids(auctions: Vec<i64>) -> RecordBatch {
-        RecordBatch::try_from_iter(vec![("auction", Arc::new(Int64Array::from(auctions)) as ArrayRef)])
-            .unwrap()
+        RecordBatch::try_from_iter(vec![(
+            "auction",
+            Arc::new(Int64Array::from(auctions)) as ArrayRef,
+        )])
+        .unwrap()
     }
 
     #[test]
     fn every_auction_tied_for_the_most_bids_is_hot() {
         let mut states = vec![Counts::new(), Counts::new()];
         HotItems
-            .update(&mut states, &bids(vec![7, 8, 7, 9, 8, 1]), &[0, 0, 0, 1, 0, 1])
+            .update(
+                &mut states,
+                &bids(vec![7, 8, 7, 9, 8, 1]),
+                &[0, 0, 0, 1, 0, 1],
+            )
             .unwrap();
         let finished = HotItems.finish(&states).unwrap();
         let auctions = finished.batch().column(0).as_primitive::<Int64Type>();

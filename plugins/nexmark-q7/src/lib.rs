@@ -73,7 +73,12 @@ impl Aggregate for HighestBid {
             if price.is_null(row) || prices[row] < top[group as usize] {
                 continue;
             }
-            let bid = (auction.value(row), bidder.value(row), prices[row], time.value(row));
+            let bid = (
+                auction.value(row),
+                bidder.value(row),
+                prices[row],
+                time.value(row),
+            );
             keep(&mut states[group as usize], bid);
         }
         Ok(())
@@ -98,7 +103,11 @@ impl Aggregate for HighestBid {
             Field::new("auction", DataType::Int64, false),
             Field::new("bidder", DataType::Int64, false),
             Field::new("price", DataType::Int64, false),
-            Field::new("date_time", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new(
+                "date_time",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
         ]);
         let columns = vec![
             column(|b| b.0),
@@ -120,14 +129,18 @@ mod tests {
     use super::*;
 
     fn bids(rows: &[Bid]) -> RecordBatch {
-        let int = |f: fn(&Bid) -> i64| Arc::new(Int64Array::from_iter_values(rows.iter().map(f))) as ArrayRef;
+        let int = |f: fn(&Bid) -> i64| {
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
+        };
         RecordBatch::try_from_iter(vec![
             ("auction", int(|b| b.0)),
             ("bidder", int(|b| b.1)),
             ("price", int(|b| b.2)),
             (
                 "date_time",
-                Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|b| b.3))) as ArrayRef,
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|b| b.3),
+                )) as ArrayRef,
             ),
         ])
         .unwrap()
@@ -137,7 +150,9 @@ mod tests {
     fn keeps_every_bid_at_the_top_price_per_group() {
         let mut states = vec![Highest::new(), Highest::new()];
         let input = bids(&[(1, 1, 50, 0), (2, 2, 90, 1), (3, 3, 90, 2), (4, 4, 10, 3)]);
-        HighestBid.update(&mut states, &input, &[0, 0, 0, 1]).unwrap();
+        HighestBid
+            .update(&mut states, &input, &[0, 0, 0, 1])
+            .unwrap();
         assert_eq!(states[0], vec![(2, 2, 90, 1), (3, 3, 90, 2)]);
         HighestBid
             .update(&mut states, &bids(&[(5, 5, 95, 4)]), &[0])

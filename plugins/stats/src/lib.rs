@@ -145,10 +145,18 @@ mod tests {
             vec![Stats::default()],
             vec![Stats::default()],
         );
-        stats.update(&mut left, &batch(vec![Some(3), Some(9)]), &[0, 0]).unwrap();
-        stats.update(&mut right, &batch(vec![Some(-4)]), &[0]).unwrap();
         stats
-            .update(&mut whole, &batch(vec![Some(3), Some(9), Some(-4)]), &[0, 0, 0])
+            .update(&mut left, &batch(vec![Some(3), Some(9)]), &[0, 0])
+            .unwrap();
+        stats
+            .update(&mut right, &batch(vec![Some(-4)]), &[0])
+            .unwrap();
+        stats
+            .update(
+                &mut whole,
+                &batch(vec![Some(3), Some(9), Some(-4)]),
+                &[0, 0, 0],
+            )
             .unwrap();
         let [mut merged] = left.try_into().unwrap();
         stats.merge(&mut merged, right.remove(0));
@@ -159,9 +167,17 @@ mod tests {
     fn without_a_column_counts_rows() {
         let stats = aggregate(None);
         let mut states = vec![Stats::default()];
-        stats.update(&mut states, &batch(vec![None, Some(1)]), &[0, 0]).unwrap();
+        stats
+            .update(&mut states, &batch(vec![None, Some(1)]), &[0, 0])
+            .unwrap();
         let out = stats.finish(&states).unwrap();
-        assert_eq!(out.batch().column(0).as_primitive::<sluice_sdk::arrow_array::types::Int64Type>().value(0), 2);
+        assert_eq!(
+            out.batch()
+                .column(0)
+                .as_primitive::<sluice_sdk::arrow_array::types::Int64Type>()
+                .value(0),
+            2
+        );
         assert!(out.batch().column(1).is_null(0));
     }
 }
