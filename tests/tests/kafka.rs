@@ -121,6 +121,18 @@ fn hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order_on(br
 /// Values of the records a job with these source options writes, for a
 /// one-partition topic holding `n0`..`n9`.
 fn values_read_with(broker: &Broker, source_options: impl Fn(&str) -> String) -> Vec<String> {
+    let (output, values) = values_read_with_output(broker, source_options);
+    assert_success(&output);
+    values
+}
+
+/// Write ten values `n0`..`n9` to a new topic, run a pass-through job with
+/// `source_options(topic)`, and return its process output and the values
+/// that reached the output topic.
+fn values_read_with_output(
+    broker: &Broker,
+    source_options: impl Fn(&str) -> String,
+) -> (std::process::Output, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (unique("offsets-in"), unique("offsets-out"));
     create_topic(broker, &input, 1);
@@ -141,13 +153,16 @@ fn values_read_with(broker: &Broker, source_options: impl Fn(&str) -> String) ->
         &pass_through(),
         &kafka_sink(broker, &output),
     );
-    assert_success(&run_job(&job, &dir.path().join("cache")));
-    read_back(broker, &output, 1, 10, Duration::from_secs(5))
+    let result = run_job(&job, &dir.path().join("cache"));
+    // After a failure, wait for any one record: none may have been written.
+    let expected = if result.status.success() { 10 } else { 1 };
+    let values = read_back(broker, &output, 1, expected, Duration::from_secs(3))
         .remove(&0)
         .unwrap_or_default()
         .into_iter()
         .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
-        .collect()
+        .collect();
+    (result, values)
 }
 
 #[test]
@@ -342,6 +357,36 @@ fn routed_rows_go_to_two_topics_on(broker: &Broker) {
         "{}",
         broker.name
     );
+}
+
+#[test]
+fn fail_on_data_loss_fails_clearly_or_continues_from_the_earliest_offset() {
+    for broker in brokers_with_end_offsets() {
+        fail_on_data_loss_on(&broker);
+    }
+}
+
+/// Offset 50 of a 10-record partition is not in the log: the offsets the
+/// job asks for are gone, as after retention or a recreated topic.
+fn fail_on_data_loss_on(broker: &Broker) {
+    let gone = |topic: &str| {
+        format!("subscribe = {topic:?}, startingOffsets = '{{\"{topic}\":{{\"0\":50}}}}'")
+    };
+    let output = values_read_with_output(broker, |t| format!("{}, failOnDataLoss = true", gone(t)));
+    assert!(!output.0.status.success(), "the job ignored lost offsets");
+    let stderr = String::from_utf8_lossy(&output.0.stderr);
+    assert!(
+        stderr.contains("data loss")
+            && stderr.contains("offset 50")
+            && stderr.contains("failOnDataLoss=false"),
+        "{stderr}"
+    );
+    assert!(output.1.is_empty(), "a failed job wrote {:?}", output.1);
+    let (output, values) =
+        values_read_with_output(broker, |t| format!("{}, failOnDataLoss = false", gone(t)));
+    assert_success(&output);
+    let expected: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    assert_eq!(values, expected, "on {}", broker.name);
 }
 
 #[test]

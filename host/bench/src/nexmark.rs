@@ -55,19 +55,19 @@ pub(crate) fn run() -> anyhow::Result<()> {
     compare(
         &batches,
         "q0",
-        stateless(|b| Ok(nexmark_q0::q0(b)?)),
+        stateless(|b| nexmark_q0::q0(b).map_err(sdk_error)),
         stateless_wasm(&q0),
     )?;
     compare(
         &batches,
         "q1",
-        stateless(|b| Ok(nexmark_q1::q1(b)?)),
+        stateless(|b| nexmark_q1::q1(b).map_err(sdk_error)),
         stateless_wasm(&q1),
     )?;
     compare(
         &batches,
         "q2",
-        stateless(|b| Ok(nexmark_q2::q2(b)?)),
+        stateless(|b| nexmark_q2::q2(b).map_err(sdk_error)),
         stateless_wasm(&q2),
     )?;
 
@@ -156,6 +156,10 @@ fn stateless_wasm(plugin: &TransformPlugin) -> Query<'_> {
     })
 }
 
+fn sdk_error(error: sluice_sdk::Error) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
 /// A fresh window operator per pass, fed every batch, then finished.
 fn windowed<'a, A: Accumulator + 'a>(
     kind: WindowKind,
@@ -193,7 +197,7 @@ struct Native<A>(StateCodec<A>);
 
 fn native<A: Aggregate>() -> anyhow::Result<Native<A>> {
     Ok(Native(
-        StateCodec::new(&sluice_sdk::Config::default()).map_err(|e| anyhow::anyhow!("{e}"))?,
+        StateCodec::new(&sluice_sdk::Config::default()).map_err(sdk_error)?,
     ))
 }
 

@@ -39,7 +39,7 @@ pub enum KafkaError {
     /// Offsets to be read are gone (retention, or a recreated topic) and
     /// `failOnDataLoss` is true.
     #[error(
-        "data loss on {topic}-{partition}: offset {expected} is no longer available (the log now spans {low}..{high}); \
+        "data loss on {topic}-{partition}: offset {expected} is not in the log, which now spans {low}..{high}; \
          set failOnDataLoss=false to continue from the earliest available offset"
     )]
     DataLoss {

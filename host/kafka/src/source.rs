@@ -96,6 +96,7 @@ impl KafkaSource {
         for partition in source.discover()? {
             let (low, high) = source.watermarks(&partition)?;
             let offset = source.starting_offset(&partition, low, high)?;
+            let offset = source.check_available(&partition, offset, low, high)?;
             source.positions.insert(partition.clone(), offset);
             ends.insert(partition, high);
         }
@@ -261,29 +262,46 @@ impl KafkaSource {
         if added { self.assign() } else { Ok(()) }
     }
 
+    /// `offset`, when the partition's log (`low..high`) still holds it;
+    /// otherwise the offsets asked for are gone (retention, a recreated
+    /// topic): fail, or go on from the earliest available offset, per
+    /// `failOnDataLoss`.
+    fn check_available(
+        &mut self,
+        (topic, partition): &Partition,
+        offset: i64,
+        low: i64,
+        high: i64,
+    ) -> Result<i64, KafkaError> {
+        if (low..=high).contains(&offset) {
+            return Ok(offset);
+        }
+        if self.options.fail_on_data_loss {
+            return Err(KafkaError::DataLoss {
+                topic: topic.clone(),
+                partition: *partition,
+                expected: offset,
+                low,
+                high,
+            });
+        }
+        tracing::warn!(%topic, partition, expected = offset, low, high, "data loss: continuing from the earliest available offset");
+        self.data_loss_events += 1;
+        Ok(low)
+    }
+
     /// A partition's offsets are gone: fail, or continue from the earliest
     /// available offset, per `failOnDataLoss`.
     fn handle_offset_out_of_range(&mut self) -> Result<(), KafkaError> {
-        let mut lost = Vec::new();
-        for (partition, position) in &self.positions {
-            let (low, high) = self.watermarks(partition)?;
-            if *position < low || *position > high {
-                lost.push((partition.clone(), *position, low, high));
-            }
-        }
-        for ((topic, partition), expected, low, high) in lost {
-            if self.options.fail_on_data_loss {
-                return Err(KafkaError::DataLoss {
-                    topic,
-                    partition,
-                    expected,
-                    low,
-                    high,
-                });
-            }
-            tracing::warn!(%topic, partition, expected, low, high, "data loss: continuing from the earliest available offset");
-            self.data_loss_events += 1;
-            self.positions.insert((topic, partition), low);
+        let positions: Vec<(Partition, i64)> = self
+            .positions
+            .iter()
+            .map(|(p, o)| (p.clone(), *o))
+            .collect();
+        for (partition, position) in positions {
+            let (low, high) = self.watermarks(&partition)?;
+            let position = self.check_available(&partition, position, low, high)?;
+            self.positions.insert(partition, position);
         }
         self.assign()
     }

@@ -25,6 +25,25 @@ pub trait Accumulator: std::fmt::Debug {
     fn finish(&self, states: &[Vec<u8>]) -> Result<(RecordBatch, Vec<u32>), WindowError>;
 }
 
+impl<A: Accumulator + ?Sized> Accumulator for &A {
+    fn update(
+        &self,
+        states: &[Vec<u8>],
+        batch: &RecordBatch,
+        groups: &[u32],
+    ) -> Result<Vec<Vec<u8>>, WindowError> {
+        (**self).update(states, batch, groups)
+    }
+
+    fn merge(&self, left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, WindowError> {
+        (**self).merge(left, right)
+    }
+
+    fn finish(&self, states: &[Vec<u8>]) -> Result<(RecordBatch, Vec<u32>), WindowError> {
+        (**self).finish(states)
+    }
+}
+
 impl Accumulator for AggregatePlugin {
     fn update(
         &self,

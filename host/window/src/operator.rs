@@ -88,21 +88,24 @@ struct KeyCodec {
 #[derive(Debug, Default)]
 struct Grouping {
     groups: Vec<(Window, Box<[u8]>)>,
-    index: HashMap<(Window, Box<[u8]>), u32>,
+    /// window → key → group; looked up by borrowed key, without allocating.
+    index: HashMap<Window, HashMap<Box<[u8]>, u32>>,
     rows: Vec<u32>,
     group_of_row: Vec<u32>,
 }
 
 impl Grouping {
     fn assign(&mut self, row: usize, window: Window, key: &[u8]) {
-        let next = self.groups.len() as u32;
-        let group = *self
-            .index
-            .entry((window, key.into()))
-            .or_insert_with(|| next);
-        if group == next {
-            self.groups.push((window, key.into()));
-        }
+        let keys = self.index.entry(window).or_default();
+        let group = match keys.get(key) {
+            Some(&group) => group,
+            None => {
+                let group = self.groups.len() as u32;
+                keys.insert(key.into(), group);
+                self.groups.push((window, key.into()));
+                group
+            }
+        };
         self.rows.push(row as u32);
         self.group_of_row.push(group);
     }
@@ -313,15 +316,16 @@ impl<A: Accumulator> WindowOperator<A> {
         for (window, key) in self.store.ending_by(watermark) {
             let group = (window, key);
             let entry = self.store.get(group.0, &group.1).expect("listed group");
-            if !entry.fired || touched.contains(&group) {
+            let fired = entry.fired;
+            if !fired || touched.contains(&group) {
                 states.push(entry.state.clone());
                 emitted.insert(group.clone());
                 emit.push(group.clone());
             }
             if window.1.saturating_add(lateness) <= watermark {
                 self.store.remove(group.0, &group.1);
-            } else if let Some(entry) = self.store.get(group.0, &group.1).cloned() {
-                self.store.put(group.0, &group.1, entry.state, true)?;
+            } else if !fired {
+                self.store.mark_fired(group.0, &group.1);
             }
         }
         if self.spec.emit == EmitMode::Updates {

@@ -90,6 +90,17 @@ impl StateStore {
         Ok(())
     }
 
+    /// Record that the group's result has been emitted.
+    pub(crate) fn mark_fired(&mut self, window: Window, key: &[u8]) {
+        if let Some(entry) = self
+            .windows
+            .get_mut(&(window.1, window.0))
+            .and_then(|groups| groups.get_mut(key))
+        {
+            entry.fired = true;
+        }
+    }
+
     /// Remove a group, returning its entry.
     pub(crate) fn remove(&mut self, window: Window, key: &[u8]) -> Option<Entry> {
         let slot = (window.1, window.0);
