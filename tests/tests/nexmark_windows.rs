@@ -124,7 +124,8 @@ fn q5_hot_items_per_hopping_window_match_the_reference() {
     let (size, slide) = (2_000, 500);
     let (got, late) = run_aggregate(
         artifacts::NEXMARK_Q5,
-        r#"window = { type = "hopping", size = "2s", slide = "500ms" }"#,
+        r#"columns = ["auction"]
+window = { type = "hopping", size = "2s", slide = "500ms" }"#,
     );
     // (end, start) → auction → bids.
     let mut counts: BTreeMap<(i64, i64), BTreeMap<i64, i64>> = BTreeMap::new();
@@ -186,6 +187,7 @@ fn q11_bids_per_user_session_match_the_reference() {
     let (got, late) = run_aggregate(
         artifacts::NEXMARK_Q11,
         r#"key = ["bidder"]
+columns = []
 window = { type = "session", gap = "100ms" }"#,
     );
     let mut by_bidder: HashMap<i64, Vec<i64>> = HashMap::new();

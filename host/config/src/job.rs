@@ -37,6 +37,8 @@ pub struct AggregateSpec {
     pub plugin: PluginSpec,
     /// Key columns; empty for one group per window.
     pub key: Vec<String>,
+    /// The columns the plugin reads; none passes every column.
+    pub columns: Option<Vec<String>>,
     /// The windows.
     pub window: WindowConfig,
     /// The event-time column (a timestamp, or int64 milliseconds; Kafka's
@@ -446,6 +448,7 @@ struct RawAggregate {
     deadline: Duration,
     #[serde(default)]
     key: Vec<String>,
+    columns: Option<Vec<String>>,
     window: WindowConfig,
     event_time: String,
     partition_column: Option<String>,
@@ -588,6 +591,7 @@ impl Job {
                 Some(AggregateSpec {
                     plugin,
                     key: a.key,
+                    columns: a.columns,
                     window: a.window,
                     event_time: a.event_time,
                     partition_column: a.partition_column,

@@ -444,6 +444,7 @@ impl Aggregation {
         let window = WindowSpec {
             kind,
             key_columns: spec.key.clone(),
+            input_columns: spec.columns.clone(),
             event_time_column: spec.event_time.clone(),
             partition_column: spec.partition_column.clone(),
             out_of_orderness_ms: millis(spec.watermark_delay),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, TimeUnit};
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
 
 use crate::WindowError;
@@ -36,6 +36,9 @@ pub struct WindowSpec {
     pub kind: WindowKind,
     /// Columns whose values form the key; empty for one group per window.
     pub key_columns: Vec<String>,
+    /// The columns the accumulator reads; `None` passes every column.
+    /// Naming them spares copying the others into the plugin.
+    pub input_columns: Option<Vec<String>>,
     /// The event-time column: a timestamp, or int64 milliseconds.
     pub event_time_column: String,
     /// A column naming each row's input partition (Kafka's `partition`),
@@ -286,10 +289,11 @@ impl<A: Accumulator> WindowOperator<A> {
                 .iter()
                 .enumerate()
                 .all(|(i, &r)| i as u32 == r);
+        let input = self.project(batch)?;
         let rows = if identity {
-            batch.clone()
+            input
         } else {
-            take_record_batch(batch, &UInt32Array::from(grouping.rows.clone()))?
+            take_record_batch(&input, &UInt32Array::from(grouping.rows.clone()))?
         };
         let (states, fired): (Vec<Vec<u8>>, Vec<bool>) = initial.into_iter().unzip();
         let updated = self
@@ -426,6 +430,39 @@ impl<A: Accumulator> WindowOperator<A> {
             }
         }
         sessions
+    }
+
+    /// The columns the accumulator reads (all, unless the spec names them).
+    fn project(&self, batch: &RecordBatch) -> Result<RecordBatch, WindowError> {
+        let Some(names) = &self.spec.input_columns else {
+            return Ok(batch.clone());
+        };
+        let indices = names
+            .iter()
+            .map(|name| {
+                batch
+                    .schema()
+                    .index_of(name)
+                    .map_err(|_| WindowError::Column {
+                        column: name.clone(),
+                        message: format!(
+                            "an aggregate input column not in the input (columns: {})",
+                            column_names(batch)
+                        ),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let projected = batch.project(&indices)?;
+        if indices.is_empty() {
+            // No columns, but the rows still count.
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            return Ok(RecordBatch::try_new_with_options(
+                projected.schema(),
+                Vec::new(),
+                &options,
+            )?);
+        }
+        Ok(projected)
     }
 
     /// The event time of every row, ms; `None` where it is null.

@@ -79,6 +79,7 @@ fn spec(kind: WindowKind, delay: i64, lateness: i64, keyed: bool) -> WindowSpec 
     WindowSpec {
         kind,
         key_columns: if keyed { vec!["k".into()] } else { Vec::new() },
+        input_columns: Some(vec!["v".into()]),
         event_time_column: "t".into(),
         partition_column: None,
         out_of_orderness_ms: delay,

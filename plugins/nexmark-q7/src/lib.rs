@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use sluice_sdk::arrow_array::cast::AsArray;
 use sluice_sdk::arrow_array::types::{Int64Type, TimestampMillisecondType};
 use sluice_sdk::arrow_array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray};
