@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use sluice_e2e::{read_json_lines, run_job};
+use sluice_e2e::{iso_millis, run_aggregate_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// 2023-11-14T22:13:20Z, a multiple of the window size.
@@ -79,11 +79,9 @@ fn rows() -> Vec<Row> {
         .collect()
 }
 
-/// `window_start` as the JSON sink writes it (zone-less ISO 8601).
+/// `window_start` as the JSON sink writes it.
 fn window_start(ts: i64) -> String {
-    let seconds = 13 * 60 + 20 + (ts - BASE) / WINDOW_MS * 10;
-    assert!(seconds < 3_600, "past the hour this helper formats");
-    format!("2023-11-14T22:{:02}:{:02}", seconds / 60, seconds % 60)
+    iso_millis(ts - ts.rem_euclid(WINDOW_MS))
 }
 
 /// Rows grouped by (window start, key).
@@ -113,56 +111,35 @@ fn run_aggregate(
         writeln!(input, "{line}").unwrap();
     }
     std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
-    let job = dir.path().join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            r#"
-[source]
+    let source = r#"[source]
 type = "file"
 path = "in.jsonl"
 format = "jsonl"
 schema = [
-  {{ name = "ts", type = "int64" }},
-  {{ name = "k", type = "utf8" }},
-  {{ name = "s", type = "utf8" }},
-  {{ name = "n", type = "int64" }},
-  {{ name = "x", type = "float64" }},
+  { name = "ts", type = "int64" },
+  { name = "k", type = "utf8" },
+  { name = "s", type = "utf8" },
+  { name = "n", type = "int64" },
+  { name = "x", type = "float64" },
 ]
 
 [trigger]
 max_rows = 300
-
-[aggregate]
-plugin = {plugin:?}
-config = {{ {config} }}
-key = ["k"]
-window = {{ type = "tumbling", size = "10s" }}
-event_time = "ts"
-
-[sink]
-type = "file"
-path = "out.jsonl"
-
-[outputs.late]
-type = "file"
-path = "late.jsonl"
-"#
+"#;
+    let run = run_aggregate_job(
+        dir.path(),
+        source,
+        plugin,
+        &format!(
+            "config = {{ {config} }}\nkey = [\"k\"]\nwindow = {{ type = \"tumbling\", size = \"10s\" }}\nevent_time = \"ts\""
         ),
-    )
-    .unwrap();
-    let output = run_job(&job, &dir.path().join("cache"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        read_json_lines(&dir.path().join("late.jsonl")).is_empty(),
+        run.late.is_empty(),
         "in-order rows were side-output as late"
     );
     let mut results: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
-    for row in read_json_lines(&dir.path().join("out.jsonl")) {
+    for row in run.results {
         let group = (
             row["window_start"].as_str().unwrap().to_owned(),
             row["k"].as_str().unwrap().to_owned(),

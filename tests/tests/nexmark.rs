@@ -7,7 +7,7 @@ use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
 use nexmark::event::{Bid, Event};
 use serde_json::{Value, json};
-use sluice_e2e::{read_json_lines, run_job};
+use sluice_e2e::{assert_rows_equal, iso_millis, read_json_lines, run_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// Events of every kind the source generates; about 92% are bids.
@@ -80,38 +80,8 @@ fn reference_bids() -> Vec<Bid> {
         .collect()
 }
 
-/// A millisecond timestamp as the JSON sink writes a zone-less timestamp:
-/// `YYYY-MM-DDTHH:MM:SS`, then `.mmm` unless the milliseconds are 0.
 fn iso(ms: u64) -> String {
-    let (days, ms_of_day) = (ms / 86_400_000, ms % 86_400_000);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let (era, doe) = (z / 146_097, z % 146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let seconds = ms_of_day / 1000;
-    let mut text = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
-    let millis = ms % 1000;
-    if millis != 0 {
-        text.push_str(&format!(".{millis:03}"));
-    }
-    text
-}
-
-fn assert_rows_equal(got: &[Value], want: &[Value]) {
-    for (i, (got, want)) in got.iter().zip(want).enumerate() {
-        assert_eq!(got, want, "row {i} differs");
-    }
-    assert_eq!(got.len(), want.len(), "row counts differ");
+    iso_millis(i64::try_from(ms).unwrap())
 }
 
 #[test]

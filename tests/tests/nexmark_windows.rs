@@ -8,7 +8,7 @@ use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
 use nexmark::event::{Bid, Event};
 use serde_json::{Value, json};
-use sluice_e2e::{read_json_lines, run_job};
+use sluice_e2e::{assert_rows_equal, iso_millis, run_aggregate_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// Events of every kind; about 92% are bids.
@@ -21,46 +21,16 @@ const EVENT_RATE: usize = 10_000;
 /// settings; returns the results and the late side output.
 fn run_aggregate(plugin: &str, aggregate: &str) -> (Vec<Value>, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
-    let job = dir.path().join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            r#"
-[source]
-type = "nexmark"
-events = {EVENTS}
-base_time = {BASE_TIME}
-event_rate = {EVENT_RATE}
-
-[trigger]
-max_rows = 1000
-
-[aggregate]
-plugin = {plugin:?}
-event_time = "date_time"
-{aggregate}
-
-[sink]
-type = "file"
-path = "out.jsonl"
-
-[outputs.late]
-type = "file"
-path = "late.jsonl"
-"#
-        ),
-    )
-    .unwrap();
-    let output = run_job(&job, &dir.path().join("cache"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let source = format!(
+        "[source]\ntype = \"nexmark\"\nevents = {EVENTS}\nbase_time = {BASE_TIME}\nevent_rate = {EVENT_RATE}\n\n[trigger]\nmax_rows = 1000\n"
     );
-    (
-        read_json_lines(&dir.path().join("out.jsonl")),
-        read_json_lines(&dir.path().join("late.jsonl")),
-    )
+    let run = run_aggregate_job(
+        dir.path(),
+        &source,
+        plugin,
+        &format!("event_time = \"date_time\"\n{aggregate}"),
+    );
+    (run.results, run.late)
 }
 
 fn bids() -> Vec<Bid> {
@@ -79,40 +49,17 @@ fn bids() -> Vec<Bid> {
         .collect()
 }
 
-/// A zone-less millisecond timestamp as the JSON sink writes it.
 fn iso(ms: i64) -> String {
-    let ms = u64::try_from(ms).unwrap();
-    let (days, ms_of_day) = (ms / 86_400_000, ms % 86_400_000);
-    let z = days + 719_468;
-    let (era, doe) = (z / 146_097, z % 146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let seconds = ms_of_day / 1000;
-    let mut text = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
-    if ms % 1000 != 0 {
-        text.push_str(&format!(".{:03}", ms % 1000));
-    }
-    text
+    iso_millis(ms)
 }
 
-fn assert_rows_equal(got: &[Value], want: &[Value]) {
+/// Like [`assert_rows_equal`], and the reference must have rows.
+fn assert_rows_match(got: &[Value], want: &[Value]) {
     assert!(
         !want.is_empty(),
         "the reference has no rows: the test checks nothing"
     );
-    for (i, (got, want)) in got.iter().zip(want).enumerate() {
-        assert_eq!(got, want, "row {i} differs");
-    }
-    assert_eq!(got.len(), want.len(), "row counts differ");
+    assert_rows_equal(got, want);
 }
 
 fn time(bid: &Bid) -> i64 {
@@ -151,7 +98,7 @@ window = { type = "hopping", size = "2s", slide = "500ms" }"#,
         }
     }
     assert!(late.is_empty(), "in-order bids were side-output as late");
-    assert_rows_equal(&got, &want);
+    assert_rows_match(&got, &want);
 }
 
 #[test]
@@ -178,7 +125,7 @@ fn q7_highest_bid_per_tumbling_window_matches_the_reference() {
         }
     }
     assert!(late.is_empty(), "in-order bids were side-output as late");
-    assert_rows_equal(&got, &want);
+    assert_rows_match(&got, &want);
 }
 
 #[test]
@@ -222,5 +169,5 @@ window = { type = "session", gap = "100ms" }"#,
         })
         .collect();
     assert!(late.is_empty(), "in-order bids were side-output as late");
-    assert_rows_equal(&got, &want);
+    assert_rows_match(&got, &want);
 }

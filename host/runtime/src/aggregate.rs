@@ -76,33 +76,23 @@ impl AggregatePlugin {
         config: Vec<(String, String)>,
         limits: PluginLimits,
     ) -> Result<Self, RuntimeError> {
-        let (core, component) = PluginCore::load(runtime, name, bytes, config, limits)?;
-        let wrong_world = |reason: String| RuntimeError::WrongWorld {
-            plugin: name.to_owned(),
-            world: "aggregate",
-            reason,
-        };
-        let update_export = component
-            .get_export_index(None, AGGREGATOR_EXPORT)
-            .and_then(|iface| component.get_export_index(Some(&iface), "update"))
-            .ok_or_else(|| {
-                wrong_world(format!(
-                    "no `{AGGREGATOR_EXPORT}` export with `update`; {}",
-                    core.describe_exports(&component)
-                ))
-            })?;
-        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            RuntimeError::Instantiate {
-                plugin: name.to_owned(),
-                reason: format!("{e:#}"),
-            }
+        let loaded = PluginCore::load_world(
+            runtime,
+            name,
+            bytes,
+            config,
+            limits,
+            ("aggregate", AGGREGATOR_EXPORT, "update"),
+        )?;
+        let pre = AggregatePre::new(loaded.instance_pre).map_err(|e| {
+            loaded
+                .core
+                .wrong_world("aggregate", &loaded.component, format!("{e:#}"))
         })?;
-        let pre = AggregatePre::new(instance_pre)
-            .map_err(|e| wrong_world(format!("{e:#}; {}", core.describe_exports(&component))))?;
         let plugin = AggregatePlugin {
-            core,
+            core: loaded.core,
             pre,
-            update_export,
+            update_export: loaded.export,
         };
         let first = plugin.instantiate()?;
         plugin.core.release(first);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
 use wasmtime::{Store, Trap};
 
 use crate::bindings::sluice::plugin::types as wit;
@@ -44,10 +44,68 @@ pub(crate) fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, Runtime
     })
 }
 
+/// A component checked to export one world's interface.
+pub(crate) struct WorldComponent<I> {
+    pub(crate) core: PluginCore<I>,
+    pub(crate) component: Component,
+    /// The function the host calls through a typed handle.
+    pub(crate) export: ComponentExportIndex,
+    pub(crate) instance_pre: InstancePre<HostState>,
+}
+
 impl<I> PluginCore<I> {
+    /// Load a component that must export `function` of `interface` (the
+    /// `world` the job uses it as), and link it.
+    pub(crate) fn load_world(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        config: Vec<(String, String)>,
+        limits: PluginLimits,
+        (world, interface, function): (&'static str, &str, &str),
+    ) -> Result<WorldComponent<I>, RuntimeError> {
+        let (core, component) = Self::load(runtime, name, bytes, config, limits)?;
+        let export = component
+            .get_export_index(None, interface)
+            .and_then(|iface| component.get_export_index(Some(&iface), function))
+            .ok_or_else(|| {
+                core.wrong_world(
+                    world,
+                    &component,
+                    format!("no `{interface}` export with `{function}`"),
+                )
+            })?;
+        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            RuntimeError::Instantiate {
+                plugin: name.to_owned(),
+                reason: format!("{e:#}"),
+            }
+        })?;
+        Ok(WorldComponent {
+            core,
+            component,
+            export,
+            instance_pre,
+        })
+    }
+
+    /// The component does not implement `world`: say what it does export.
+    pub(crate) fn wrong_world(
+        &self,
+        world: &'static str,
+        component: &Component,
+        reason: String,
+    ) -> RuntimeError {
+        RuntimeError::WrongWorld {
+            plugin: self.name.to_string(),
+            world,
+            reason: format!("{reason}; {}", self.describe_exports(component)),
+        }
+    }
+
     /// Check the limits against the host's and compile (or take from the
     /// cache) the component.
-    pub(crate) fn load(
+    fn load(
         runtime: &Runtime,
         name: &str,
         bytes: &[u8],
@@ -78,7 +136,7 @@ impl<I> PluginCore<I> {
     }
 
     /// "it exports [...]", for errors about a component of the wrong world.
-    pub(crate) fn describe_exports(&self, component: &Component) -> String {
+    fn describe_exports(&self, component: &Component) -> String {
         let names: Vec<String> = component
             .component_type()
             .exports(self.runtime.engine())

@@ -82,33 +82,23 @@ impl TransformPlugin {
         config: Vec<(String, String)>,
         limits: PluginLimits,
     ) -> Result<Self, RuntimeError> {
-        let (core, component) = PluginCore::load(runtime, name, bytes, config, limits)?;
-        let wrong_world = |reason: String| RuntimeError::WrongWorld {
-            plugin: name.to_owned(),
-            world: "transform",
-            reason,
-        };
-        let process_export = component
-            .get_export_index(None, TRANSFORMER_EXPORT)
-            .and_then(|iface| component.get_export_index(Some(&iface), "process"))
-            .ok_or_else(|| {
-                wrong_world(format!(
-                    "no `{TRANSFORMER_EXPORT}` export with `process`; {}",
-                    core.describe_exports(&component)
-                ))
-            })?;
-        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            RuntimeError::Instantiate {
-                plugin: name.to_owned(),
-                reason: format!("{e:#}"),
-            }
+        let loaded = PluginCore::load_world(
+            runtime,
+            name,
+            bytes,
+            config,
+            limits,
+            ("transform", TRANSFORMER_EXPORT, "process"),
+        )?;
+        let pre = TransformPre::new(loaded.instance_pre).map_err(|e| {
+            loaded
+                .core
+                .wrong_world("transform", &loaded.component, format!("{e:#}"))
         })?;
-        let pre = TransformPre::new(instance_pre)
-            .map_err(|e| wrong_world(format!("{e:#}; {}", core.describe_exports(&component))))?;
         let plugin = TransformPlugin {
-            core,
+            core: loaded.core,
             pre,
-            process_export,
+            process_export: loaded.export,
         };
         let first = plugin.instantiate()?;
         plugin.core.release(first);
