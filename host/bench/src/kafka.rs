@@ -324,11 +324,11 @@ pub(crate) fn latency() -> anyhow::Result<()> {
         "{} of {total} records arrived",
         latencies.len()
     );
-    let (warm_up, mut steady): (Vec<_>, Vec<_>) =
-        latencies.into_iter().partition(|(sent, _)| *sent < warm_from);
+    let (warm_up, mut steady): (Vec<_>, Vec<_>) = latencies
+        .into_iter()
+        .partition(|(sent, _)| *sent < warm_from);
     steady.sort_unstable_by_key(|(_, latency)| *latency);
-    let percentile =
-        |q: f64| steady[((steady.len() as f64 - 1.0) * q) as usize].1 as f64 / 1000.0;
+    let percentile = |q: f64| steady[((steady.len() as f64 - 1.0) * q) as usize].1 as f64 / 1000.0;
     let warm_up_max = warm_up.iter().map(|(_, l)| *l).max().unwrap_or(0) as f64 / 1000.0;
     println!("kafka-latency.input_rate: {achieved:.0} records/s");
     println!("kafka-latency.p50: {:.1} ms", percentile(0.50));
