@@ -236,20 +236,89 @@ const LATENCY_RATE: u64 = 50_000;
 const LATENCY_SECONDS: u64 = 6;
 
 /// `kafka-latency`: p50 and p99 from produce to arrival in the output
-/// topic, at a fixed input rate, through a Sluice job with pii-redact.
-/// The first second is warm-up, reported apart from the percentiles.
+/// topic, at a fixed input rate, through a Sluice job with pii-redact, and,
+/// as the baseline in the same run, through a plain rdkafka relay (consume
+/// and produce again) on the same broker. The first second is warm-up,
+/// reported apart from the percentiles.
 pub(crate) fn latency() -> anyhow::Result<()> {
-    let (input, output) = (topic("lat-in"), topic("lat-out"));
+    let relay = measure_latency(|input, output, stop| {
+        let (input, output) = (input.to_owned(), output.to_owned());
+        Ok(std::thread::spawn(move || relay(&input, &output, &stop)))
+    })?;
+    relay.print("kafka-latency.baseline_relay");
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let pipeline = sluice_job(
-        &runtime,
-        &job_text(&input, &output, &redact(), false, "5ms"),
-    )?;
+    let sluice = measure_latency(|input, output, stop| {
+        let pipeline = sluice_job(&runtime, &job_text(input, output, &redact(), false, "5ms"))?;
+        Ok(std::thread::spawn(move || {
+            pipeline.run(&stop)?;
+            Ok(())
+        }))
+    })?;
+    sluice.print("kafka-latency");
+    println!(
+        "kafka-latency.ratio_p99_over_baseline: {:.2} x",
+        sluice.p99 / relay.p99
+    );
+    Ok(())
+}
+
+/// Consume `input` from the start and produce every record again to
+/// `output`, same partition, until `stop`.
+fn relay(input: &str, output: &str, stop: &AtomicBool) -> anyhow::Result<()> {
+    let consumer = consumer(input)?;
+    let producer = producer()?;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message?;
+            let mut record = BaseRecord::to(output).partition(message.partition());
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            send(&producer, record)?;
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Latencies of one path, ms.
+#[derive(Debug)]
+struct Latencies {
+    input_rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    warm_up_max: f64,
+    warm_up_records: usize,
+}
+
+impl Latencies {
+    fn print(&self, name: &str) {
+        println!("{name}.input_rate: {:.0} records/s", self.input_rate);
+        println!("{name}.p50: {:.1} ms", self.p50);
+        println!("{name}.p99: {:.1} ms", self.p99);
+        println!("{name}.max: {:.1} ms", self.max);
+        println!(
+            "{name}.warm_up_max: {:.1} ms (first second, {} records, not in the percentiles)",
+            self.warm_up_max, self.warm_up_records
+        );
+    }
+}
+
+/// Start a path from a new input topic to a new output topic with `start`,
+/// produce `LATENCY_RATE` records/s into it for `LATENCY_SECONDS`, and
+/// measure when each arrives.
+fn measure_latency(
+    start: impl FnOnce(
+        &str,
+        &str,
+        Arc<AtomicBool>,
+    ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<Latencies> {
+    let (input, output) = (topic("lat-in"), topic("lat-out"));
     let stop = Arc::new(AtomicBool::new(false));
-    let job = {
-        let stop = stop.clone();
-        std::thread::spawn(move || pipeline.run(&stop))
-    };
+    let path = start(&input, &output, stop.clone())?;
 
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let reader_done = Arc::new(AtomicBool::new(false));
@@ -300,7 +369,7 @@ pub(crate) fn latency() -> anyhow::Result<()> {
         producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(30))?;
-    let achieved = total as f64 / started.elapsed().as_secs_f64();
+    let input_rate = total as f64 / started.elapsed().as_secs_f64();
     // Let the last records arrive.
     let deadline = Instant::now() + Duration::from_secs(60);
     while (latencies.lock().unwrap_or_else(|e| e.into_inner()).len() as u64) < total
@@ -310,8 +379,8 @@ pub(crate) fn latency() -> anyhow::Result<()> {
     }
     stop.store(true, Ordering::Relaxed);
     reader_done.store(true, Ordering::Relaxed);
-    job.join()
-        .map_err(|_| anyhow::anyhow!("job thread panicked"))??;
+    path.join()
+        .map_err(|_| anyhow::anyhow!("the path's thread panicked"))??;
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
@@ -329,14 +398,12 @@ pub(crate) fn latency() -> anyhow::Result<()> {
         .partition(|(sent, _)| *sent < warm_from);
     steady.sort_unstable_by_key(|(_, latency)| *latency);
     let percentile = |q: f64| steady[((steady.len() as f64 - 1.0) * q) as usize].1 as f64 / 1000.0;
-    let warm_up_max = warm_up.iter().map(|(_, l)| *l).max().unwrap_or(0) as f64 / 1000.0;
-    println!("kafka-latency.input_rate: {achieved:.0} records/s");
-    println!("kafka-latency.p50: {:.1} ms", percentile(0.50));
-    println!("kafka-latency.p99: {:.1} ms", percentile(0.99));
-    println!("kafka-latency.max: {:.1} ms", percentile(1.0));
-    println!(
-        "kafka-latency.warm_up_max: {warm_up_max:.1} ms (first second, {} records, not in the percentiles)",
-        warm_up.len()
-    );
-    Ok(())
+    Ok(Latencies {
+        input_rate,
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        max: percentile(1.0),
+        warm_up_max: warm_up.iter().map(|(_, l)| *l).max().unwrap_or(0) as f64 / 1000.0,
+        warm_up_records: warm_up.len(),
+    })
 }
