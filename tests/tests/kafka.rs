@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sluice_e2e::kafka::{Broker, Record, brokers, create_topic, produce, read_back, unique};
-use sluice_e2e::run_job;
+use sluice_e2e::{iso_millis, run_aggregate_job, run_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// A pass-through plugin: `offset >= 0` holds for every Kafka row.
@@ -387,6 +389,77 @@ fn fail_on_data_loss_on(broker: &Broker) {
     assert_success(&output);
     let expected: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
     assert_eq!(values, expected, "on {}", broker.name);
+}
+
+#[test]
+fn kafka_timestamps_drive_windows_and_every_partition_holds_the_watermark() {
+    for broker in brokers_with_end_offsets() {
+        kafka_timestamps_drive_windows_on(&broker);
+    }
+}
+
+/// Three partitions each hold three seconds of records, 100 per second,
+/// with Kafka timestamps. A batch holds only 50 rows, so one partition's
+/// rows are read well before another's: were the watermark taken from the
+/// partitions seen so far, the later ones would be side-output as late.
+fn kafka_timestamps_drive_windows_on(broker: &Broker) {
+    // Recent times, on a second: brokers apply retention to record timestamps.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = now_ms - now_ms % 1000 - 10_000;
+    let input = unique("windows-in");
+    create_topic(broker, &input, 3);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    for partition in 0..3 {
+        for i in 0..300i64 {
+            let value = format!("p{partition}-{i}");
+            producer
+                .send(
+                    BaseRecord::<(), _>::to(&input)
+                        .partition(partition)
+                        .timestamp(base + i * 10)
+                        .payload(value.as_bytes()),
+                )
+                .unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n[trigger]\nmax_rows = 50\navailable_now = true\n",
+        broker.address
+    );
+    let run = run_aggregate_job(
+        dir.path(),
+        &source,
+        artifacts::STATS,
+        "event_time = \"timestamp\"\npartition_column = \"partition\"\nwindow = { type = \"tumbling\", size = \"1s\" }",
+    );
+    assert!(
+        run.late.is_empty(),
+        "{} rows side-output as late on {}",
+        run.late.len(),
+        broker.name
+    );
+    let counts: Vec<(String, i64)> = run
+        .results
+        .iter()
+        .map(|row| {
+            (
+                row["window_start"].as_str().unwrap().to_owned(),
+                row["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64)> = (0..3)
+        .map(|second| (iso_millis(base + second * 1000), 300))
+        .collect();
+    assert_eq!(counts, expected, "on {}", broker.name);
 }
 
 #[test]

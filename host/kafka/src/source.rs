@@ -380,4 +380,11 @@ impl Source for KafkaSource {
     fn max_rows_per_batch(&self) -> Option<usize> {
         self.options.max_offsets_per_trigger
     }
+
+    fn partitions(&self) -> Vec<i64> {
+        let mut partitions: Vec<i64> = self.positions.keys().map(|(_, p)| i64::from(*p)).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        partitions
+    }
 }

@@ -170,6 +170,17 @@ impl Pipeline {
             )?),
             other => sluice_source::open(other, job.trigger.max_rows)?,
         };
+        let mut aggregate = aggregate;
+        if let Some(aggregation) = aggregate.as_mut()
+            && job
+                .aggregate
+                .as_ref()
+                .is_some_and(|spec| spec.partition_column.is_some())
+        {
+            aggregation
+                .operator
+                .expect_partitions(source.partitions(), Instant::now());
+        }
         let mut trigger = job.trigger;
         if let Some(cap) = source.max_rows_per_batch() {
             trigger.max_rows = trigger.max_rows.min(cap);

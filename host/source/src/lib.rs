@@ -55,6 +55,13 @@ pub trait Source: Send + std::fmt::Debug {
     fn max_rows_per_batch(&self) -> Option<usize> {
         None
     }
+
+    /// The input partitions, as the `partition` column numbers them, when
+    /// the source knows them up front (Kafka); event-time watermarks wait
+    /// for each of them.
+    fn partitions(&self) -> Vec<i64> {
+        Vec::new()
+    }
 }
 
 /// Open the source a job describes.

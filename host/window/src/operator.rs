@@ -126,6 +126,15 @@ impl<A: Accumulator> WindowOperator<A> {
         }
     }
 
+    /// Announce the input's partitions (the values of the partition
+    /// column) before the first batch: each holds the watermark back until
+    /// it has data or goes idle.
+    pub fn expect_partitions(&mut self, partitions: impl IntoIterator<Item = i64>, now: Instant) {
+        for partition in partitions {
+            self.watermark.expect(partition, now);
+        }
+    }
+
     /// The current watermark, ms.
     pub fn watermark(&self) -> i64 {
         self.watermark.current()

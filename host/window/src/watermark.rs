@@ -36,6 +36,18 @@ impl WatermarkTracker {
         self.watermark
     }
 
+    /// Expect data from `partition`: until it has some, or has been silent
+    /// for the idle timeout since `now`, it holds the watermark back. A
+    /// source that knows its partitions (Kafka) announces them at start, so
+    /// a partition read late cannot find its rows already behind the
+    /// watermark.
+    pub fn expect(&mut self, partition: i64, now: Instant) {
+        self.partitions.entry(partition).or_insert(PartitionTime {
+            max_event_time: i64::MIN,
+            last_data: now,
+        });
+    }
+
     /// Record that `partition` had data up to `max_event_time` at `now`.
     pub fn observe(&mut self, partition: i64, max_event_time: i64, now: Instant) {
         let entry = self.partitions.entry(partition).or_insert(PartitionTime {
@@ -71,6 +83,23 @@ impl WatermarkTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expected_partition_without_data_holds_the_watermark_until_idle() {
+        let start = Instant::now();
+        let mut tracker = WatermarkTracker::new(0, Duration::from_secs(10));
+        tracker.expect(0, start);
+        tracker.expect(1, start);
+        tracker.observe(0, 500, start);
+        assert_eq!(tracker.advance(start), i64::MIN);
+        tracker.observe(1, 300, start);
+        assert_eq!(tracker.advance(start), 300);
+        let later = start + Duration::from_secs(11);
+        tracker.expect(2, start);
+        tracker.observe(0, 900, later);
+        // 1 and 2 have been silent for 11 s: only 0 counts.
+        assert_eq!(tracker.advance(later), 900);
+    }
 
     #[test]
     fn the_slowest_active_partition_holds_the_watermark_and_idle_ones_do_not() {
