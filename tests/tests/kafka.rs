@@ -85,21 +85,21 @@ fn hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order() {
 fn hundred_thousand_keyed_records_with_headers_arrive_exactly_and_in_order_on(broker: &Broker) {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (unique("in"), unique("out"));
-    create_topic(&broker, &input, 3);
-    create_topic(&broker, &output, 3);
+    create_topic(broker, &input, 3);
+    create_topic(broker, &output, 3);
     let sent = records(3, 100_000);
-    produce(&broker, &input, &sent);
+    produce(broker, &input, &sent);
 
     let job = kafka_job(
         dir.path(),
-        &broker,
+        broker,
         &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
         &pass_through(),
-        &kafka_sink(&broker, &output),
+        &kafka_sink(broker, &output),
     );
     assert_success(&run_job(&job, &dir.path().join("cache")));
 
-    let received = read_back(&broker, &output, 3, sent.len(), Duration::from_secs(120));
+    let received = read_back(broker, &output, 3, sent.len(), Duration::from_secs(120));
     for partition in 0..3 {
         let expected: Vec<&Record> = sent.iter().filter(|r| r.partition == partition).collect();
         let got: Vec<&Record> = received
@@ -177,7 +177,7 @@ fn starting_offsets_earliest_latest_json_and_timestamp() {
 fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
     let all: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
     assert_eq!(
-        values_read_with(&broker, |t| format!(
+        values_read_with(broker, |t| format!(
             "subscribe = {t:?}, startingOffsets = \"earliest\""
         )),
         all,
@@ -185,7 +185,7 @@ fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
         broker.name
     );
     assert!(
-        values_read_with(&broker, |t| format!(
+        values_read_with(broker, |t| format!(
             "subscribe = {t:?}, startingOffsets = \"latest\""
         ))
         .is_empty(),
@@ -193,7 +193,7 @@ fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
         broker.name
     );
     assert_eq!(
-        values_read_with(&broker, |t| format!(
+        values_read_with(broker, |t| format!(
             "subscribe = {t:?}, startingOffsets = '{{\"{t}\":{{\"0\":7}}}}'"
         )),
         all[7..].to_vec(),
@@ -201,7 +201,7 @@ fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
         broker.name
     );
     assert_eq!(
-        values_read_with(&broker, |t| format!(
+        values_read_with(broker, |t| format!(
             "assign = '{{\"{t}\":[0]}}', startingOffsets = '{{\"{t}\":{{\"0\":-2}}}}'"
         )),
         all,
@@ -210,7 +210,7 @@ fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
     );
     // Every record was written after 2001-09-09 and before 2286.
     assert_eq!(
-        values_read_with(&broker, |t| format!(
+        values_read_with(broker, |t| format!(
             "subscribe = {t:?}, startingTimestamp = 1000000000000"
         )),
         all,
@@ -218,7 +218,7 @@ fn starting_offsets_earliest_latest_json_and_timestamp_on(broker: &Broker) {
         broker.name
     );
     assert!(
-        values_read_with(&broker, |t| format!(
+        values_read_with(broker, |t| format!(
             "subscribe = {t:?}, startingTimestamp = 9999999999999"
         ))
         .is_empty(),
@@ -240,14 +240,14 @@ fn subscribe_pattern_reads_every_matching_topic_on(broker: &Broker) {
     let output = unique("pattern-out");
     for suffix in ["a", "b"] {
         let topic = format!("{prefix}-{suffix}");
-        create_topic(&broker, &topic, 1);
-        produce(&broker, &topic, &records(1, 50));
+        create_topic(broker, &topic, 1);
+        produce(broker, &topic, &records(1, 50));
     }
-    create_topic(&broker, &unique("unrelated"), 1);
-    create_topic(&broker, &output, 1);
+    create_topic(broker, &unique("unrelated"), 1);
+    create_topic(broker, &output, 1);
     let job = kafka_job(
         dir.path(),
-        &broker,
+        broker,
         &format!("subscribePattern = \"^{prefix}-.*\", startingOffsets = \"earliest\""),
         &pass_through(),
         &format!(
@@ -256,7 +256,7 @@ fn subscribe_pattern_reads_every_matching_topic_on(broker: &Broker) {
         ),
     );
     assert_success(&run_job(&job, &dir.path().join("cache")));
-    let received: usize = read_back(&broker, &output, 1, 100, Duration::from_secs(10))
+    let received: usize = read_back(broker, &output, 1, 100, Duration::from_secs(10))
         .values()
         .map(Vec::len)
         .sum();
@@ -273,12 +273,12 @@ fn max_offsets_per_trigger_caps_every_batch() {
 fn max_offsets_per_trigger_caps_every_batch_on(broker: &Broker) {
     let dir = tempfile::tempdir().unwrap();
     let input = unique("capped");
-    create_topic(&broker, &input, 1);
-    produce(&broker, &input, &records(1, 2_500));
+    create_topic(broker, &input, 1);
+    produce(broker, &input, &records(1, 2_500));
     let out = dir.path().join("out.jsonl");
     let job = kafka_job(
         dir.path(),
-        &broker,
+        broker,
         &format!(
             "subscribe = {input:?}, startingOffsets = \"earliest\", maxOffsetsPerTrigger = 600"
         ),
@@ -323,9 +323,9 @@ fn routed_rows_go_to_two_topics_on(broker: &Broker) {
         unique("route-low"),
     );
     for topic in [&input, &high, &low] {
-        create_topic(&broker, topic, 1);
+        create_topic(broker, topic, 1);
     }
-    produce(&broker, &input, &records(1, 300));
+    produce(broker, &input, &records(1, 300));
     let sink = |topic: &str| {
         format!(
             "type = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, topic = {topic:?} }}\n",
@@ -334,7 +334,7 @@ fn routed_rows_go_to_two_topics_on(broker: &Broker) {
     };
     let job = kafka_job(
         dir.path(),
-        &broker,
+        broker,
         &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
         &format!(
             "[[transform]]\nplugin = {:?}\nconfig = {{ column = \"offset\", threshold = 100, above = \"high\", below = \"low\" }}\n",
@@ -348,7 +348,7 @@ fn routed_rows_go_to_two_topics_on(broker: &Broker) {
     );
     assert_success(&run_job(&job, &dir.path().join("cache")));
     let count = |topic: &str, n| {
-        read_back(&broker, topic, 1, n, Duration::from_secs(10))
+        read_back(broker, topic, 1, n, Duration::from_secs(10))
             .values()
             .map(Vec::len)
             .sum::<usize>()

@@ -87,13 +87,13 @@ pub(crate) fn run() -> anyhow::Result<()> {
     compare(
         &batches,
         "q5",
-        windowed(q5, &[], Q5_COLUMNS, || native::<nexmark_q5::HotItems>()),
+        windowed(q5, &[], Q5_COLUMNS, native::<nexmark_q5::HotItems>),
         windowed(q5, &[], Q5_COLUMNS, || Ok(&q5_wasm)),
     )?;
     compare(
         &batches,
         "q7",
-        windowed(q7, &[], Q7_COLUMNS, || native::<nexmark_q7::HighestBid>()),
+        windowed(q7, &[], Q7_COLUMNS, native::<nexmark_q7::HighestBid>),
         windowed(q7, &[], Q7_COLUMNS, || Ok(&q7_wasm)),
     )?;
     compare(

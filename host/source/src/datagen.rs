@@ -183,13 +183,13 @@ fn field(column: &DatagenColumn) -> Result<Field, SourceError> {
             DataType::Utf8
         }
     };
-    if let (Some(min), Some(max)) = (column.min, column.max) {
-        if min > max {
-            return Err(SourceError::Config(format!(
-                "column `{}`: min {min} is above max {max}",
-                column.name
-            )));
-        }
+    if let (Some(min), Some(max)) = (column.min, column.max)
+        && min > max
+    {
+        return Err(SourceError::Config(format!(
+            "column `{}`: min {min} is above max {max}",
+            column.name
+        )));
     }
     if !(0.0..=1.0).contains(&column.null_fraction) {
         return Err(SourceError::Config(format!(

@@ -14,7 +14,7 @@ use arrow::row::{RowConverter, SortField};
 use crate::WindowError;
 use crate::accumulator::Accumulator;
 use crate::assign::WindowKind;
-use crate::state::{StateStore, Window};
+use crate::state::{Group, StateStore, Window};
 use crate::watermark::WatermarkTracker;
 
 /// When results are emitted.
@@ -90,9 +90,9 @@ struct KeyCodec {
 /// group.
 #[derive(Debug, Default)]
 struct Grouping {
-    groups: Vec<(Window, Box<[u8]>)>,
+    groups: Vec<Group>,
     /// window → key → group; looked up by borrowed key, without allocating.
-    index: HashMap<Window, HashMap<Box<[u8]>, u32>>,
+    index: HashMap<Window, HashMap<crate::state::Key, u32>>,
     rows: Vec<u32>,
     group_of_row: Vec<u32>,
 }
@@ -288,7 +288,7 @@ impl<A: Accumulator> WindowOperator<A> {
         batch: &RecordBatch,
         grouping: &Grouping,
         initial: Vec<(Vec<u8>, bool)>,
-    ) -> Result<HashSet<(Window, Box<[u8]>)>, WindowError> {
+    ) -> Result<HashSet<Group>, WindowError> {
         if grouping.groups.is_empty() {
             return Ok(HashSet::new());
         }
@@ -320,10 +320,10 @@ impl<A: Accumulator> WindowOperator<A> {
     fn emit(
         &mut self,
         watermark: i64,
-        touched: &HashSet<(Window, Box<[u8]>)>,
+        touched: &HashSet<Group>,
     ) -> Result<Option<RecordBatch>, WindowError> {
         let lateness = self.spec.allowed_lateness_ms;
-        let mut emit: Vec<(Window, Box<[u8]>)> = Vec::new();
+        let mut emit: Vec<Group> = Vec::new();
         let mut emitted = HashSet::new();
         let mut states = Vec::new();
         for (window, key) in self.store.ending_by(watermark) {
@@ -342,8 +342,7 @@ impl<A: Accumulator> WindowOperator<A> {
             }
         }
         if self.spec.emit == EmitMode::Updates {
-            let mut early: Vec<&(Window, Box<[u8]>)> =
-                touched.iter().filter(|g| !emitted.contains(*g)).collect();
+            let mut early: Vec<&Group> = touched.iter().filter(|g| !emitted.contains(*g)).collect();
             early.sort_unstable_by(|a, b| (a.0.1, a.0.0, &a.1).cmp(&(b.0.1, b.0.0, &b.1)));
             for group in early {
                 if let Some(entry) = self.store.get(group.0, &group.1) {
@@ -367,7 +366,7 @@ impl<A: Accumulator> WindowOperator<A> {
     /// `window_start`, `window_end`, the keys, then the aggregate's columns.
     fn results(
         &self,
-        emit: &[(Window, Box<[u8]>)],
+        emit: &[Group],
         values: &RecordBatch,
         groups: &[u32],
     ) -> Result<RecordBatch, WindowError> {

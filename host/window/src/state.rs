@@ -7,6 +7,12 @@ use crate::WindowError;
 /// A window `[start, end)`, ms.
 pub(crate) type Window = (i64, i64);
 
+/// A group's key, as comparable bytes.
+pub(crate) type Key = Box<[u8]>;
+
+/// One window and key: a group.
+pub(crate) type Group = (Window, Key);
+
 /// Bytes of bookkeeping counted per group on top of its key and state.
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -25,9 +31,9 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub struct StateStore {
     /// (end, start) → key → entry.
-    windows: BTreeMap<(i64, i64), HashMap<Box<[u8]>, Entry>>,
+    windows: BTreeMap<(i64, i64), HashMap<Key, Entry>>,
     /// Session windows per key: start → end.
-    sessions: HashMap<Box<[u8]>, BTreeMap<i64, i64>>,
+    sessions: HashMap<Key, BTreeMap<i64, i64>>,
     bytes: usize,
     quota: usize,
 }
@@ -141,7 +147,7 @@ impl StateStore {
 
     /// Every group of windows ending at or before `time`, in window order
     /// and, within a window, in key order.
-    pub(crate) fn ending_by(&self, time: i64) -> Vec<(Window, Box<[u8]>)> {
+    pub(crate) fn ending_by(&self, time: i64) -> Vec<Group> {
         let mut due = Vec::new();
         for (&(end, start), groups) in self.windows.range(..=(time, i64::MAX)) {
             let mut keys: Vec<&Box<[u8]>> = groups.keys().collect();

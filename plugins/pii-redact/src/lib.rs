@@ -117,27 +117,28 @@ pub fn redact_bytes(input: &[u8], out: &mut Vec<u8>) -> u64 {
             break;
         }
         if input[i] == b'@' {
-            if let Some((start, end)) = email_around(input, i) {
-                if start >= copied {
-                    out.extend_from_slice(&input[copied..=start]);
-                    out.extend_from_slice(b"***");
-                    out.extend_from_slice(&input[i..end]);
-                    copied = end;
-                    i = end;
-                    count += 1;
-                    continue;
-                }
-            }
-        } else if input[i].is_ascii_digit() && (i == 0 || !input[i - 1].is_ascii_alphanumeric()) {
-            if let Some((end, last4)) = card_at(input, i) {
-                out.extend_from_slice(&input[copied..i]);
-                out.extend_from_slice(b"****-****-****-");
-                out.extend_from_slice(&last4);
+            if let Some((start, end)) = email_around(input, i)
+                && start >= copied
+            {
+                out.extend_from_slice(&input[copied..=start]);
+                out.extend_from_slice(b"***");
+                out.extend_from_slice(&input[i..end]);
                 copied = end;
                 i = end;
                 count += 1;
                 continue;
             }
+        } else if input[i].is_ascii_digit()
+            && (i == 0 || !input[i - 1].is_ascii_alphanumeric())
+            && let Some((end, last4)) = card_at(input, i)
+        {
+            out.extend_from_slice(&input[copied..i]);
+            out.extend_from_slice(b"****-****-****-");
+            out.extend_from_slice(&last4);
+            copied = end;
+            i = end;
+            count += 1;
+            continue;
         }
         i += 1;
     }
@@ -266,7 +267,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -279,7 +280,7 @@ mod tests {
             for position in 0..8 {
                 let mut word = [b'x'; 8];
                 word[position] = b;
-                let expected = is_candidate(b).then_some(position).unwrap_or(8);
+                let expected = if is_candidate(b) { position } else { 8 };
                 assert_eq!(
                     next_candidate(&word, 0),
                     expected,
