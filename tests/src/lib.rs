@@ -3,6 +3,10 @@
 
 pub mod kafka;
 
+use nexmark::EventGenerator;
+use nexmark::config::NexmarkConfig;
+use nexmark::event::{Bid, Event};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -109,4 +113,16 @@ pub fn assert_rows_equal(got: &[serde_json::Value], want: &[serde_json::Value]) 
         assert_eq!(got, want, "row {i} differs");
     }
     assert_eq!(got.len(), want.len(), "row counts differ");
+}
+
+/// The bids among the first `events` events the Nexmark generator makes
+/// with `config`: what the `nexmark` source emits with `table = "bid"`.
+pub fn nexmark_bids(config: NexmarkConfig, events: usize) -> Vec<Bid> {
+    EventGenerator::new(config)
+        .take(events)
+        .filter_map(|event| match event {
+            Event::Bid(bid) => Some(bid),
+            _ => None,
+        })
+        .collect()
 }

@@ -3,11 +3,10 @@
 //! same events generated here with the `nexmark` crate (unfiltered, every
 //! kind, bids picked out) and queried by plain Rust.
 
-use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
-use nexmark::event::{Bid, Event};
+use nexmark::event::Bid;
 use serde_json::{Value, json};
-use sluice_e2e::{assert_rows_equal, iso_millis, read_json_lines, run_job};
+use sluice_e2e::{assert_rows_equal, iso_millis, nexmark_bids, read_json_lines, run_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// Events of every kind the source generates; about 92% are bids.
@@ -71,13 +70,7 @@ fn reference_bids() -> Vec<Bid> {
         in_flight_auctions: IN_FLIGHT_AUCTIONS,
         ..NexmarkConfig::default()
     };
-    EventGenerator::new(config)
-        .take(EVENTS)
-        .filter_map(|event| match event {
-            Event::Bid(bid) => Some(bid),
-            _ => None,
-        })
-        .collect()
+    nexmark_bids(config, EVENTS)
 }
 
 fn iso(ms: u64) -> String {

@@ -4,11 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
-use nexmark::event::{Bid, Event};
+use nexmark::event::Bid;
 use serde_json::{Value, json};
-use sluice_e2e::{assert_rows_equal, iso_millis, run_aggregate_job};
+use sluice_e2e::{assert_rows_equal, iso_millis, nexmark_bids, run_aggregate_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// Events of every kind; about 92% are bids.
@@ -40,13 +39,7 @@ fn bids() -> Vec<Bid> {
         next_rate: EVENT_RATE,
         ..NexmarkConfig::default()
     };
-    EventGenerator::new(config)
-        .take(EVENTS)
-        .filter_map(|event| match event {
-            Event::Bid(bid) => Some(bid),
-            _ => None,
-        })
-        .collect()
+    nexmark_bids(config, EVENTS)
 }
 
 fn iso(ms: i64) -> String {

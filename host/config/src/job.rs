@@ -435,6 +435,9 @@ struct RawJob {
     aggregate: Option<RawAggregate>,
 }
 
+/// The `[aggregate]` section. Its plugin fields repeat `RawTransform`'s:
+/// `#[serde(flatten)]` would lose both `deny_unknown_fields` and the
+/// `Spanned` line of `plugin`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAggregate {

@@ -146,11 +146,7 @@ impl Pipeline {
                     spec.config.clone(),
                     limits_of(spec),
                 )
-                .map_err(|source| PipelineError::Load {
-                    name: spec.name.clone(),
-                    line: spec.line,
-                    source,
-                })
+                .map_err(load_error(spec))
             })
             .collect::<Result<_, _>>()?;
         let aggregate = job
@@ -171,12 +167,7 @@ impl Pipeline {
             other => sluice_source::open(other, job.trigger.max_rows)?,
         };
         let mut aggregate = aggregate;
-        if let Some(aggregation) = aggregate.as_mut()
-            && job
-                .aggregate
-                .as_ref()
-                .is_some_and(|spec| spec.partition_column.is_some())
-        {
+        if let Some(aggregation) = aggregate.as_mut() {
             aggregation
                 .operator
                 .expect_partitions(source.partitions(), Instant::now());
@@ -447,11 +438,7 @@ impl Aggregation {
             plugin.config.clone(),
             limits_of(plugin),
         )
-        .map_err(|source| PipelineError::Load {
-            name: plugin.name.clone(),
-            line: plugin.line,
-            source,
-        })?;
+        .map_err(load_error(plugin))?;
         let window = WindowSpec {
             kind,
             key_columns: spec.key.clone(),
@@ -472,6 +459,15 @@ impl Aggregation {
             operator: WindowOperator::new(window, accumulator),
             late_output: spec.late_output.clone(),
         })
+    }
+}
+
+/// The error of a plugin that could not be loaded, naming it and its line.
+fn load_error(spec: &PluginSpec) -> impl FnOnce(RuntimeError) -> PipelineError + '_ {
+    |source| PipelineError::Load {
+        name: spec.name.clone(),
+        line: spec.line,
+        source,
     }
 }
 

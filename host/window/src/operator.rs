@@ -128,8 +128,12 @@ impl<A: Accumulator> WindowOperator<A> {
 
     /// Announce the input's partitions (the values of the partition
     /// column) before the first batch: each holds the watermark back until
-    /// it has data or goes idle.
+    /// it has data or goes idle. Without a partition column every row is in
+    /// one partition, and the announcement is ignored.
     pub fn expect_partitions(&mut self, partitions: impl IntoIterator<Item = i64>, now: Instant) {
+        if self.spec.partition_column.is_none() {
+            return;
+        }
         for partition in partitions {
             self.watermark.expect(partition, now);
         }
