@@ -298,6 +298,13 @@ impl Pipeline {
         if let Some(stage) = self.decode.as_mut() {
             let decoded = stage.decode(&batch)?;
             count_poison(&mut self.stats.poison, &decoded.poison);
+            if !decoded.poison.is_empty() {
+                tracing::warn!(
+                    in_batch = decoded.poison.len(),
+                    totals = ?self.stats.poison,
+                    "records that could not be decoded"
+                );
+            }
             if let (Some(rows), Some(output)) = (&decoded.dead_letter, stage.dead_letter_output()) {
                 let output = output.to_owned();
                 self.write_output("decode", &output, rows)?;
