@@ -27,17 +27,19 @@ mod server;
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tiny_http::Server;
 
-/// A running stand-in registry with empty state; stops when dropped.
+/// A running stand-in registry with empty state. Dropping it stops it; once `drop` returns,
+/// the port is free again (it waits up to a second for that).
 pub struct StandIn {
     address: SocketAddr,
-    server: Arc<Server>,
+    server: Option<Arc<Server>>,
     stop: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
 }
@@ -64,7 +66,7 @@ impl StandIn {
             })?;
         Ok(StandIn {
             address,
-            server,
+            server: Some(server),
             stop,
             worker: Some(worker),
         })
@@ -91,10 +93,19 @@ impl fmt::Debug for StandIn {
 
 impl Drop for StandIn {
     fn drop(&mut self) {
-        server::stop(&self.server, &self.stop);
+        if let Some(server) = self.server.take() {
+            server::stop(&server, &self.stop);
+        }
         if let Some(worker) = self.worker.take() {
             // A panic in the worker already failed the test that caused it.
             let _ = worker.join();
+        }
+        // The last `Server` is gone: tiny_http's accept thread now closes the listener.
+        for _ in 0..100 {
+            if TcpStream::connect(self.address).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

@@ -1,6 +1,5 @@
 //! The HTTP side: a `tiny_http` server and the thread that answers its requests.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tiny_http::{Header, Server};

@@ -135,7 +135,7 @@ fn backward_accepts_a_new_field_with_default_and_rejects_one_without() {
 
     // Level NONE lets anything through.
     api.level("u", "NONE");
-    api.accepts("u", "AVRO", &json!("string"));
+    api.accepts("u", "AVRO", &json!("\"string\""));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use schema_registry_converter::blocking::schema_registry::{
     SrSettings, get_all_subjects, get_all_versions, get_schema_by_id, is_compatible_schema,
     post_schema,
 };
-use schema_registry_converter::prost_reflect;
+use schema_registry_converter::prost_reflect::{self, ReflectMessage as _};
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedReference, SuppliedSchema,
 };
@@ -29,8 +29,10 @@ const READING_WITH_REQUIRED_UNIT: &str = r#"{"type":"record","name":"Reading","n
 const ADDRESS: &str = r#"{"type":"record","name":"Address","namespace":"sluice.test",
   "fields":[{"name":"city","type":"string"}]}"#;
 
+/// Names the referenced type by its short name in the same namespace: the converter's Avro
+/// reference resolution (`replace_reference`) does not match a full name without a leading dot.
 const CUSTOMER: &str = r#"{"type":"record","name":"Customer","namespace":"sluice.test",
-  "fields":[{"name":"name","type":"string"},{"name":"address","type":"sluice.test.Address"}]}"#;
+  "fields":[{"name":"name","type":"string"},{"name":"address","type":"Address"}]}"#;
 
 const MONEY_PROTO: &str = r#"syntax = "proto3";
 package sluice.test;
