@@ -133,7 +133,7 @@ fn route(registry: &mut Registry, request: &Request<'_>) -> Result<Response, Api
             })
         }
         (["config"], "GET") => {
-            ok(&json!({ "compatibilityLevel": registry.global_level() .as_str() }))
+            ok(&json!({ "compatibilityLevel": registry.global_level().as_str() }))
         }
         (["config"], "PUT") => {
             let level = config_level(body(request)?)?;

@@ -3,6 +3,7 @@
 
 use apache_avro::types::Value;
 use schema_registry_converter::blocking::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::blocking::json::{JsonDecoder, JsonEncoder};
 use schema_registry_converter::blocking::proto_decoder::ProtoDecoder;
 use schema_registry_converter::blocking::proto_raw::ProtoRawEncoder;
 use schema_registry_converter::blocking::schema_registry::{
@@ -236,4 +237,34 @@ fn protobuf_references_register_and_resolve_for_decoding() {
     let total = order.get_field_by_name("total").unwrap();
     let total = total.as_message().unwrap();
     assert_eq!(total.get_field_by_name("units").unwrap().as_i64(), Some(42));
+}
+
+#[test]
+fn json_encoder_auto_registers_and_decoder_reads_back() {
+    let registry = StandIn::start().unwrap();
+    let sr = settings(&registry);
+    let schema = r#"{"type":"object","properties":{"id":{"type":"integer"}},"required":["id"]}"#;
+    let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(
+        "events".to_owned(),
+        false,
+        SuppliedSchema::new(None, SchemaType::Json, schema.to_owned()),
+    );
+    let encoder = JsonEncoder::new(sr.clone());
+    let event = serde_json::json!({ "id": 7 });
+    let bytes = encoder.encode(&event, &strategy).unwrap();
+    assert!(
+        encoder.encode(&serde_json::json!({}), &strategy).is_err(),
+        "the schema the registry serves requires `id`"
+    );
+
+    let decoded = JsonDecoder::new(sr.clone())
+        .decode(Some(&bytes))
+        .unwrap()
+        .unwrap();
+    assert_eq!(decoded.value, event);
+    let id = u32::from_be_bytes(bytes[1..5].try_into().unwrap());
+    assert_eq!(
+        get_schema_by_id(id, &sr).unwrap().schema_type,
+        SchemaType::Json
+    );
 }
