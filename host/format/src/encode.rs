@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{BinaryArray, BinaryBuilder};
-use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, DictionaryArray, Int32Array, StringArray,
+};
+use arrow::datatypes::{DataType, Int32Type, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow_avro::schema::{AvroSchema, FingerprintStrategy, SCHEMA_METADATA_KEY};
 use arrow_avro::writer::WriterBuilder;
@@ -143,7 +145,8 @@ impl ValueEncoder for AvroEncoder {
         let mut metadata = std::collections::HashMap::new();
         metadata.insert(SCHEMA_METADATA_KEY.to_owned(), self.schema.clone());
         let schema = plain(&batch.schema()).with_metadata(metadata);
-        let batch = RecordBatch::try_new(Arc::new(schema.clone()), batch.columns().to_vec())
+        let columns = enums_as_symbols(batch, &self.schema)?;
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), columns)
             .map_err(|e| FormatError::Encode(e.to_string()))?;
         let mut encoder = WriterBuilder::new(schema)
             .with_fingerprint_strategy(FingerprintStrategy::Id(self.id))
@@ -157,6 +160,67 @@ impl ValueEncoder for AvroEncoder {
         }
         Ok(values.finish())
     }
+}
+
+/// `batch`'s columns, with each top-level enum field's dictionary made the
+/// enum's symbols in order, as `arrow-avro`'s writer requires (decoded
+/// batches may carry several copies of the symbols after concatenation).
+fn enums_as_symbols(batch: &RecordBatch, avro_schema: &str) -> Result<Vec<ArrayRef>, FormatError> {
+    let schema: Json = serde_json::from_str(avro_schema)
+        .map_err(|e| FormatError::Schema(format!("the output Avro schema: {e}")))?;
+    let symbols_of = |field: &Json| -> Option<Vec<String>> {
+        let types = match &field["type"] {
+            Json::Array(types) => types.clone(),
+            other => vec![other.clone()],
+        };
+        types.iter().find_map(|t| {
+            (t["type"] == "enum").then(|| {
+                t["symbols"]
+                    .as_array()
+                    .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default()
+            })
+        })
+    };
+    let fields = schema["fields"].as_array().cloned().unwrap_or_default();
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let symbols = fields
+                .iter()
+                .find(|f| f["name"] == field.name().as_str())
+                .and_then(symbols_of);
+            match (symbols, column.data_type()) {
+                (Some(symbols), DataType::Dictionary(_, _)) => {
+                    let names = arrow::compute::cast(column, &DataType::Utf8)
+                        .map_err(|e| FormatError::Encode(e.to_string()))?;
+                    let names = names.as_string::<i32>();
+                    let keys = (0..names.len())
+                        .map(|row| {
+                            if names.is_null(row) {
+                                return Ok(None);
+                            }
+                            let name = names.value(row);
+                            symbols.iter().position(|s| s == name).map(|k| Some(k as i32)).ok_or_else(|| {
+                                FormatError::Encode(format!(
+                                    "`{}` value {name:?} is not a symbol of the enum",
+                                    field.name()
+                                ))
+                            })
+                        })
+                        .collect::<Result<Int32Array, FormatError>>()?;
+                    let values: ArrayRef = Arc::new(StringArray::from(symbols));
+                    let dictionary = DictionaryArray::<Int32Type>::try_new(keys, values)
+                        .map_err(|e| FormatError::Encode(e.to_string()))?;
+                    Ok(Arc::new(dictionary) as ArrayRef)
+                }
+                _ => Ok(column.clone()),
+            }
+        })
+        .collect()
 }
 
 /// Confluent JSON Schema: the row as a JSON object behind the schema id.
