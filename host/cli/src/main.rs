@@ -71,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rows_in = stats.rows_in,
                 rows_out = stats.rows_out,
                 routed = ?stats.rows_routed,
+                poison = ?stats.poison,
                 "finished"
             );
             for (plugin, counter, value) in runtime.metrics().snapshot() {

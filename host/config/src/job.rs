@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ConfigError;
-use crate::values::{byte_size, duration, options};
+use crate::values::{byte_size, duration, options, version};
 
 /// A validated job.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,84 @@ pub struct Job {
     pub outputs: BTreeMap<String, SinkSpec>,
     /// A windowed aggregation after the transforms, if any.
     pub aggregate: Option<AggregateSpec>,
+    /// How the source's `value` column is decoded, if it is.
+    pub decode: Option<DecodeConfig>,
+    /// How the sink's rows are encoded into Kafka values, if they are.
+    pub encode: Option<EncodeConfig>,
+}
+
+/// The `[decode]` section: the source's Kafka `value` decoded into columns.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeConfig {
+    /// `avro`, `protobuf`, `json-schema` (Confluent wire format), `json`,
+    /// `csv`, `string` or `bytes`.
+    pub format: String,
+    /// Schema Registry client options (`url`, `basic.auth.user.info`, ...).
+    #[serde(default, deserialize_with = "options")]
+    pub registry: BTreeMap<String, String>,
+    /// The reader schema's subject; defaults to `TOPIC-value` when the
+    /// source subscribes to one topic.
+    pub subject: Option<String>,
+    /// The reader schema's version: `latest` (when the job starts) or a number.
+    #[serde(default = "DecodeConfig::default_version", deserialize_with = "version")]
+    pub version: String,
+    /// Declared columns (json, csv).
+    pub schema: Option<Vec<DeclaredColumn>>,
+    /// What happens to a record that cannot be decoded.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// The output that receives poison records under `on_error = "dlq"`.
+    #[serde(default = "DecodeConfig::default_dead_letter")]
+    pub dead_letter: String,
+    /// Values larger than this are poison.
+    #[serde(default = "DecodeConfig::default_max_value_bytes", deserialize_with = "byte_size")]
+    pub max_value_bytes: u64,
+    /// The Kafka columns kept beside the decoded ones; by default every one
+    /// but `value` whose name no decoded column takes.
+    pub keep: Option<Vec<String>>,
+}
+
+impl DecodeConfig {
+    fn default_version() -> String {
+        "latest".into()
+    }
+    fn default_dead_letter() -> String {
+        "dead-letter".into()
+    }
+    fn default_max_value_bytes() -> u64 {
+        1 << 20
+    }
+}
+
+/// What a job does with a record it cannot decode (or a plugin rejects).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Write it to the dead-letter output, with headers saying why.
+    #[default]
+    Dlq,
+    /// Stop the job with an error naming the record.
+    Fail,
+    /// Leave it out and count it.
+    SkipAndCount,
+}
+
+/// The `[encode]` section: the sink's rows encoded into Kafka values in the
+/// Confluent wire format.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncodeConfig {
+    /// `avro`, `protobuf` or `json-schema`.
+    pub format: String,
+    /// Schema Registry client options.
+    #[serde(deserialize_with = "options")]
+    pub registry: BTreeMap<String, String>,
+    /// The output subject.
+    pub subject: String,
+    /// Register the rows' schema under the subject (Confluent's option).
+    #[serde(default, rename = "auto.register.schemas")]
+    pub auto_register_schemas: bool,
 }
 
 /// A windowed aggregation: rows grouped by event-time window and key, and
@@ -433,6 +511,8 @@ struct RawJob {
     #[serde(default)]
     outputs: BTreeMap<String, SinkSpec>,
     aggregate: Option<RawAggregate>,
+    decode: Option<DecodeConfig>,
+    encode: Option<EncodeConfig>,
 }
 
 /// The `[aggregate]` section. Its plugin fields repeat `RawTransform`'s:
@@ -607,6 +687,20 @@ impl Job {
                 })
             }
         };
+        if let Some(decode) = &raw.decode
+            && decode.on_error == OnError::Dlq
+            && !raw.outputs.contains_key(&decode.dead_letter)
+        {
+            let offset = text.find("[decode]").unwrap_or(0);
+            return Err(invalid(
+                offset,
+                "decode.dead_letter".into(),
+                format!(
+                    "records that cannot be decoded go to output `{0}`, which the job does not define; add [outputs.{0}] or set on_error",
+                    decode.dead_letter
+                ),
+            ));
+        }
         let mut source = raw.source;
         if let SourceSpec::File(file) = &mut source {
             file.path = base.join(&file.path);
@@ -642,6 +736,8 @@ impl Job {
                 .map(|(k, v)| (k, rebase(v)))
                 .collect(),
             aggregate,
+            decode: raw.decode,
+            encode: raw.encode,
         })
     }
 }

@@ -31,7 +31,7 @@ mod job;
 mod values;
 
 pub use job::{
-    AggregateSpec, ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn,
+    AggregateSpec, ColumnType, ConsoleSink, DecodeConfig, EncodeConfig, OnError, DatagenColumn, DatagenSource, DeclaredColumn,
     EmitConfig, FileFormat, FileSink, FileSource, Generator, Job, KafkaSink, KafkaSource,
     NexmarkSource, NexmarkTable, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };

@@ -53,3 +53,17 @@ pub(crate) fn options<'de, D: Deserializer<'de>>(
         })
         .collect()
 }
+
+/// A schema version: `latest` or a number, written as a string or an integer.
+pub(crate) fn version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Version {
+        Number(u32),
+        Text(String),
+    }
+    Ok(match Version::deserialize(deserializer)? {
+        Version::Number(n) => n.to_string(),
+        Version::Text(text) => text,
+    })
+}

@@ -7,6 +7,18 @@
 //! `dead-letter` output and the rest of the batch is processed again;
 //! `transient` errors are retried with backoff; anything else stops the job
 //! with an error that names the plugin. No row is dropped silently.
+//!
+//! With a `[decode]` section, each batch's Kafka `value` is decoded first;
+//! records that cannot be decoded, and rows a plugin rejects, go to the
+//! dead-letter output with their original key, value and headers (or stop
+//! the job, or are counted, as `on_error` says). With `[encode]`, the rows
+//! reach the sink as Confluent-encoded values.
+
+mod decode;
+mod encode;
+
+use decode::{DecodeStage, count_poison, dead_letter_rows, rejected_as_poison};
+use encode::EncodeStage;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +32,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_config::{
     AggregateSpec, EmitConfig, Job, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };
+use sluice_format::FormatError;
 use sluice_kafka::{KafkaSink, KafkaSource};
 use sluice_runtime::{AggregatePlugin, PluginLimits, Runtime, RuntimeError, TransformPlugin};
 use sluice_sink::{Sink, SinkError};
@@ -90,6 +103,16 @@ pub enum PipelineError {
     /// Batches could not be assembled.
     #[error("assembling a batch: {0}")]
     Batch(String),
+    /// Values could not be decoded (not a record's fault: the registry or
+    /// the job's format settings).
+    #[error("decode: {0}")]
+    Decode(FormatError),
+    /// A record could not be decoded and the job's policy is `fail`.
+    #[error("decode: {0}")]
+    Poison(String),
+    /// Rows could not be encoded for the sink.
+    #[error("encode: {0}")]
+    Encode(FormatError),
 }
 
 /// What a job did.
@@ -105,6 +128,9 @@ pub struct RunStats {
     pub rows_routed: BTreeMap<String, u64>,
     /// Time spent reading and batching.
     pub source_time: Duration,
+    /// Records that could not be decoded or that a plugin rejected, by
+    /// kind, whatever the job's policy did with them.
+    pub poison: BTreeMap<String, u64>,
     /// Time spent in plugins (routed-output writes included).
     pub plugin_time: Duration,
     /// Time spent handing batches to the main sink and flushing sinks.
@@ -124,10 +150,16 @@ struct Aggregation {
 pub struct Pipeline {
     trigger: Trigger,
     source: Box<dyn Source>,
+    job: String,
     transforms: Vec<TransformPlugin>,
     aggregate: Option<Aggregation>,
     sink: Box<dyn Sink>,
     outputs: BTreeMap<String, Box<dyn Sink>>,
+    decode: Option<DecodeStage>,
+    /// The batch being processed as the source gave it, while a decode
+    /// stage needs it for rows a plugin rejects.
+    source_rows: Option<RecordBatch>,
+    encode: Option<EncodeStage>,
     stats: RunStats,
 }
 
@@ -166,6 +198,12 @@ impl Pipeline {
             )?),
             other => sluice_source::open(other, job.trigger.max_rows)?,
         };
+        let decode = job
+            .decode
+            .as_ref()
+            .map(|config| DecodeStage::build(config, &job.source, &source.schema(), &job.name))
+            .transpose()?;
+        let encode = job.encode.as_ref().map(EncodeStage::new).transpose()?;
         let mut aggregate = aggregate;
         if let Some(aggregation) = aggregate.as_mut() {
             aggregation
@@ -177,12 +215,16 @@ impl Pipeline {
             trigger.max_rows = trigger.max_rows.min(cap);
         }
         Ok(Pipeline {
+            job: job.name.clone(),
             trigger,
             source,
             transforms,
             aggregate,
             sink: open_sink(&job.sink, "sink")?,
             outputs,
+            decode,
+            source_rows: None,
+            encode,
             stats: RunStats::default(),
         })
     }
@@ -253,6 +295,22 @@ impl Pipeline {
         self.stats.rows_in += batch.num_rows() as u64;
         let started = Instant::now();
         let mut batch = batch;
+        if let Some(stage) = self.decode.as_mut() {
+            let decoded = stage.decode(&batch)?;
+            count_poison(&mut self.stats.poison, &decoded.poison);
+            if !decoded.poison.is_empty() {
+                tracing::warn!(
+                    in_batch = decoded.poison.len(),
+                    totals = ?self.stats.poison,
+                    "records that could not be decoded"
+                );
+            }
+            if let (Some(rows), Some(output)) = (&decoded.dead_letter, stage.dead_letter_output()) {
+                let output = output.to_owned();
+                self.write_output("decode", &output, rows)?;
+            }
+            self.source_rows = Some(std::mem::replace(&mut batch, decoded.rows));
+        }
         for index in 0..self.transforms.len() {
             batch = self.apply(index, batch)?;
         }
@@ -270,7 +328,10 @@ impl Pipeline {
     fn write_sink(&mut self, batch: &RecordBatch) -> Result<(), PipelineError> {
         self.stats.rows_out += batch.num_rows() as u64;
         let started = Instant::now();
-        self.sink.write(batch)?;
+        match self.encode.as_mut() {
+            Some(encode) => self.sink.write(&encode.encode(batch)?)?,
+            None => self.sink.write(batch)?,
+        }
         self.stats.sink_time += started.elapsed();
         Ok(())
     }
@@ -373,15 +434,33 @@ impl Pipeline {
                     let Some(rejected) = TransformPlugin::rejected_rows(&error) else {
                         return Err(error.into());
                     };
-                    if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
-                        return Err(error.into());
-                    }
                     let plugin = plugin.name().to_owned();
                     let (bad, good) =
                         split_rows(&batch, &rejected.rows).map_err(PipelineError::Batch)?;
-                    let dead = with_error_columns(&bad, &plugin, &rejected.message)
-                        .map_err(PipelineError::Batch)?;
-                    self.write_output(&plugin, DEAD_LETTER_OUTPUT, &dead)?;
+                    if let Some(stage) = &self.decode {
+                        // The job decodes Kafka records: the rejected rows
+                        // go where poison records go, as the records were.
+                        let source_rows = self.source_rows.as_ref().expect("set by process");
+                        let rows = source_rows_of(source_rows, &bad)?;
+                        let poison = rejected_as_poison(&rows, &rejected.message);
+                        count_poison(&mut self.stats.poison, &poison);
+                        match stage.dead_letter_output() {
+                            Some(output) => {
+                                let output = output.to_owned();
+                                let dead = dead_letter_rows(source_rows, &poison, &self.job)?;
+                                self.write_output(&plugin, &output, &dead)?;
+                            }
+                            None if stage.fails_on_poison() => return Err(error.into()),
+                            None => {}
+                        }
+                    } else {
+                        if !self.outputs.contains_key(DEAD_LETTER_OUTPUT) {
+                            return Err(error.into());
+                        }
+                        let dead = with_error_columns(&bad, &plugin, &rejected.message)
+                            .map_err(PipelineError::Batch)?;
+                        self.write_output(&plugin, DEAD_LETTER_OUTPUT, &dead)?;
+                    }
                     if good.num_rows() == 0 {
                         return Ok(good);
                     }
@@ -486,6 +565,38 @@ fn open_sink(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, PipelineErro
         SinkSpec::Kafka(kafka) => Box::new(KafkaSink::open(&kafka.options)?),
         other => sluice_sink::open(other, label)?,
     })
+}
+
+/// The source rows that `rows` (decoded rows, with the Kafka `partition`
+/// and `offset` columns kept) came from.
+fn source_rows_of(source: &RecordBatch, rows: &RecordBatch) -> Result<Vec<u32>, PipelineError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int32Type, Int64Type};
+    let columns = |batch: &RecordBatch| {
+        Some((
+            batch.column_by_name("partition")?.as_primitive_opt::<Int32Type>()?.clone(),
+            batch.column_by_name("offset")?.as_primitive_opt::<Int64Type>()?.clone(),
+        ))
+    };
+    let missing = || {
+        PipelineError::Batch(
+            "a plugin rejected rows without the Kafka `partition` and `offset` columns, so their records cannot be found for the dead-letter output; keep them (decode.keep) and let them through the plugins".into(),
+        )
+    };
+    let (source_partitions, source_offsets) = columns(source).ok_or_else(missing)?;
+    let (partitions, offsets) = columns(rows).ok_or_else(missing)?;
+    let mut index = std::collections::HashMap::with_capacity(source.num_rows());
+    for row in 0..source.num_rows() {
+        index.insert((source_partitions.value(row), source_offsets.value(row)), row as u32);
+    }
+    (0..rows.num_rows())
+        .map(|row| {
+            index
+                .get(&(partitions.value(row), offsets.value(row)))
+                .copied()
+                .ok_or_else(missing)
+        })
+        .collect()
 }
 
 /// Split `batch` into the rows at `rows` (all rows if empty) and the rest.

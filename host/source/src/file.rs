@@ -43,7 +43,7 @@ impl FileReader {
             Some(columns) => Arc::new(Schema::new(
                 columns
                     .iter()
-                    .map(|c| Field::new(&c.name, data_type(c.column_type), c.nullable))
+                    .map(|c| Field::new(&c.name, arrow_type(c.column_type), c.nullable))
                     .collect::<Vec<_>>(),
             )),
             None => {
@@ -108,7 +108,8 @@ impl Source for FileReader {
     }
 }
 
-fn data_type(column_type: ColumnType) -> DataType {
+/// The Arrow type of a column type a job file declares.
+pub fn arrow_type(column_type: ColumnType) -> DataType {
     match column_type {
         ColumnType::Int64 => DataType::Int64,
         ColumnType::Float64 => DataType::Float64,

@@ -12,7 +12,7 @@ use sluice_config::SourceSpec;
 
 pub use self::nexmark::Nexmark;
 pub use datagen::Datagen;
-pub use file::FileReader;
+pub use file::{FileReader, arrow_type};
 
 /// Why a source failed.
 #[derive(Debug, thiserror::Error)]

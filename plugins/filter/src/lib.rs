@@ -2,7 +2,9 @@
 //!
 //! Config: `column`, `op` (`eq`, `ne`, `lt`, `le`, `gt`, `ge`, `is_null`,
 //! `is_not_null`) and `value` (parsed as the column's type). Rows where the
-//! column is null never match a comparison.
+//! column is null never match a comparison. `on_mismatch` says what happens
+//! to the other rows: `drop` (the default) leaves them out; `reject` hands
+//! them back as invalid input, so the job dead-letters them.
 
 use std::sync::Arc;
 
@@ -47,7 +49,25 @@ pub fn filter(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
             compare(column, &value as &dyn Datum)?
         }
     };
-    Ok(arrow_select::filter::filter_record_batch(&batch, &mask)?)
+    match config.get("on_mismatch").unwrap_or("drop") {
+        "drop" => Ok(arrow_select::filter::filter_record_batch(&batch, &mask)?),
+        "reject" => {
+            let rejected: Vec<u32> = (0..mask.len())
+                .filter(|&row| !mask.is_valid(row) || !mask.value(row))
+                .map(|row| row as u32)
+                .collect();
+            if rejected.is_empty() {
+                return Ok(batch);
+            }
+            Err(Error::invalid_rows(
+                format!("`{name}` {op} {} does not hold", config.get("value").unwrap_or("")),
+                rejected,
+            ))
+        }
+        other => Err(Error::fatal(format!(
+            "on_mismatch {other:?} is not `drop` or `reject`"
+        ))),
+    }
 }
 
 /// The configured value as a one-element array of the column's type.
@@ -131,5 +151,18 @@ mod tests {
             error.message().contains("\"ten\" is not a Int64"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn reject_hands_back_the_mismatching_rows_as_invalid_input() {
+        let config = Config::new([
+            ("column", "amount"),
+            ("op", "gt"),
+            ("value", "10"),
+            ("on_mismatch", "reject"),
+        ]);
+        let error = filter(batch(), &config).unwrap_err();
+        assert_eq!(error.kind(), sluice_sdk::ErrorKind::InvalidInput);
+        assert_eq!(error.rows(), &[0, 2]);
     }
 }

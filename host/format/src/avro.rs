@@ -1,0 +1,236 @@
+//! Confluent Avro into Arrow, through `arrow-avro`: one streaming decoder
+//! per writer schema id, each resolving its writer schema into the job's
+//! reader schema (Avro's rules: added fields take their defaults, removed
+//! fields are skipped, promotions apply).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, BinaryArray};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow_avro::reader::{Decoder, DecoderMode, ReaderBuilder};
+use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
+
+use crate::registry::{Lookup, Registry, RegistrySchema};
+use crate::reassembly::Reassembly;
+use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
+
+/// Rows a writer's decoder buffers before it is flushed.
+const DECODER_ROWS: usize = 4096;
+
+/// Decodes Confluent Avro values into the reader schema's columns.
+#[derive(Debug)]
+pub(crate) struct AvroDecoder {
+    registry: Registry,
+    reader: AvroSchema,
+    schema: SchemaRef,
+    writers: HashMap<u32, Writer>,
+}
+
+/// What is known of one writer schema id.
+#[derive(Debug)]
+enum Writer {
+    /// Records with this id decode with this decoder.
+    Usable(WriterDecoder),
+    /// Records with this id are poison, for this reason.
+    Unusable(PoisonKind, String),
+}
+
+/// A writer schema's decoder and the input rows it holds since its last
+/// flush.
+#[derive(Debug)]
+struct WriterDecoder {
+    id: u32,
+    store: SchemaStore,
+    decoder: Decoder,
+    pending: Vec<u32>,
+}
+
+impl AvroDecoder {
+    pub(crate) fn new(registry: Registry, reader: RegistrySchema) -> Result<Self, FormatError> {
+        if reader.schema_type != "AVRO" {
+            return Err(FormatError::Schema(format!(
+                "the reader schema (id {}) is {}, not AVRO",
+                reader.id, reader.schema_type
+            )));
+        }
+        let reader_schema = AvroSchema::new(reader.schema.clone());
+        let probe = WriterDecoder::build(reader.id, &reader.schema, &reader_schema)
+            .map_err(|e| FormatError::Schema(format!("reader schema {}: {e}", reader.id)))?;
+        let schema = Arc::new(Schema::new(probe.decoder.schema().fields().clone()));
+        Ok(AvroDecoder {
+            registry,
+            reader: reader_schema,
+            schema,
+            writers: HashMap::new(),
+        })
+    }
+
+    /// The decoder of writer schema `id`, fetching the schema on first use.
+    fn writer(&mut self, id: u32) -> Result<&mut Writer, FormatError> {
+        if !self.writers.contains_key(&id) {
+            let writer = match self.registry.schema_by_id(id)? {
+                Lookup::Missing(message) => Writer::Unusable(
+                    PoisonKind::UnknownSchemaId,
+                    format!("schema id {id}: {message}"),
+                ),
+                Lookup::Found(schema) if schema.schema_type != "AVRO" => Writer::Unusable(
+                    PoisonKind::IncompatibleSchema,
+                    format!("schema id {id} is {}, not AVRO", schema.schema_type),
+                ),
+                Lookup::Found(schema) => {
+                    match WriterDecoder::build(id, &schema.schema, &self.reader) {
+                        Ok(decoder) => Writer::Usable(decoder),
+                        Err(e) => Writer::Unusable(
+                            PoisonKind::IncompatibleSchema,
+                            format!("schema id {id} cannot be read as the reader schema: {e}"),
+                        ),
+                    }
+                }
+            };
+            self.writers.insert(id, writer);
+        }
+        Ok(self.writers.get_mut(&id).expect("inserted above"))
+    }
+}
+
+impl WriterDecoder {
+    fn build(id: u32, writer: &str, reader: &AvroSchema) -> Result<Self, String> {
+        let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id);
+        store
+            .set(Fingerprint::Id(id), AvroSchema::new(writer.to_owned()))
+            .map_err(|e| e.to_string())?;
+        let decoder = Self::decoder(id, &store, reader)?;
+        Ok(WriterDecoder {
+            id,
+            store,
+            decoder,
+            pending: Vec::new(),
+        })
+    }
+
+    fn decoder(id: u32, store: &SchemaStore, reader: &AvroSchema) -> Result<Decoder, String> {
+        ReaderBuilder::new()
+            .with_batch_size(DECODER_ROWS)
+            .with_reader_schema(reader.clone())
+            .with_writer_schema_store(store.clone())
+            .with_active_fingerprint(Fingerprint::Id(id))
+            .with_decoder_mode(DecoderMode::UnframedDatum)
+            .build_decoder()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Decode one record's payload; a record that fails leaves the decoder
+    /// as it was before it.
+    fn decode(
+        &mut self,
+        row: u32,
+        payload: &[u8],
+        values: &BinaryArray,
+        reader: &AvroSchema,
+        done: &mut Reassembly,
+    ) -> Result<Result<(), String>, FormatError> {
+        if self.decoder.batch_is_full() {
+            self.flush(done)?;
+        }
+        let outcome = match self.decoder.decode(payload) {
+            Ok(consumed) if consumed == payload.len() => Ok(()),
+            Ok(consumed) => Err(format!(
+                "{} bytes after the record's end (payload {} bytes)",
+                payload.len() - consumed,
+                payload.len()
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                self.pending.push(row);
+                Ok(Ok(()))
+            }
+            Err(message) => {
+                // The failed record may have left part of a row behind:
+                // start a fresh decoder with the rows that were good.
+                self.decoder = Self::decoder(self.id, &self.store, reader)
+                    .map_err(|e| FormatError::Schema(format!("schema id {}: {e}", self.id)))?;
+                let good = std::mem::take(&mut self.pending);
+                for &good_row in &good {
+                    let (_, payload) = confluent_frame(values.value(good_row as usize))
+                        .expect("decoded before");
+                    self.decoder
+                        .decode(payload)
+                        .map_err(|e| FormatError::Schema(format!("re-decoding: {e}")))?;
+                }
+                self.pending = good;
+                self.flush(done)?;
+                Ok(Err(message))
+            }
+        }
+    }
+
+    fn flush(&mut self, done: &mut Reassembly) -> Result<(), FormatError> {
+        if let Some(batch) = self
+            .decoder
+            .flush()
+            .map_err(|e| FormatError::Schema(format!("schema id {}: {e}", self.id)))?
+        {
+            done.push(batch, std::mem::take(&mut self.pending));
+        }
+        Ok(())
+    }
+}
+
+impl ValueDecoder for AvroDecoder {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
+        let mut done = Reassembly::new(self.schema.clone());
+        let mut poison = Vec::new();
+        let reader = self.reader.clone();
+        for row in 0..values.len() {
+            let row32 = row as u32;
+            let (id, payload) = match confluent_frame(values.value(row)) {
+                Ok(frame) => frame,
+                Err(p) => {
+                    poison.push(Poison { row: row32, ..p });
+                    continue;
+                }
+            };
+            match self.writer(id)? {
+                Writer::Unusable(kind, message) => poison.push(Poison {
+                    row: row32,
+                    kind: *kind,
+                    message: message.clone(),
+                }),
+                Writer::Usable(writer) => {
+                    if let Err(message) = writer.decode(row32, payload, values, &reader, &mut done)? {
+                        poison.push(Poison {
+                            row: row32,
+                            kind: PoisonKind::CorruptPayload,
+                            message: format!("schema id {id}: {message}"),
+                        });
+                    }
+                }
+            }
+        }
+        for writer in self.writers.values_mut() {
+            if let Writer::Usable(writer) = writer {
+                writer.flush(&mut done)?;
+            }
+        }
+        let (batch, rows) = done.finish()?;
+        Ok(Decoded {
+            batch: drop_metadata(batch, &self.schema)?,
+            rows,
+            poison,
+        })
+    }
+}
+
+/// `batch` with the decoder's schema (without arrow-avro's metadata).
+fn drop_metadata(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, FormatError> {
+    RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+        .map_err(|e| FormatError::Schema(e.to_string()))
+}

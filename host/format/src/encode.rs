@@ -1,0 +1,309 @@
+//! Arrow rows into Kafka values in the Confluent wire format: Avro (through
+//! `arrow-avro`), JSON Schema and Protobuf. The output schema is the
+//! subject's, looked up in the registry; with `auto.register.schemas` (the
+//! Confluent serializers' option, default false) the schema derived from
+//! the rows is registered under the subject first (Avro, JSON Schema).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{BinaryArray, BinaryBuilder};
+use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use arrow_avro::schema::{AvroSchema, FingerprintStrategy, SCHEMA_METADATA_KEY};
+use arrow_avro::writer::WriterBuilder;
+use arrow_avro::writer::format::AvroSoeFormat;
+use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
+use schema_registry_converter::blocking::proto_decoder::ProtoDecoder;
+use schema_registry_converter::blocking::schema_registry::post_schema;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+use serde_json::Value as Json;
+
+use crate::registry::{Registry, RegistrySchema, SchemaVersion, registry_message};
+use crate::{FormatError, ValueFormat};
+
+/// What an encoder needs.
+#[derive(Debug, Clone)]
+pub struct EncodeSpec {
+    /// Avro, Protobuf or JSON Schema.
+    pub format: ValueFormat,
+    /// Registry client options (`url`, ...).
+    pub registry: BTreeMap<String, String>,
+    /// The output subject (e.g. `orders-value`).
+    pub subject: String,
+    /// Register the rows' schema under the subject when it is missing or
+    /// different (`auto.register.schemas`).
+    pub auto_register: bool,
+}
+
+/// Encodes rows into Kafka values.
+pub trait ValueEncoder: Send + std::fmt::Debug {
+    /// One value per row of `batch`.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError>;
+}
+
+/// An encoder for `spec`, with its output schema resolved now.
+pub fn open_encoder(
+    spec: &EncodeSpec,
+    rows: &Schema,
+) -> Result<Box<dyn ValueEncoder>, FormatError> {
+    let registry = Registry::connect(&spec.registry)?;
+    let register = |schema_type: SchemaType, schema: String| {
+        post_schema(
+            registry.settings(),
+            spec.subject.clone(),
+            SuppliedSchema::new(None, schema_type, schema),
+        )
+        .map(|registered| registered.id)
+        .map_err(|e| {
+            FormatError::Schema(format!(
+                "registering the output schema under `{}`: {}",
+                spec.subject,
+                registry_message(&e)
+            ))
+        })
+    };
+    let existing = || registry.subject_version(&spec.subject, SchemaVersion::Latest);
+    Ok(match spec.format {
+        ValueFormat::Avro => {
+            let output = if spec.auto_register {
+                let derived = AvroSchema::try_from(&plain(rows))
+                    .map_err(|e| FormatError::Schema(format!("no Avro schema for the rows: {e}")))?;
+                let id = register(SchemaType::Avro, derived.json_string.clone())?;
+                RegistrySchema {
+                    id,
+                    schema_type: "AVRO".into(),
+                    schema: derived.json_string,
+                }
+            } else {
+                existing()?
+            };
+            Box::new(AvroEncoder::new(output)?)
+        }
+        ValueFormat::JsonSchema => {
+            let id = if spec.auto_register {
+                register(SchemaType::Json, json_schema_of(rows)?.to_string())?
+            } else {
+                existing()?.id
+            };
+            Box::new(JsonSchemaEncoder { id })
+        }
+        ValueFormat::Protobuf => {
+            if spec.auto_register {
+                return Err(FormatError::Config {
+                    field: "encode.auto_register".into(),
+                    message: "a Protobuf schema cannot be derived from rows; register it under the subject and set auto_register = false".into(),
+                });
+            }
+            let output = existing()?;
+            let decoder = ProtoDecoder::new(registry.settings().clone());
+            Box::new(ProtobufEncoder::new(&decoder, output)?)
+        }
+        other => {
+            return Err(FormatError::Config {
+                field: "encode.format".into(),
+                message: format!("{other:?} values are not encoded through the registry"),
+            });
+        }
+    })
+}
+
+/// `schema` without metadata, so `arrow-avro` derives the Avro schema from
+/// the fields rather than reusing a decoded one.
+fn plain(schema: &Schema) -> Schema {
+    Schema::new(schema.fields().clone())
+}
+
+/// Confluent Avro, through `arrow-avro`'s single-object encoder with the
+/// registry id as fingerprint.
+#[derive(Debug)]
+struct AvroEncoder {
+    id: u32,
+    schema: String,
+}
+
+impl AvroEncoder {
+    fn new(output: RegistrySchema) -> Result<Self, FormatError> {
+        if output.schema_type != "AVRO" {
+            return Err(FormatError::Schema(format!(
+                "the output subject's schema {} is {}, not AVRO",
+                output.id, output.schema_type
+            )));
+        }
+        Ok(AvroEncoder {
+            id: output.id,
+            schema: output.schema,
+        })
+    }
+}
+
+impl ValueEncoder for AvroEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
+        let error = |e: arrow_avro::errors::AvroError| FormatError::Encode(e.to_string());
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert(SCHEMA_METADATA_KEY.to_owned(), self.schema.clone());
+        let schema = plain(&batch.schema()).with_metadata(metadata);
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), batch.columns().to_vec())
+            .map_err(|e| FormatError::Encode(e.to_string()))?;
+        let mut encoder = WriterBuilder::new(schema)
+            .with_fingerprint_strategy(FingerprintStrategy::Id(self.id))
+            .build_encoder::<AvroSoeFormat>()
+            .map_err(error)?;
+        encoder.encode(&batch).map_err(error)?;
+        let rows = encoder.flush();
+        let mut values = BinaryBuilder::with_capacity(rows.len(), rows.bytes().len());
+        for row in rows.iter() {
+            values.append_value(row);
+        }
+        Ok(values.finish())
+    }
+}
+
+/// Confluent JSON Schema: the row as a JSON object behind the schema id.
+#[derive(Debug)]
+struct JsonSchemaEncoder {
+    id: u32,
+}
+
+impl ValueEncoder for JsonSchemaEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
+        let mut values = BinaryBuilder::new();
+        for object in json_rows(batch)? {
+            let mut value = framed(self.id);
+            serde_json::to_writer(&mut value, &object)
+                .map_err(|e| FormatError::Encode(e.to_string()))?;
+            values.append_value(value);
+        }
+        Ok(values.finish())
+    }
+}
+
+/// Confluent Protobuf: the row as the subject's first message, with the
+/// message index `[0]`.
+#[derive(Debug)]
+struct ProtobufEncoder {
+    id: u32,
+    message: MessageDescriptor,
+}
+
+impl ProtobufEncoder {
+    fn new(decoder: &ProtoDecoder, output: RegistrySchema) -> Result<Self, FormatError> {
+        if output.schema_type != "PROTOBUF" {
+            return Err(FormatError::Schema(format!(
+                "the output subject's schema {} is {}, not PROTOBUF",
+                output.id, output.schema_type
+            )));
+        }
+        // The schema compiled with its references: an empty message of it.
+        let mut empty = framed(output.id);
+        empty.push(0);
+        let compiled = decoder
+            .decode_with_context(Some(&empty))
+            .map_err(|e| FormatError::Schema(registry_message(&e)))?
+            .ok_or_else(|| FormatError::Schema("the output schema compiled to nothing".into()))?;
+        Ok(ProtobufEncoder {
+            id: output.id,
+            message: compiled.value.descriptor(),
+        })
+    }
+}
+
+impl ValueEncoder for ProtobufEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
+        let mut values = BinaryBuilder::new();
+        for (row, object) in json_rows(batch)?.into_iter().enumerate() {
+            let object = Json::Object(object.into_iter().filter(|(_, v)| !v.is_null()).collect());
+            let message = DynamicMessage::deserialize(self.message.clone(), object).map_err(|e| {
+                FormatError::Encode(format!(
+                    "row {row} is not a {} message: {e}",
+                    self.message.full_name()
+                ))
+            })?;
+            let mut value = framed(self.id);
+            value.push(0);
+            value.extend(prost_reflect::prost::Message::encode_to_vec(&message));
+            values.append_value(value);
+        }
+        Ok(values.finish())
+    }
+}
+
+/// The Confluent prefix: magic byte and schema id.
+fn framed(id: u32) -> Vec<u8> {
+    let mut value = vec![0];
+    value.extend(id.to_be_bytes());
+    value
+}
+
+/// The rows as JSON objects (`arrow-json`'s writer, nulls kept).
+fn json_rows(batch: &RecordBatch) -> Result<Vec<serde_json::Map<String, Json>>, FormatError> {
+    let mut buffer = Vec::new();
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(&mut buffer);
+    writer
+        .write(batch)
+        .and_then(|()| writer.finish())
+        .map_err(|e| FormatError::Encode(e.to_string()))?;
+    drop(writer);
+    if buffer.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&buffer).map_err(|e| FormatError::Encode(e.to_string()))
+}
+
+/// A JSON Schema for rows of `schema` (all properties required, nullable
+/// ones admit null).
+fn json_schema_of(schema: &Schema) -> Result<Json, FormatError> {
+    fn of(data_type: &DataType, nullable: bool) -> Result<Json, FormatError> {
+        let mut node = match data_type {
+            DataType::Boolean => serde_json::json!({"type": "boolean"}),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+            | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+                serde_json::json!({"type": "integer"})
+            }
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                serde_json::json!({"type": "number"})
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                serde_json::json!({"type": "string"})
+            }
+            DataType::Timestamp(TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond | TimeUnit::Second, _) => {
+                serde_json::json!({"type": "string", "format": "date-time"})
+            }
+            DataType::Date32 => serde_json::json!({"type": "string", "format": "date"}),
+            DataType::List(item) | DataType::LargeList(item) => {
+                serde_json::json!({"type": "array", "items": of(item.data_type(), item.is_nullable())?})
+            }
+            DataType::Struct(fields) => object_of(fields.iter().map(|f| f.as_ref()))?,
+            DataType::Map(entries, _) => {
+                let DataType::Struct(kv) = entries.data_type() else {
+                    unreachable!("map entries are structs")
+                };
+                serde_json::json!({"type": "object", "additionalProperties": of(kv[1].data_type(), kv[1].is_nullable())?})
+            }
+            other => {
+                return Err(FormatError::Schema(format!(
+                    "no JSON Schema type for Arrow {other}"
+                )));
+            }
+        };
+        if nullable && let Some(t) = node.get("type").cloned() {
+            node["type"] = serde_json::json!([t, "null"]);
+        }
+        Ok(node)
+    }
+    fn object_of<'a>(fields: impl Iterator<Item = &'a arrow::datatypes::Field>) -> Result<Json, FormatError> {
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        for field in fields {
+            properties.insert(field.name().clone(), of(field.data_type(), field.is_nullable())?);
+            required.push(Json::String(field.name().clone()));
+        }
+        Ok(serde_json::json!({"type": "object", "properties": properties, "required": required}))
+    }
+    let mut root = object_of(schema.fields().iter().map(|f| f.as_ref()))?;
+    root["$schema"] = Json::String("http://json-schema.org/draft-07/schema#".into());
+    Ok(root)
+}
+

@@ -1,0 +1,76 @@
+//! JSON values into Arrow rows of a fixed schema, through `arrow-json`; a
+//! value that does not fit the schema is poison, not a failed batch.
+
+use arrow::datatypes::SchemaRef;
+use arrow::json::reader::{Decoder, ReaderBuilder};
+use arrow::record_batch::RecordBatch;
+use serde_json::Value;
+
+use crate::{FormatError, Poison, PoisonKind};
+
+/// Builds Arrow rows of one schema from JSON values.
+#[derive(Debug)]
+pub(crate) struct JsonRows {
+    schema: SchemaRef,
+}
+
+impl JsonRows {
+    pub(crate) fn new(schema: SchemaRef) -> Self {
+        JsonRows { schema }
+    }
+
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn decoder(&self) -> Result<Decoder, FormatError> {
+        ReaderBuilder::new(self.schema.clone())
+            .with_batch_size(usize::MAX >> 1)
+            .build_decoder()
+            .map_err(|e| FormatError::Schema(e.to_string()))
+    }
+
+    /// The rows for `values` (input row, value). Values that do not fit the
+    /// schema come back as poison.
+    pub(crate) fn build(
+        &self,
+        values: Vec<(u32, Value)>,
+    ) -> Result<(RecordBatch, Vec<u32>, Vec<Poison>), FormatError> {
+        let mut decoder = self.decoder()?;
+        let all: Vec<&Value> = values.iter().map(|(_, v)| v).collect();
+        if let Ok(batch) = decoder.serialize(&all).and_then(|()| decoder.flush()) {
+            let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+            return Ok((batch, values.iter().map(|(r, _)| *r).collect(), Vec::new()));
+        }
+        // Some value does not fit: find which, one at a time.
+        let mut decoder = self.decoder()?;
+        let mut rows = Vec::new();
+        let mut poison = Vec::new();
+        for (row, value) in &values {
+            let mut single = self.decoder()?;
+            match single.serialize(&[value]).and_then(|()| single.flush()) {
+                Ok(_) => {
+                    decoder
+                        .serialize(&[value])
+                        .map_err(|e| FormatError::Schema(e.to_string()))?;
+                    rows.push(*row);
+                }
+                Err(e) => poison.push(Poison {
+                    row: *row,
+                    kind: PoisonKind::InvalidValue,
+                    message: format!("does not fit the reader schema: {e}"),
+                }),
+            }
+        }
+        let batch = self
+            .flush(&mut decoder)?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+        Ok((batch, rows, poison))
+    }
+
+    fn flush(&self, decoder: &mut Decoder) -> Result<Option<RecordBatch>, FormatError> {
+        decoder
+            .flush()
+            .map_err(|e| FormatError::Schema(e.to_string()))
+    }
+}

@@ -1,0 +1,242 @@
+//! Confluent JSON Schema into Arrow. `schema_registry_converter` checks
+//! each value against its writer schema; valid values are read into the
+//! reader schema's columns by property name (properties the reader does not
+//! have are skipped, ones the writer lacks are null).
+//!
+//! Arrow types: `integer` int64, `number` float64, `boolean`, `string`
+//! utf8 (`format: date-time` a UTC microsecond timestamp, `format: date` a
+//! date), `enum` utf8, `array` list, `object` with `properties` a struct,
+//! `object` with only `additionalProperties` a map with utf8 keys. A
+//! property is nullable unless it is `required` and its type excludes
+//! `null`. Local `$ref`s (`#/definitions/..`, `#/$defs/..`) are followed.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, BinaryArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use schema_registry_converter::blocking::json::JsonDecoder;
+use serde_json::Value as Json;
+
+use crate::json_rows::JsonRows;
+use crate::registry::{Registry, RegistrySchema, WriterIds, registry_error_code, registry_message};
+use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
+
+/// Nesting deeper than this is refused (recursive schemas).
+const MAX_DEPTH: usize = 32;
+
+/// Decodes Confluent JSON Schema values into the reader schema's columns.
+#[derive(Debug)]
+pub(crate) struct JsonSchemaDecoder {
+    registry: Registry,
+    decoder: JsonDecoder,
+    rows: JsonRows,
+    writers: WriterIds,
+}
+
+impl JsonSchemaDecoder {
+    pub(crate) fn new(registry: Registry, reader: RegistrySchema) -> Result<Self, FormatError> {
+        if reader.schema_type != "JSON" {
+            return Err(FormatError::Schema(format!(
+                "the reader schema (id {}) is {}, not JSON",
+                reader.id, reader.schema_type
+            )));
+        }
+        let root: Json = serde_json::from_str(&reader.schema).map_err(|e| {
+            FormatError::Schema(format!("reader schema {} is not JSON: {e}", reader.id))
+        })?;
+        let fields = match json_type(&root, &root, 0)? {
+            (DataType::Struct(fields), _) => fields,
+            (other, _) => {
+                return Err(FormatError::Schema(format!(
+                    "reader schema {} describes {other}, not an object",
+                    reader.id
+                )));
+            }
+        };
+        Ok(JsonSchemaDecoder {
+            decoder: JsonDecoder::new(registry.settings().clone()),
+            registry,
+            rows: JsonRows::new(Arc::new(Schema::new(fields))),
+            writers: WriterIds::new("JSON"),
+        })
+    }
+
+    fn decode_one(&mut self, value: &[u8]) -> Result<Result<Json, (PoisonKind, String)>, FormatError> {
+        let (id, payload) = match confluent_frame(value) {
+            Ok(frame) => frame,
+            Err(poison) => return Ok(Err((poison.kind, poison.message))),
+        };
+        if let Some(reason) = self.writers.check(&self.registry, id)? {
+            return Ok(Err(reason));
+        }
+        if let Err(e) = std::str::from_utf8(payload) {
+            return Ok(Err((PoisonKind::InvalidUtf8, format!("schema id {id}: {e}"))));
+        }
+        match self.decoder.decode(Some(value)) {
+            Ok(Some(decoded)) => Ok(Ok(decoded.value)),
+            Ok(None) => Ok(Err((PoisonKind::NullValue, "no value".into()))),
+            Err(e) if e.retriable && registry_error_code(&e).is_none() => Err(FormatError::Registry {
+                url: "(json schema decoder)".into(),
+                message: registry_message(&e),
+            }),
+            Err(e) => Ok(Err((
+                PoisonKind::InvalidValue,
+                format!("schema id {id}: {}", registry_message(&e)),
+            ))),
+        }
+    }
+}
+
+impl ValueDecoder for JsonSchemaDecoder {
+    fn schema(&self) -> SchemaRef {
+        self.rows.schema()
+    }
+
+    fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
+        let mut good = Vec::with_capacity(values.len());
+        let mut poison = Vec::new();
+        for row in 0..values.len() {
+            match self.decode_one(values.value(row))? {
+                Ok(value) => good.push((row as u32, value)),
+                Err((kind, message)) => poison.push(Poison {
+                    row: row as u32,
+                    kind,
+                    message,
+                }),
+            }
+        }
+        let (batch, rows, unfit) = self.rows.build(good)?;
+        poison.extend(unfit);
+        poison.sort_by_key(|p| p.row);
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
+    }
+}
+
+/// The Arrow type of a schema node, and whether it admits null.
+fn json_type(node: &Json, root: &Json, depth: usize) -> Result<(DataType, bool), FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(FormatError::Schema(format!(
+            "the schema nests deeper than {MAX_DEPTH} levels (recursive?)"
+        )));
+    }
+    let node = resolve(node, root)?;
+    if node.get("enum").is_some() || node.get("const").is_some() {
+        return Ok((DataType::Utf8, admits_null(node)));
+    }
+    for combinator in ["oneOf", "anyOf"] {
+        if let Some(options) = node.get(combinator).and_then(Json::as_array) {
+            let non_null: Vec<&Json> = options
+                .iter()
+                .filter(|o| resolve(o, root).ok().and_then(|o| o.get("type")) != Some(&Json::from("null")))
+                .collect();
+            if let [only] = non_null.as_slice() {
+                let (data_type, _) = json_type(only, root, depth + 1)?;
+                return Ok((data_type, non_null.len() < options.len()));
+            }
+            return Err(FormatError::Schema(format!(
+                "`{combinator}` with several non-null options has no single Arrow type"
+            )));
+        }
+    }
+    let types: Vec<&str> = match node.get("type") {
+        Some(Json::String(t)) => vec![t.as_str()],
+        Some(Json::Array(ts)) => ts.iter().filter_map(Json::as_str).collect(),
+        _ if node.get("properties").is_some() => vec!["object"],
+        _ => {
+            return Err(FormatError::Schema(format!(
+                "a schema without a `type` has no Arrow type: {node}"
+            )));
+        }
+    };
+    let nullable = types.contains(&"null");
+    let non_null: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+    let [kind] = non_null.as_slice() else {
+        return Err(FormatError::Schema(format!(
+            "a property of types {non_null:?} has no single Arrow type"
+        )));
+    };
+    let data_type = match *kind {
+        "integer" => DataType::Int64,
+        "number" => DataType::Float64,
+        "boolean" => DataType::Boolean,
+        "string" => match node.get("format").and_then(Json::as_str) {
+            Some("date-time") => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            Some("date") => DataType::Date32,
+            _ => DataType::Utf8,
+        },
+        "array" => {
+            let items = node.get("items").ok_or_else(|| {
+                FormatError::Schema("an array without `items` has no Arrow type".into())
+            })?;
+            let (item, _) = json_type(items, root, depth + 1)?;
+            DataType::List(Arc::new(Field::new_list_field(item, true)))
+        }
+        "object" => object_type(node, root, depth)?,
+        other => {
+            return Err(FormatError::Schema(format!("type {other:?} has no Arrow type")));
+        }
+    };
+    Ok((data_type, nullable))
+}
+
+fn object_type(node: &Json, root: &Json, depth: usize) -> Result<DataType, FormatError> {
+    let required: Vec<&str> = node
+        .get("required")
+        .and_then(Json::as_array)
+        .map(|r| r.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    match node.get("properties").and_then(Json::as_object) {
+        Some(properties) => {
+            let fields = properties
+                .iter()
+                .map(|(name, property)| {
+                    let (data_type, admits_null) = json_type(property, root, depth + 1)?;
+                    let nullable = admits_null || !required.contains(&name.as_str());
+                    Ok(Field::new(name, data_type, nullable))
+                })
+                .collect::<Result<Vec<_>, FormatError>>()?;
+            Ok(DataType::Struct(Fields::from(fields)))
+        }
+        None => {
+            let values = match node.get("additionalProperties") {
+                Some(schema @ Json::Object(_)) => json_type(schema, root, depth + 1)?.0,
+                _ => DataType::Utf8,
+            };
+            let entries = Field::new(
+                "entries",
+                DataType::Struct(Fields::from(vec![
+                    Field::new("keys", DataType::Utf8, false),
+                    Field::new("values", values, true),
+                ])),
+                false,
+            );
+            Ok(DataType::Map(Arc::new(entries), false))
+        }
+    }
+}
+
+/// `node`, or what its local `$ref` points at.
+fn resolve<'a>(node: &'a Json, root: &'a Json) -> Result<&'a Json, FormatError> {
+    let Some(reference) = node.get("$ref").and_then(Json::as_str) else {
+        return Ok(node);
+    };
+    let pointer = reference.strip_prefix('#').ok_or_else(|| {
+        FormatError::Schema(format!(
+            "`$ref` {reference:?} points outside the schema; only local references are read"
+        ))
+    })?;
+    root.pointer(pointer)
+        .ok_or_else(|| FormatError::Schema(format!("`$ref` {reference:?} points at nothing")))
+}
+
+fn admits_null(node: &Json) -> bool {
+    match node.get("type") {
+        Some(Json::Array(ts)) => ts.iter().any(|t| t == "null"),
+        Some(t) => t == "null",
+        None => false,
+    }
+}

@@ -1,0 +1,229 @@
+//! Values without a registry: JSON objects and CSV lines of a declared
+//! schema, and the raw value as a string or bytes.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+
+use crate::json_rows::JsonRows;
+use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder};
+
+/// One JSON object per value.
+#[derive(Debug)]
+pub(crate) struct JsonDecoder {
+    rows: JsonRows,
+}
+
+impl JsonDecoder {
+    pub(crate) fn new(schema: SchemaRef) -> Self {
+        JsonDecoder {
+            rows: JsonRows::new(schema),
+        }
+    }
+}
+
+impl ValueDecoder for JsonDecoder {
+    fn schema(&self) -> SchemaRef {
+        self.rows.schema()
+    }
+
+    fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
+        let mut good = Vec::with_capacity(values.len());
+        let mut poison = Vec::new();
+        for row in 0..values.len() {
+            let row32 = row as u32;
+            let text = match std::str::from_utf8(values.value(row)) {
+                Ok(text) => text,
+                Err(e) => {
+                    poison.push(Poison {
+                        row: row32,
+                        kind: PoisonKind::InvalidUtf8,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value) if value.is_object() => good.push((row32, value)),
+                Ok(other) => poison.push(Poison {
+                    row: row32,
+                    kind: PoisonKind::InvalidValue,
+                    message: format!("expected a JSON object, found {other}"),
+                }),
+                Err(e) => poison.push(Poison {
+                    row: row32,
+                    kind: PoisonKind::InvalidValue,
+                    message: format!("invalid JSON: {e}"),
+                }),
+            }
+        }
+        let (batch, rows, unfit) = self.rows.build(good)?;
+        poison.extend(unfit);
+        poison.sort_by_key(|p| p.row);
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
+    }
+}
+
+/// One CSV line per value, no header.
+#[derive(Debug)]
+pub(crate) struct CsvDecoder {
+    schema: SchemaRef,
+}
+
+impl CsvDecoder {
+    pub(crate) fn new(schema: SchemaRef) -> Self {
+        CsvDecoder { schema }
+    }
+
+    /// The rows of `lines`, or the parser's error.
+    fn parse(&self, lines: &[&[u8]]) -> Result<RecordBatch, String> {
+        let mut decoder = arrow::csv::ReaderBuilder::new(self.schema.clone())
+            .with_header(false)
+            .with_batch_size(lines.len().max(1))
+            .build_decoder();
+        let mut text = Vec::new();
+        for line in lines {
+            text.extend_from_slice(line);
+            if !line.ends_with(b"\n") {
+                text.push(b'\n');
+            }
+        }
+        let mut rest = text.as_slice();
+        while !rest.is_empty() {
+            let consumed = decoder.decode(rest).map_err(|e| e.to_string())?;
+            if consumed == 0 {
+                break;
+            }
+            rest = &rest[consumed..];
+        }
+        let batch = decoder.flush().map_err(|e| e.to_string())?;
+        let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+        if batch.num_rows() != lines.len() {
+            return Err(format!(
+                "{} values gave {} CSV rows (a value must be one line)",
+                lines.len(),
+                batch.num_rows()
+            ));
+        }
+        Ok(batch)
+    }
+}
+
+impl ValueDecoder for CsvDecoder {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
+        let lines: Vec<&[u8]> = values.iter().map(|v| v.unwrap_or_default()).collect();
+        if let Ok(batch) = self.parse(&lines) {
+            return Ok(Decoded {
+                batch,
+                rows: (0..lines.len() as u32).collect(),
+                poison: Vec::new(),
+            });
+        }
+        let mut good = Vec::new();
+        let mut rows = Vec::new();
+        let mut poison = Vec::new();
+        for (row, line) in lines.iter().enumerate() {
+            let kind = if std::str::from_utf8(line).is_err() {
+                PoisonKind::InvalidUtf8
+            } else {
+                PoisonKind::InvalidValue
+            };
+            match self.parse(&[line]) {
+                Ok(_) if kind == PoisonKind::InvalidValue => {
+                    good.push(*line);
+                    rows.push(row as u32);
+                }
+                Ok(_) => poison.push(Poison {
+                    row: row as u32,
+                    kind,
+                    message: "the line is not valid UTF-8".into(),
+                }),
+                Err(message) => poison.push(Poison {
+                    row: row as u32,
+                    kind,
+                    message,
+                }),
+            }
+        }
+        let batch = self
+            .parse(&good)
+            .map_err(|e| FormatError::Schema(format!("re-parsing good CSV lines: {e}")))?;
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
+    }
+}
+
+/// The value itself, as a `value` column of utf8 or binary.
+#[derive(Debug)]
+pub(crate) struct RawDecoder {
+    schema: SchemaRef,
+    as_string: bool,
+}
+
+impl RawDecoder {
+    pub(crate) fn string() -> Self {
+        Self::new(DataType::Utf8, true)
+    }
+
+    pub(crate) fn bytes() -> Self {
+        Self::new(DataType::Binary, false)
+    }
+
+    fn new(data_type: DataType, as_string: bool) -> Self {
+        RawDecoder {
+            schema: Arc::new(Schema::new(vec![Field::new("value", data_type, false)])),
+            as_string,
+        }
+    }
+}
+
+impl ValueDecoder for RawDecoder {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
+        let mut rows = Vec::with_capacity(values.len());
+        let mut poison = Vec::new();
+        let column: ArrayRef = if self.as_string {
+            let mut strings = Vec::with_capacity(values.len());
+            for row in 0..values.len() {
+                match std::str::from_utf8(values.value(row)) {
+                    Ok(text) => {
+                        strings.push(text);
+                        rows.push(row as u32);
+                    }
+                    Err(e) => poison.push(Poison {
+                        row: row as u32,
+                        kind: PoisonKind::InvalidUtf8,
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Arc::new(StringArray::from(strings))
+        } else {
+            rows.extend(0..values.len() as u32);
+            Arc::new(values.clone())
+        };
+        let batch = RecordBatch::try_new(self.schema.clone(), vec![column])
+            .map_err(|e| FormatError::Schema(e.to_string()))?;
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
+    }
+}
