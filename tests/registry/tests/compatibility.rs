@@ -248,3 +248,38 @@ fn json_rejects_new_required_properties_without_default_and_type_changes() {
         ),
     );
 }
+
+#[test]
+fn avro_checks_look_inside_referenced_types() {
+    let api = Api::start();
+    let address = |fields: Value| json!({ "type": "record", "name": "Address", "namespace": "acme", "fields": fields });
+    let city = json!({ "name": "city", "type": "string" });
+    let zip = json!({ "name": "zip", "type": "string" });
+    api.accepts("address", "AVRO", &address(json!([city])));
+    api.level("address-next", "NONE");
+    api.accepts("address-next", "AVRO", &address(json!([city, zip])));
+
+    let customer = json!({ "type": "record", "name": "Customer", "namespace": "acme",
+                           "fields": [{ "name": "home", "type": "Address" },
+                                      { "name": "work", "type": "Address" }] });
+    let register = |subject: &str, address_subject: &str| {
+        api.send(
+            "POST",
+            &format!("/subjects/{subject}/versions"),
+            &json!({ "schema": customer.to_string(),
+                     "references": [{ "name": "acme.Address", "subject": address_subject, "version": 1 }] }),
+        )
+    };
+    assert_eq!(register("customer", "address").0, 200);
+    // Same Customer text, but its Address gained a field without a default.
+    let (status, body) = register("customer", "address-next");
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("zip"), "{body}");
+
+    // Moving the type from inline to a reference is no change at all.
+    let inline = json!({ "type": "record", "name": "Customer", "namespace": "acme",
+                         "fields": [{ "name": "home", "type": address(json!([city])) },
+                                    { "name": "work", "type": "Address" }] });
+    api.accepts("moved", "AVRO", &inline);
+    assert_eq!(register("moved", "address").0, 200);
+}
