@@ -15,7 +15,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_avro::schema::{AvroSchema, FingerprintStrategy, SCHEMA_METADATA_KEY};
 use arrow_avro::writer::WriterBuilder;
 use arrow_avro::writer::format::AvroSoeFormat;
-use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
+use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage};
 use schema_registry_converter::blocking::proto_decoder::ProtoDecoder;
 use schema_registry_converter::blocking::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
@@ -276,7 +276,9 @@ impl ValueEncoder for ProtobufEncoder {
     fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
         let mut values = BinaryBuilder::new();
         for (row, object) in json_rows(batch)?.into_iter().enumerate() {
-            let object = Json::Object(object.into_iter().filter(|(_, v)| !v.is_null()).collect());
+            let mut object =
+                Json::Object(object.into_iter().filter(|(_, v)| !v.is_null()).collect());
+            bytes_as_base64(&mut object, &self.message);
             let message = DynamicMessage::deserialize(self.message.clone(), object).map_err(|e| {
                 FormatError::Encode(format!(
                     "row {row} is not a {} message: {e}",
@@ -289,6 +291,45 @@ impl ValueEncoder for ProtobufEncoder {
             values.append_value(value);
         }
         Ok(values.finish())
+    }
+}
+
+/// Rewrites the `bytes` fields of a message's JSON from `arrow-json`'s hex
+/// to the base64 of Protobuf's JSON mapping.
+fn bytes_as_base64(json: &mut Json, message: &MessageDescriptor) {
+    use base64::Engine as _;
+    fn convert(value: &mut Json, kind: &Kind) {
+        match (value, kind) {
+            (Json::Array(items), _) => items.iter_mut().for_each(|item| convert(item, kind)),
+            (Json::String(text), Kind::Bytes) => {
+                let bytes: Option<Vec<u8>> = (0..text.len())
+                    .step_by(2)
+                    .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                    .collect();
+                if let Some(bytes) = bytes {
+                    *text = base64::engine::general_purpose::STANDARD.encode(bytes);
+                }
+            }
+            (value @ Json::Object(_), Kind::Message(message)) => bytes_as_base64(value, message),
+            _ => {}
+        }
+    }
+    let Json::Object(object) = json else {
+        return;
+    };
+    for field in message.fields() {
+        let Some(value) = object.get_mut(field.name()) else {
+            continue;
+        };
+        match (field.is_map(), field.kind()) {
+            (true, Kind::Message(entry)) => {
+                let kind = entry.map_entry_value_field().kind();
+                if let Json::Object(entries) = value {
+                    entries.values_mut().for_each(|v| convert(v, &kind));
+                }
+            }
+            (_, kind) => convert(value, &kind),
+        }
     }
 }
 

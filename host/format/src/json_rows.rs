@@ -23,9 +23,10 @@ impl JsonRows {
         self.schema.clone()
     }
 
-    fn decoder(&self) -> Result<Decoder, FormatError> {
+    /// A decoder for up to `rows` rows in one batch.
+    fn decoder(&self, rows: usize) -> Result<Decoder, FormatError> {
         ReaderBuilder::new(self.schema.clone())
-            .with_batch_size(usize::MAX >> 1)
+            .with_batch_size(rows.max(1))
             .build_decoder()
             .map_err(|e| FormatError::Schema(e.to_string()))
     }
@@ -36,18 +37,18 @@ impl JsonRows {
         &self,
         values: Vec<(u32, Value)>,
     ) -> Result<(RecordBatch, Vec<u32>, Vec<Poison>), FormatError> {
-        let mut decoder = self.decoder()?;
+        let mut decoder = self.decoder(values.len())?;
         let all: Vec<&Value> = values.iter().map(|(_, v)| v).collect();
         if let Ok(batch) = decoder.serialize(&all).and_then(|()| decoder.flush()) {
             let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
             return Ok((batch, values.iter().map(|(r, _)| *r).collect(), Vec::new()));
         }
         // Some value does not fit: find which, one at a time.
-        let mut decoder = self.decoder()?;
+        let mut decoder = self.decoder(values.len())?;
         let mut rows = Vec::new();
         let mut poison = Vec::new();
         for (row, value) in &values {
-            let mut single = self.decoder()?;
+            let mut single = self.decoder(1)?;
             match single.serialize(&[value]).and_then(|()| single.flush()) {
                 Ok(_) => {
                     decoder
