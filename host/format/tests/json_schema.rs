@@ -1,0 +1,206 @@
+//! Confluent JSON Schema: values written by `schema_registry_converter`'s
+//! validating encoder with two versions of a schema decode into the reader
+//! schema's Arrow columns; the sink encoder's output reads back the same.
+
+mod common;
+
+use arrow::array::{Array, AsArray, Float64Array, Int64Array, MapArray, StructArray};
+use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
+use common::{Registry, binary};
+use schema_registry_converter::blocking::json::{JsonDecoder, JsonEncoder};
+use schema_registry_converter::blocking::schema_registry::SrSettings;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+use serde_json::json;
+use sluice_format::{EncodeSpec, PoisonKind, SchemaVersion, ValueFormat};
+
+fn schema(version: u8) -> serde_json::Value {
+    let mut schema = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "customer": {"type": "string"},
+            "amount": {"type": "number"},
+            "created": {"type": "string", "format": "date-time"},
+            "day": {"type": "string", "format": "date"},
+            "status": {"enum": ["NEW", "PAID"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "attrs": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "address": {"$ref": "#/definitions/Address"},
+            "note": {"type": ["string", "null"]}
+        },
+        "required": ["id", "customer", "amount", "created"],
+        "definitions": {
+            "Address": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
+                "required": ["city"]
+            }
+        }
+    });
+    if version == 2 {
+        let properties = schema["properties"].as_object_mut().unwrap();
+        properties.remove("note");
+        properties.insert("channel".into(), json!({"type": "string", "default": "web"}));
+    }
+    schema
+}
+
+fn order(i: i64, version: u8) -> serde_json::Value {
+    let mut order = json!({
+        "id": i,
+        "customer": format!("customer-{i}"),
+        "amount": i as f64 / 4.0,
+        "created": format!("2024-03-01T12:00:{:02}.5Z", i % 60),
+        "day": format!("2024-03-{:02}", 1 + i % 28),
+        "status": if i % 2 == 0 { "NEW" } else { "PAID" },
+        "tags": (0..i % 3).map(|t| format!("t{t}")).collect::<Vec<_>>(),
+        "attrs": {"n": i},
+    });
+    if i % 4 != 0 {
+        order["address"] = json!({"city": format!("city-{}", i % 5)});
+    }
+    if version == 1 {
+        order["note"] = if i % 3 == 0 { json!(null) } else { json!(format!("note {i}")) };
+    } else {
+        order["channel"] = json!("app");
+    }
+    order
+}
+
+/// Values of orders 0..n: even ones written with v1, odd ones with v2.
+fn produce(registry: &Registry, topic: &str, n: i64) -> Vec<Vec<u8>> {
+    let writer = |version: u8| {
+        (
+            JsonEncoder::new(SrSettings::new(registry.url())),
+            SubjectNameStrategy::TopicNameStrategyWithSchema(
+                topic.to_owned(),
+                false,
+                SuppliedSchema::new(None, SchemaType::Json, schema(version).to_string()),
+            ),
+        )
+    };
+    let versions = [writer(1), writer(2)];
+    let encode = |i: i64| {
+        let (encoder, subject) = &versions[(i % 2) as usize];
+        encoder.encode(&order(i, (i % 2 + 1) as u8), subject).unwrap()
+    };
+    encode(0);
+    encode(1);
+    (0..n).map(encode).collect()
+}
+
+#[test]
+fn two_schema_versions_decode_into_the_reader_schema() {
+    let registry = Registry::start();
+    let values = produce(&registry, "orders", 40);
+    let mut decoder = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+    let decoded = decoder.decode(&binary(&values)).unwrap();
+    assert!(decoded.poison.is_empty(), "{:?}", decoded.poison);
+    let batch = decoded.batch;
+    let schema = batch.schema();
+    let field = |name: &str| schema.field_with_name(name).unwrap().clone();
+    assert!(schema.field_with_name("note").is_err(), "v2 has no note");
+    assert_eq!(field("id").data_type(), &DataType::Int64);
+    assert!(!field("id").is_nullable(), "required");
+    assert!(field("channel").is_nullable(), "not required");
+    assert_eq!(field("amount").data_type(), &DataType::Float64);
+    assert!(matches!(
+        field("created").data_type(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_))
+    ));
+    assert_eq!(field("day").data_type(), &DataType::Date32);
+    assert_eq!(field("status").data_type(), &DataType::Utf8);
+    assert!(matches!(field("tags").data_type(), DataType::List(_)));
+    assert!(matches!(field("attrs").data_type(), DataType::Map(_, _)));
+    let DataType::Struct(address) = field("address").data_type().clone() else {
+        panic!("address is not a struct")
+    };
+    assert!(!address[0].is_nullable() && address[1].is_nullable(), "city required, zip not");
+
+    let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+    let ids = column("id");
+    let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
+    let amount = column("amount");
+    let amount = amount.as_any().downcast_ref::<Float64Array>().unwrap();
+    let created = column("created");
+    let created = created.as_primitive::<TimestampMicrosecondType>();
+    let day = column("day");
+    let day = day.as_primitive::<Date32Type>();
+    let attrs = column("attrs");
+    let attrs = attrs.as_any().downcast_ref::<MapArray>().unwrap();
+    let address = column("address");
+    let address = address.as_any().downcast_ref::<StructArray>().unwrap();
+    let channel = column("channel");
+    let channel = channel.as_string::<i32>();
+    for row in 0..40 {
+        let i = row as i64;
+        assert_eq!(ids.value(row), i);
+        assert_eq!(amount.value(row), i as f64 / 4.0);
+        assert_eq!(created.value(row), (1_709_294_400 + i % 60) * 1_000_000 + 500_000);
+        assert_eq!(day.value(row), 19_783 + (i % 28) as i32, "days since 1970 of 2024-03-DD");
+        assert_eq!(attrs.value(row).column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), i);
+        assert_eq!(address.is_null(row), i % 4 == 0);
+        assert_eq!(channel.is_null(row), i % 2 == 0, "v1 values have no channel");
+    }
+}
+
+#[test]
+fn the_sink_encoder_round_trips_values_a_confluent_consumer_validates() {
+    let registry = Registry::start();
+    let values = produce(&registry, "orders", 20);
+    let mut decoder = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+    let decoded = decoder.decode(&binary(&values)).unwrap().batch;
+    for (subject, auto_register) in [("orders-value", false), ("orders-copy-value", true)] {
+        let mut encoder = sluice_format::open_encoder(
+            &EncodeSpec {
+                format: ValueFormat::JsonSchema,
+                registry: registry.options(),
+                subject: subject.into(),
+                auto_register,
+            },
+            &decoded.schema(),
+        )
+        .unwrap();
+        let encoded = encoder.encode(&decoded).unwrap();
+        let mut again = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+        let round_trip = again.decode(&encoded).unwrap();
+        assert!(round_trip.poison.is_empty(), "{subject}: {:?}", round_trip.poison);
+        assert_eq!(round_trip.batch.columns(), decoded.columns(), "{subject}");
+        // Confluent's deserializer validates each value against its schema.
+        let confluent = JsonDecoder::new(SrSettings::new(registry.url()));
+        for (row, value) in encoded.iter().enumerate() {
+            let value = confluent.decode(value).unwrap().unwrap().value;
+            assert_eq!(value["id"], json!(row), "{subject}");
+        }
+    }
+}
+
+#[test]
+fn invalid_utf8_invalid_json_and_schema_violations_are_poison() {
+    let registry = Registry::start();
+    let good = produce(&registry, "orders", 2);
+    let id = &good[0][..5];
+    let framed = |payload: &[u8]| [id, payload].concat();
+    let values = vec![
+        good[0].clone(),
+        framed(b"{\"id\": 1, \"customer\": \"\xff\xfe\"}"),
+        framed(b"{\"id\": "),
+        framed(br#"{"id": "seven", "customer": "c", "amount": 1, "created": "2024-01-01T00:00:00Z"}"#),
+        good[1].clone(),
+    ];
+    let mut decoder = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+    let decoded = decoder.decode(&binary(&values)).unwrap();
+    let kinds: Vec<(u32, PoisonKind)> = decoded.poison.iter().map(|p| (p.row, p.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, PoisonKind::InvalidUtf8),
+            (2, PoisonKind::InvalidValue),
+            (3, PoisonKind::InvalidValue),
+        ]
+    );
+    assert_eq!(decoded.rows, [0, 4]);
+}
