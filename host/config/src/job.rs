@@ -898,4 +898,34 @@ type = "console"
         .to_string();
         assert!(message.contains("sliding"), "{message}");
     }
+
+    #[test]
+    fn decode_and_encode_sections_parse_with_defaults() {
+        let job = parse(&format!(
+            "{SOURCE}\n[decode]\nformat = \"avro\"\nregistry = {{ url = \"http://r:8081\" }}\nversion = 3\ndead_letter = \"dlq\"\n\n[encode]\nformat = \"avro\"\nregistry = {{ url = \"http://r:8081\" }}\nsubject = \"out-value\"\n\"auto.register.schemas\" = true\n\n[outputs.dlq]\ntype = \"console\"\n"
+        ))
+        .unwrap();
+        let decode = job.decode.unwrap();
+        assert_eq!(decode.version, "3");
+        assert_eq!(decode.on_error, OnError::Dlq);
+        assert_eq!(decode.max_value_bytes, 1 << 20);
+        assert_eq!(decode.registry["url"], "http://r:8081");
+        assert!(job.encode.unwrap().auto_register_schemas);
+    }
+
+    #[test]
+    fn a_dead_letter_policy_without_its_output_is_refused() {
+        let message = parse(&format!("{SOURCE}\n[decode]\nformat = \"json\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("decode.dead_letter") && message.contains("[outputs.dead-letter]"),
+            "{message}"
+        );
+        let job = parse(&format!(
+            "{SOURCE}\n[decode]\nformat = \"json\"\non_error = \"skip-and-count\"\n"
+        ))
+        .unwrap();
+        assert_eq!(job.decode.unwrap().on_error, OnError::SkipAndCount);
+    }
 }

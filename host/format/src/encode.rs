@@ -40,7 +40,11 @@ pub struct EncodeSpec {
 
 /// Encodes rows into Kafka values.
 pub trait ValueEncoder: Send + std::fmt::Debug {
-    /// One value per row of `batch`.
+    /// The fields the output schema names, in its order: the columns a
+    /// batch must have.
+    fn fields(&self) -> Vec<String>;
+
+    /// One value per row of `batch`, whose columns are [`Self::fields`].
     fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError>;
 }
 
@@ -83,12 +87,21 @@ pub fn open_encoder(
             Box::new(AvroEncoder::new(output)?)
         }
         ValueFormat::JsonSchema => {
-            let id = if spec.auto_register {
-                register(SchemaType::Json, json_schema_of(rows)?.to_string())?
+            let (id, schema) = if spec.auto_register {
+                let schema = json_schema_of(rows)?;
+                (register(SchemaType::Json, schema.to_string())?, schema)
             } else {
-                existing()?.id
+                let output = existing()?;
+                let schema = serde_json::from_str(&output.schema).map_err(|e| {
+                    FormatError::Schema(format!("output schema {} is not JSON: {e}", output.id))
+                })?;
+                (output.id, schema)
             };
-            Box::new(JsonSchemaEncoder { id })
+            let properties = schema["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            Box::new(JsonSchemaEncoder { id, properties })
         }
         ValueFormat::Protobuf => {
             if spec.auto_register {
@@ -140,6 +153,20 @@ impl AvroEncoder {
 }
 
 impl ValueEncoder for AvroEncoder {
+    fn fields(&self) -> Vec<String> {
+        serde_json::from_str::<Json>(&self.schema)
+            .ok()
+            .and_then(|schema| {
+                schema["fields"].as_array().map(|fields| {
+                    fields
+                        .iter()
+                        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
     fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
         let error = |e: arrow_avro::errors::AvroError| FormatError::Encode(e.to_string());
         let mut metadata = std::collections::HashMap::new();
@@ -227,9 +254,14 @@ fn enums_as_symbols(batch: &RecordBatch, avro_schema: &str) -> Result<Vec<ArrayR
 #[derive(Debug)]
 struct JsonSchemaEncoder {
     id: u32,
+    properties: Vec<String>,
 }
 
 impl ValueEncoder for JsonSchemaEncoder {
+    fn fields(&self) -> Vec<String> {
+        self.properties.clone()
+    }
+
     fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
         let mut values = BinaryBuilder::new();
         for object in json_rows(batch)? {
@@ -273,6 +305,10 @@ impl ProtobufEncoder {
 }
 
 impl ValueEncoder for ProtobufEncoder {
+    fn fields(&self) -> Vec<String> {
+        self.message.fields().map(|f| f.name().to_owned()).collect()
+    }
+
     fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
         let mut values = BinaryBuilder::new();
         for (row, object) in json_rows(batch)?.into_iter().enumerate() {

@@ -1,6 +1,9 @@
 //! The encode stage: rows bound for a Kafka sink become Confluent-encoded
-//! values. The record columns (`key`, `headers`, `partition`, `topic`) stay
-//! as they are; every other column is the value.
+//! values, as Confluent's serializers make them. The record's `key` and
+//! `headers` stay; the value is the output schema's fields. Kafka's own
+//! columns (`topic`, `partition`, `offset`, `timestamp`, `timestampType`)
+//! are not part of the value unless the output schema names them, and
+//! the sink's options (and the key) pick the topic and partition.
 
 use std::sync::Arc;
 
@@ -12,8 +15,20 @@ use sluice_format::{EncodeSpec, FormatError, ValueEncoder, ValueFormat, open_enc
 
 use crate::PipelineError;
 
-/// Columns that describe the Kafka record rather than its value.
-const RECORD_COLUMNS: &[&str] = &["key", "headers", "partition", "topic"];
+/// Columns that the encoded record keeps beside its value.
+const RECORD_COLUMNS: &[&str] = &["key", "headers"];
+
+/// Columns a Kafka source adds, which are no part of a value unless the
+/// output schema names them.
+const KAFKA_COLUMNS: &[&str] = &[
+    "key",
+    "headers",
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+    "timestampType",
+];
 
 /// Encodes sink rows; the encoder is opened on the first batch, when the
 /// rows' schema is known (and registered, with `auto.register.schemas`).
@@ -51,17 +66,38 @@ impl EncodeStage {
     /// `batch`'s record columns and the encoded `value`.
     pub(crate) fn encode(&mut self, batch: &RecordBatch) -> Result<RecordBatch, PipelineError> {
         let schema = batch.schema();
-        let (record, value): (Vec<usize>, Vec<usize>) = (0..schema.fields().len())
-            .partition(|&i| RECORD_COLUMNS.contains(&schema.field(i).name().as_str()));
+        let indices = |names: &mut dyn Iterator<Item = &str>| -> Result<Vec<usize>, PipelineError> {
+            names
+                .map(|name| {
+                    schema.index_of(name).map_err(|_| {
+                        PipelineError::Encode(FormatError::Encode(format!(
+                            "the output schema's field `{name}` is not a column of the rows"
+                        )))
+                    })
+                })
+                .collect()
+        };
+        let encoder = match &mut self.encoder {
+            Some(encoder) => encoder,
+            None => {
+                let candidates: Vec<usize> = (0..schema.fields().len())
+                    .filter(|&i| !KAFKA_COLUMNS.contains(&schema.field(i).name().as_str()))
+                    .collect();
+                let rows = schema
+                    .project(&candidates)
+                    .map_err(|e| PipelineError::Batch(e.to_string()))?;
+                self.encoder
+                    .insert(open_encoder(&self.spec, &rows).map_err(PipelineError::Encode)?)
+            }
+        };
+        let fields = encoder.fields();
+        let value = indices(&mut fields.iter().map(String::as_str))?;
+        let record: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| RECORD_COLUMNS.contains(&schema.field(i).name().as_str()))
+            .collect();
         let value_rows = batch
             .project(&value)
             .map_err(|e| PipelineError::Batch(e.to_string()))?;
-        let encoder = match &mut self.encoder {
-            Some(encoder) => encoder,
-            None => self.encoder.insert(
-                open_encoder(&self.spec, &value_rows.schema()).map_err(PipelineError::Encode)?,
-            ),
-        };
         let values = encoder.encode(&value_rows).map_err(PipelineError::Encode)?;
         let mut fields: Vec<Field> = record.iter().map(|&i| schema.field(i).clone()).collect();
         let mut columns: Vec<ArrayRef> = record.iter().map(|&i| batch.column(i).clone()).collect();

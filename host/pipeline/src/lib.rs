@@ -294,17 +294,11 @@ impl Pipeline {
         self.stats.batches += 1;
         self.stats.rows_in += batch.num_rows() as u64;
         let started = Instant::now();
+        let poison_before: u64 = self.stats.poison.values().sum();
         let mut batch = batch;
         if let Some(stage) = self.decode.as_mut() {
             let decoded = stage.decode(&batch)?;
             count_poison(&mut self.stats.poison, &decoded.poison);
-            if !decoded.poison.is_empty() {
-                tracing::warn!(
-                    in_batch = decoded.poison.len(),
-                    totals = ?self.stats.poison,
-                    "records that could not be decoded"
-                );
-            }
             if let (Some(rows), Some(output)) = (&decoded.dead_letter, stage.dead_letter_output()) {
                 let output = output.to_owned();
                 self.write_output("decode", &output, rows)?;
@@ -313,6 +307,14 @@ impl Pipeline {
         }
         for index in 0..self.transforms.len() {
             batch = self.apply(index, batch)?;
+        }
+        let poison_after: u64 = self.stats.poison.values().sum();
+        if poison_after > poison_before {
+            tracing::warn!(
+                in_batch = poison_after - poison_before,
+                totals = ?self.stats.poison,
+                "records that could not be decoded or were rejected"
+            );
         }
         if self.aggregate.is_some() {
             let Some(results) = self.aggregate_batch(&batch)? else {
@@ -567,35 +569,40 @@ fn open_sink(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, PipelineErro
     })
 }
 
-/// The source rows that `rows` (decoded rows, with the Kafka `partition`
-/// and `offset` columns kept) came from.
+/// The source rows that `rows` (decoded rows that kept the Kafka `topic`,
+/// `partition` and `offset` columns) came from.
 fn source_rows_of(source: &RecordBatch, rows: &RecordBatch) -> Result<Vec<u32>, PipelineError> {
     use arrow::array::AsArray;
     use arrow::datatypes::{Int32Type, Int64Type};
-    let columns = |batch: &RecordBatch| {
-        Some((
-            batch.column_by_name("partition")?.as_primitive_opt::<Int32Type>()?.clone(),
-            batch.column_by_name("offset")?.as_primitive_opt::<Int64Type>()?.clone(),
-        ))
+    type Position = (Option<String>, i32, i64);
+    let positions = |batch: &RecordBatch| -> Option<Vec<Position>> {
+        let topics = batch.column_by_name("topic").and_then(|c| c.as_string_opt::<i32>().cloned());
+        let partitions = batch.column_by_name("partition")?.as_primitive_opt::<Int32Type>()?.clone();
+        let offsets = batch.column_by_name("offset")?.as_primitive_opt::<Int64Type>()?.clone();
+        Some(
+            (0..batch.num_rows())
+                .map(|row| {
+                    let topic = topics.as_ref().map(|t| t.value(row).to_owned());
+                    (topic, partitions.value(row), offsets.value(row))
+                })
+                .collect(),
+        )
     };
     let missing = || {
         PipelineError::Batch(
             "a plugin rejected rows without the Kafka `partition` and `offset` columns, so their records cannot be found for the dead-letter output; keep them (decode.keep) and let them through the plugins".into(),
         )
     };
-    let (source_partitions, source_offsets) = columns(source).ok_or_else(missing)?;
-    let (partitions, offsets) = columns(rows).ok_or_else(missing)?;
-    let mut index = std::collections::HashMap::with_capacity(source.num_rows());
-    for row in 0..source.num_rows() {
-        index.insert((source_partitions.value(row), source_offsets.value(row)), row as u32);
-    }
-    (0..rows.num_rows())
-        .map(|row| {
-            index
-                .get(&(partitions.value(row), offsets.value(row)))
-                .copied()
-                .ok_or_else(missing)
-        })
+    let source_positions = positions(source).ok_or_else(missing)?;
+    let index: std::collections::HashMap<&Position, u32> = source_positions
+        .iter()
+        .enumerate()
+        .map(|(row, position)| (position, row as u32))
+        .collect();
+    positions(rows)
+        .ok_or_else(missing)?
+        .iter()
+        .map(|position| index.get(position).copied().ok_or_else(missing))
         .collect()
 }
 
