@@ -493,3 +493,57 @@ fn fail_stops_at_the_first_poison_record_and_skip_and_count_counts_it() {
         assert_eq!(out.len(), 9, "{}: the nine good records", broker.name);
     }
 }
+
+#[test]
+fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
+    for broker in test_brokers() {
+        let registry = StandIn::start().unwrap();
+        let url = registry.url();
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output, dlq) = (unique("utf8-in"), unique("utf8-out"), unique("utf8-dlq"));
+        create_topic(&broker, &input, 1);
+        create_topic(&broker, &output, 1);
+        create_topic(&broker, &dlq, 1);
+        let schema = json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}, "required": ["id"]});
+        let encoder = JsonEncoder::new(SrSettings::new(url.clone()));
+        let subject = strategy(&input, SchemaType::Json, &schema.to_string());
+        // 1,000 good values and 1,000 whose name holds bytes that are not UTF-8.
+        let records: Vec<Record> = (0..2000)
+            .map(|i| {
+                let mut value = encoder.encode(&json!({"id": i, "name": format!("n{i}")}), &subject).unwrap();
+                if i % 2 == 1 {
+                    let at = value.len() - 3;
+                    value[at] = 0xff;
+                }
+                Record { partition: 0, key: None, value: Some(value), headers: vec![] }
+            })
+            .collect();
+        produce(&broker, &input, &records);
+        let job = write_job(
+            dir.path(),
+            &broker,
+            &input,
+            &format!("format = \"json-schema\"\nregistry = {{ url = {url:?} }}\ndead_letter = \"dlq\""),
+            &format!(
+                "{}\n{}",
+                kafka_output("sink", &broker, &output, ", valueFormat = \"json\""),
+                kafka_output("outputs.dlq", &broker, &dlq, "")
+            ),
+        );
+        let stderr = assert_success(&run_job(&job, &dir.path().join("cache")));
+        assert!(stderr.contains("\"invalid-utf8\": 1000"), "{stderr}");
+        let out = all_records(read_back(&broker, &output, 1, 1000, Duration::from_secs(60)));
+        let ids: Vec<i64> = out
+            .iter()
+            .map(|r| serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap()).unwrap()["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, (0..2000).step_by(2).collect::<Vec<i64>>(), "{}", broker.name);
+        let dead = all_records(read_back(&broker, &dlq, 1, 1000, Duration::from_secs(60)));
+        assert_eq!(dead.len(), 1000, "{}", broker.name);
+        for (record, sent) in dead.iter().zip(records.iter().skip(1).step_by(2)) {
+            assert_eq!(record.value, sent.value, "dead-lettered as written");
+            let kind = record.headers.iter().find(|(k, _)| k == "__sluice.errors.kind").unwrap();
+            assert_eq!(kind.1.as_deref(), Some(b"invalid-utf8".as_slice()));
+        }
+    }
+}
