@@ -5,8 +5,10 @@
 //! cargo run --release -p sluice-bench -- kafka-throughput   # needs scripts/services start
 //! cargo run --release -p sluice-bench -- kafka-latency
 //! cargo run --release -p sluice-bench -- nexmark
+//! cargo run --release -p sluice-bench -- decode
 //! ```
 
+mod decode;
 mod kafka;
 mod nexmark;
 mod wasm_overhead;
@@ -20,8 +22,9 @@ fn main() -> anyhow::Result<()> {
         "kafka-throughput" => kafka::throughput(),
         "kafka-latency" => kafka::latency(),
         "nexmark" => nexmark::run(),
+        "decode" => decode::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode"
         ),
     }
 }
