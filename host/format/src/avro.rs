@@ -32,7 +32,7 @@ pub(crate) struct AvroDecoder {
 #[derive(Debug)]
 enum Writer {
     /// Records with this id decode with this decoder.
-    Usable(WriterDecoder),
+    Usable(Box<WriterDecoder>),
     /// Records with this id are poison, for this reason.
     Unusable(PoisonKind, String),
 }
@@ -81,7 +81,7 @@ impl AvroDecoder {
                 ),
                 Lookup::Found(schema) => {
                     match WriterDecoder::build(id, &schema.schema, &self.reader) {
-                        Ok(decoder) => Writer::Usable(decoder),
+                        Ok(decoder) => Writer::Usable(Box::new(decoder)),
                         Err(e) => Writer::Unusable(
                             PoisonKind::IncompatibleSchema,
                             format!("schema id {id} cannot be read as the reader schema: {e}"),
