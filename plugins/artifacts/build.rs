@@ -36,6 +36,10 @@ const PROJECTS: &[(&str, &str)] = &[
     ("PYTHON_PII_REDACT", "python/pii-redact"),
     ("PYTHON_FILTER", "python/filter"),
     ("PYTHON_STATS", "python/stats"),
+    ("JS_PII_REDACT", "js/pii-redact"),
+    ("JS_FILTER", "js/filter"),
+    ("C_PII_REDACT", "c/pii-redact"),
+    ("C_FILTER", "c/filter"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

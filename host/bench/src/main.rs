@@ -5,9 +5,11 @@
 //! cargo run --release -p sluice-bench -- kafka-throughput   # needs scripts/services start
 //! cargo run --release -p sluice-bench -- kafka-latency
 //! cargo run --release -p sluice-bench -- nexmark
+//! cargo run --release -p sluice-bench -- languages
 //! ```
 
 mod kafka;
+mod languages;
 mod nexmark;
 mod wasm_overhead;
 
@@ -20,8 +22,9 @@ fn main() -> anyhow::Result<()> {
         "kafka-throughput" => kafka::throughput(),
         "kafka-latency" => kafka::latency(),
         "nexmark" => nexmark::run(),
+        "languages" => languages::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, languages"
         ),
     }
 }

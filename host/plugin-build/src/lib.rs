@@ -6,6 +6,7 @@
 //! crate). Each language's SDK (`guest-sdk/<lang>`) hides the bindings, so
 //! the author writes one function over a batch.
 
+mod c;
 mod error;
 mod js;
 mod manifest;
@@ -30,6 +31,7 @@ pub fn build(dir: &Path, out_dir: &Path) -> Result<PathBuf, BuildError> {
         Language::Rust => rust::build(&project, &out)?,
         Language::Python => python::build(&project, &out)?,
         Language::Js => js::build(&project, &out)?,
+        Language::C => c::build(&project, &out)?,
     }
     Ok(out)
 }

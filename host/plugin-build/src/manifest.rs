@@ -21,11 +21,13 @@ pub enum Language {
     Python,
     /// JavaScript with the `sluice` module (`plugin.js`), by componentize-js.
     Js,
+    /// C with `sluice.h` (`plugin.c`), by clang for wasm32-wasi.
+    C,
 }
 
 impl Language {
     /// Every language, in the order `--lang` lists them.
-    pub const ALL: [Language; 3] = [Language::Rust, Language::Python, Language::Js];
+    pub const ALL: [Language; 4] = [Language::Rust, Language::Python, Language::Js, Language::C];
 
     /// The name used in `sluice.toml` and `--lang`.
     pub fn name(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Language {
             Language::Rust => "rust",
             Language::Python => "python",
             Language::Js => "js",
+            Language::C => "c",
         }
     }
 }

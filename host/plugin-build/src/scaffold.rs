@@ -23,6 +23,7 @@ fn template(language: Language) -> &'static [(&'static str, &'static str)] {
             ("plugin.js", include_str!("../templates/js/plugin.js")),
             ("plugin.test.js", include_str!("../templates/js/plugin.test.js")),
         ],
+        Language::C => &[("plugin.c", include_str!("../templates/c/plugin.c"))],
     }
 }
 
