@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use wit_bindgen_core::wit_parser::Resolve;
-use wit_bindgen_core::{Files, WorldGenerator};
+use wit_bindgen_core::Files;
 
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
@@ -61,7 +61,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
                 wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
             )
         })
-        .and_then(|mut encoder| encoder.encode())
+        .and_then(|encoder| encoder.encode())
         .map_err(|e| BuildError::ToolFailed {
             tool: "wit-component".into(),
             status: "component new".into(),

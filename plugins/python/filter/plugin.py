@@ -36,7 +36,8 @@ def scalar(kind, text):
     """`text` parsed as a value of the column type `kind`."""
     if kind not in ARROW_NAMES:
         raise sluice.Fatal(f"cannot filter on a {kind} column")
-    bad = sluice.Fatal(f"value {text!r} is not a {ARROW_NAMES[kind]}")
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    bad = sluice.Fatal(f"value {quoted} is not a {ARROW_NAMES[kind]}")
     if kind in RANGES:
         if not (UNSIGNED if kind.startswith("u") else INTEGER).match(text):
             raise bad
