@@ -10,18 +10,21 @@ from .config import Config
 from .errors import Fatal
 
 
+# The instance's configuration (module state: componentize-py may create
+# a new `Transformer` for every call).
+_config = Config()
+
+
 class Transformer(exports.Transformer):
     """The `transformer` export over the registered transform function."""
 
-    def __init__(self):
-        self._config = Config()
-
     def init(self, config):
-        self._config = Config(config)
+        global _config
+        _config = Config(config)
 
     def process(self, input):
         def call():
-            out = registry.transform(lift(input), self._config)
+            out = registry.transform(lift(input), _config)
             if not isinstance(out, Batch):
                 raise Fatal(f"the transform returned {type(out).__name__}, not a Batch")
             return wit.Transformed(lower(out), [])

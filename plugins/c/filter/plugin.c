@@ -156,8 +156,9 @@ static bool filter_rows(sluice_batch *batch, const sluice_config *config) {
     bool *keep = malloc(rows ? rows : 1);
     if (!keep) abort();
     bool ok = true;
-    if (strcmp(op, "is_null") == 0 || strcmp(op, "is_not_null") == 0) {
-        for (size_t r = 0; r < rows; r++) keep[r] = sluice_is_null(column, r) == (op[3] == 'n');
+    bool is_null = strcmp(op, "is_null") == 0;
+    if (is_null || strcmp(op, "is_not_null") == 0) {
+        for (size_t r = 0; r < rows; r++) keep[r] = sluice_is_null(column, r) == is_null;
     } else {
         const char *text = sluice_config_get(config, "value");
         key value;
