@@ -1,6 +1,8 @@
 //! Builds every guest crate of the workspace for `wasm32-wasip2` (the
-//! output is already a component) into `target/wasm`, and writes their
-//! paths as constants for the host's tests, benchmarks and demo.
+//! output is already a component) into `target/wasm`, the plugins in other
+//! languages (`plugins/<lang>/<name>`) with `sluice-plugin-build` into
+//! `target/wasm/<lang>`, and writes their paths as constants for the host's
+//! tests, benchmarks and demo.
 
 use std::env;
 use std::fmt::Write as _;
@@ -26,6 +28,18 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("SPIN_FOREVER", "spin-forever", "spin_forever"),
     ("ALLOC_FOREVER", "alloc-forever", "alloc_forever"),
     ("SANDBOX_PROBE", "sandbox-probe", "sandbox_probe"),
+];
+
+/// (constant name, project directory under `plugins/`) of the plugins in
+/// other languages.
+const PROJECTS: &[(&str, &str)] = &[
+    ("PYTHON_PII_REDACT", "python/pii-redact"),
+    ("PYTHON_FILTER", "python/filter"),
+    ("PYTHON_STATS", "python/stats"),
+    ("JS_PII_REDACT", "js/pii-redact"),
+    ("JS_FILTER", "js/filter"),
+    ("C_PII_REDACT", "c/pii-redact"),
+    ("C_FILTER", "c/filter"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -72,9 +86,15 @@ fn main() {
     ] {
         command.env_remove(var);
     }
-    let status = command
-        .status()
-        .expect("running cargo to build the Wasm plugins");
+    // The other languages' packagers run beside cargo.
+    let built = std::thread::scope(|scope| {
+        let projects = scope.spawn(|| build_projects(&root, &target_dir));
+        let status = command
+            .status()
+            .expect("running cargo to build the Wasm plugins");
+        (status, projects.join().expect("building the plugin projects"))
+    });
+    let (status, projects) = built;
     assert!(
         status.success(),
         "building the Wasm plugins failed; is the target installed? Run `rustup target add {TARGET}` (or ./scripts/setup)"
@@ -94,6 +114,35 @@ fn main() {
         )
         .unwrap();
     }
+    for (name, path) in projects {
+        writeln!(
+            constants,
+            "/// The component built from `plugins/{}`.\npub const {name}: &str = {:?};",
+            PROJECTS.iter().find(|(n, _)| *n == name).unwrap().1,
+            path.display().to_string()
+        )
+        .unwrap();
+    }
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("artifacts.rs");
     std::fs::write(out, constants).unwrap();
+}
+
+/// Build every project of [`PROJECTS`], two at a time; returns (constant
+/// name, component path).
+fn build_projects(root: &Path, target_dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    let build = |&(name, dir): &(&'static str, &str)| {
+        let language = dir.split('/').next().unwrap();
+        let out_dir = target_dir.join(language);
+        match sluice_plugin_build::build(&root.join("plugins").join(dir), &out_dir) {
+            Ok(path) => (name, path),
+            Err(e) => panic!("building plugins/{dir}: {e}\n(./scripts/setup installs every toolchain)"),
+        }
+    };
+    let (first, second) = PROJECTS.split_at(PROJECTS.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(build).collect::<Vec<_>>());
+        let mut built: Vec<_> = first.iter().map(build).collect();
+        built.extend(other.join().expect("a plugin build thread"));
+        built
+    })
 }

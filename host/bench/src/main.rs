@@ -6,10 +6,12 @@
 //! cargo run --release -p sluice-bench -- kafka-latency
 //! cargo run --release -p sluice-bench -- nexmark
 //! cargo run --release -p sluice-bench -- decode
+//! cargo run --release -p sluice-bench -- languages
 //! ```
 
 mod decode;
 mod kafka;
+mod languages;
 mod nexmark;
 mod wasm_overhead;
 
@@ -23,8 +25,9 @@ fn main() -> anyhow::Result<()> {
         "kafka-latency" => kafka::latency(),
         "nexmark" => nexmark::run(),
         "decode" => decode::run(),
+        "languages" => languages::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages"
         ),
     }
 }

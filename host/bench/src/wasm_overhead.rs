@@ -73,7 +73,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
 }
 
 /// Best-effort throughput of `f` over one round, in rows per second.
-fn rows_per_second(rows: usize, mut f: impl FnMut()) -> f64 {
+pub(crate) fn rows_per_second(rows: usize, mut f: impl FnMut()) -> f64 {
     let started = Instant::now();
     let mut calls = 0u64;
     while started.elapsed() < ROUND {
@@ -85,7 +85,7 @@ fn rows_per_second(rows: usize, mut f: impl FnMut()) -> f64 {
 
 /// Rows of sign-up events: an id, an e-mail, a free-text note that sometimes
 /// holds an e-mail or card number, and an amount.
-fn sample_batch(rows: usize, seed: u64) -> RecordBatch {
+pub(crate) fn sample_batch(rows: usize, seed: u64) -> RecordBatch {
     let mut rng = SmallRng::seed_from_u64(seed);
     let words = [
         "order", "refund", "please", "call", "about", "invoice", "today", "thanks",

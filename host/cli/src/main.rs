@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice_config::Job;
+use sluice_plugin_build::Language;
 use sluice_pipeline::Pipeline;
 use sluice_runtime::{Runtime, RuntimeConfig};
 
@@ -32,6 +33,29 @@ enum Command {
         #[arg(long, env = "SLUICE_CACHE_DIR", default_value = ".sluice/cache")]
         cache_dir: PathBuf,
     },
+    /// Make and build plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Scaffold a plugin project (a transform and its test) in directory NAME.
+    New {
+        /// The plugin's language.
+        #[arg(long, value_parser = str::parse::<Language>)]
+        lang: Language,
+        /// The project directory; its last component names the plugin.
+        name: PathBuf,
+    },
+    /// Build the plugin project at PATH into a Wasm component.
+    Build {
+        /// The project directory (holding its `sluice.toml`).
+        path: PathBuf,
+        /// Where to write `<name>.wasm` (default: PATH/target).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +77,21 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Plugin(PluginCommand::New { lang, name }) => {
+            sluice_plugin_build::scaffold(lang, &name)?;
+            println!(
+                "created the {lang} plugin {}; build it with `sluice plugin build {}`",
+                name.display(),
+                name.display()
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Build { path, out_dir }) => {
+            let out_dir = out_dir.unwrap_or_else(|| path.join("target"));
+            let wasm = sluice_plugin_build::build(&path, &out_dir)?;
+            println!("{}", wasm.display());
+            Ok(())
+        }
         Command::Run { job, cache_dir } => {
             let job = Job::load(&job)?;
             let runtime = Runtime::new(RuntimeConfig {

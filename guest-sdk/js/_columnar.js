@@ -1,0 +1,112 @@
+// The contract's columnar batches to and from `Batch`, and plugin errors to
+// the contract's typed errors. Only the component's glue imports this.
+
+import { Batch, Column, Fatal, InvalidInput, Transient } from "./sluice.js";
+
+function unpackBits(bits, n) {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (bits[i >> 3] >> (i & 7)) & 1;
+  return out;
+}
+
+function packBits(flags) {
+  const out = new Uint8Array((flags.length + 7) >> 3);
+  for (let i = 0; i < flags.length; i++) if (flags[i]) out[i >> 3] |= 1 << (i & 7);
+  return out;
+}
+
+/** The contract's batch as a `Batch`. */
+export function lift(batch) {
+  const columns = batch.columns.map((c) => {
+    const array = batch.arrays[c.array];
+    const { tag, val } = array.data;
+    const fields = {
+      nullable: c.nullable,
+      length: array.len,
+      validity: array.validity ? unpackBits(array.validity, array.len) : null,
+      raw: { arrays: batch.arrays, index: c.array },
+    };
+    switch (tag) {
+      case "boolean":
+        return new Column(c.name, "bool", { ...fields, values: unpackBits(val, array.len) });
+      case "utf8":
+      case "binary":
+        return new Column(c.name, tag, { ...fields, offsets: val.offsets, bytes: val.bytes });
+      case "timestamp":
+        return new Column(c.name, tag, { ...fields, values: val.values, unit: val.unit, timezone: val.timezone ?? null });
+      case "list":
+      case "struct":
+        return new Column(c.name, tag, fields);
+      default:
+        return new Column(c.name, tag, { ...fields, values: val });
+    }
+  });
+  return new Batch(columns, batch.numRows);
+}
+
+function copy(arrays, index, out) {
+  const array = arrays[index];
+  let data = array.data;
+  if (data.tag === "list") {
+    const child = copy(arrays, data.val.child, out);
+    data = { tag: "list", val: { ...data.val, child } };
+  } else if (data.tag === "struct") {
+    data = { tag: "struct", val: data.val.map((f) => ({ ...f, child: copy(arrays, f.child, out) })) };
+  }
+  out.push({ len: array.len, validity: array.validity, data });
+  return out.length - 1;
+}
+
+function encode(column) {
+  const validity = column.validity && column.validity.includes(0) ? packBits(column.validity) : undefined;
+  let data;
+  switch (column.type) {
+    case "bool":
+      data = { tag: "boolean", val: packBits(column.values) };
+      break;
+    case "utf8":
+    case "binary":
+      data = { tag: column.type, val: { offsets: column.offsets, bytes: column.bytes } };
+      break;
+    case "timestamp":
+      data = { tag: "timestamp", val: { unit: column.unit, timezone: column.timezone ?? undefined, values: column.values } };
+      break;
+    default:
+      data = { tag: column.type, val: column.values };
+  }
+  return { len: column.length, validity, data };
+}
+
+/** A `Batch` as the contract's batch; unchanged columns pass through. */
+export function lower(batch) {
+  if (!(batch instanceof Batch)) throw new Fatal(`the plugin returned ${batch}, not a Batch`);
+  const arrays = [];
+  const columns = batch.columns.map((column) => {
+    let array;
+    if (column.raw) {
+      array = copy(column.raw.arrays, column.raw.index, arrays);
+    } else {
+      arrays.push(encode(column));
+      array = arrays.length - 1;
+    }
+    return { name: column.name, nullable: column.nullable, array };
+  });
+  return { numRows: batch.numRows, columns, arrays };
+}
+
+/** Run `call`; any failure is thrown as the contract's typed error. */
+export function guarded(call) {
+  try {
+    return call();
+  } catch (error) {
+    let payload;
+    if (error instanceof InvalidInput) {
+      payload = { tag: "invalid-input", val: { message: error.message, rows: new Uint32Array(error.rows) } };
+    } else if (error instanceof Transient) {
+      payload = { tag: "transient", val: error.message };
+    } else {
+      payload = { tag: "fatal", val: error instanceof Fatal ? error.message : String(error) };
+    }
+    throw { payload };
+  }
+}

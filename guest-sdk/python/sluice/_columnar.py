@@ -1,0 +1,170 @@
+"""The contract's columnar batches to and from `Batch`, and plugin errors
+to the contract's typed errors. Only Wasm builds import this module (it
+needs the generated `wit_world` bindings)."""
+
+import traceback
+from itertools import accumulate
+
+from componentize_py_types import Err
+from wit_world.imports import types as wit
+
+from .batch import Batch, Column
+from .errors import Fatal, InvalidInput, PluginError, Transient
+
+# Row validity of each byte value of a bitmap, least significant bit first.
+_BITS = [tuple(bool((b >> i) & 1) for i in range(8)) for b in range(256)]
+
+
+def _bits(bitmap, n):
+    out = []
+    for b in bitmap[: (n + 7) // 8]:
+        out.extend(_BITS[b])
+    del out[n:]
+    return out
+
+
+def _pack_bits(flags):
+    out = bytearray((len(flags) + 7) // 8)
+    for i, flag in enumerate(flags):
+        if flag:
+            out[i >> 3] |= 1 << (i & 7)
+    return bytes(out)
+
+
+def _with_nulls(values, validity, n):
+    if validity is None:
+        return values
+    return [v if ok else None for v, ok in zip(values, _bits(validity, n))]
+
+
+def _var(var, n, decode):
+    o, data = var.offsets, var.bytes
+    if decode:
+        return [data[o[i]:o[i + 1]].decode() for i in range(n)]
+    return [data[o[i]:o[i + 1]] for i in range(n)]
+
+
+_TYPES = {
+    wit.ArrayData_Boolean: "bool", wit.ArrayData_Int32: "int32", wit.ArrayData_Int64: "int64",
+    wit.ArrayData_Uint32: "uint32", wit.ArrayData_Uint64: "uint64",
+    wit.ArrayData_Float32: "float32", wit.ArrayData_Float64: "float64",
+    wit.ArrayData_Utf8: "utf8", wit.ArrayData_Binary: "binary",
+    wit.ArrayData_Timestamp: "timestamp", wit.ArrayData_List: "list", wit.ArrayData_Struct: "struct",
+}
+
+
+def _decoder(array):
+    n, data, validity = array.len, array.data, array.validity
+    kind = type(data)
+    if kind is wit.ArrayData_Boolean:
+        return lambda: _with_nulls(_bits(data.value, n), validity, n)
+    if kind is wit.ArrayData_Utf8 or kind is wit.ArrayData_Binary:
+        text = kind is wit.ArrayData_Utf8
+        return lambda: _with_nulls(_var(data.value, n, text), validity, n)
+    if kind is wit.ArrayData_Timestamp:
+        return lambda: _with_nulls(list(data.value.values), validity, n)
+    return lambda: _with_nulls(list(data.value), validity, n)
+
+
+def lift(batch):
+    """The contract's batch as a `Batch` whose columns decode on first use."""
+    columns = []
+    for c in batch.columns:
+        array = batch.arrays[c.array]
+        kind = _TYPES[type(array.data)]
+        unit = timezone = None
+        if kind == "timestamp":
+            unit, timezone = array.data.value.unit.name.lower(), array.data.value.timezone
+        columns.append(Column._lazy(c.name, kind, c.nullable, _decoder(array),
+                                    (batch.arrays, c.array, array.len), unit, timezone))
+    return Batch(columns, batch.num_rows)
+
+
+def _copy(arrays, index, out):
+    """Append the array `arrays[index]` and its children to `out`; returns
+    its new index."""
+    array = arrays[index]
+    data = array.data
+    if type(data) is wit.ArrayData_List:
+        child = _copy(arrays, data.value.child, out)
+        data = wit.ArrayData_List(wit.ListData(data.value.offsets, child, data.value.child_nullable))
+    elif type(data) is wit.ArrayData_Struct:
+        data = wit.ArrayData_Struct([wit.StructField(f.name, f.nullable, _copy(arrays, f.child, out))
+                                     for f in data.value])
+    out.append(wit.Array(array.len, array.validity, data))
+    return len(out) - 1
+
+
+def _encode_var(values):
+    parts = [b"" if v is None else v for v in values]
+    offsets = [0]
+    offsets.extend(accumulate(len(p) for p in parts))
+    return wit.VarData(offsets, b"".join(parts))
+
+
+_UNITS = {u.name.lower(): u for u in wit.TimeUnit}
+_NUMERIC = {
+    "int32": wit.ArrayData_Int32, "int64": wit.ArrayData_Int64,
+    "uint32": wit.ArrayData_Uint32, "uint64": wit.ArrayData_Uint64,
+    "float32": wit.ArrayData_Float32, "float64": wit.ArrayData_Float64,
+}
+
+
+def _encode(column, n):
+    values = column.values
+    if len(values) != n:
+        raise Fatal(f"column `{column.name}` has {len(values)} values, the batch {n} rows")
+    has_nulls = any(v is None for v in values)
+    validity = _pack_bits([v is not None for v in values]) if has_nulls else None
+    kind = column.type
+    if kind == "utf8":
+        data = wit.ArrayData_Utf8(_encode_var([None if v is None else v.encode() for v in values]))
+    elif kind == "binary":
+        data = wit.ArrayData_Binary(_encode_var([None if v is None else bytes(v) for v in values]))
+    elif kind == "bool":
+        data = wit.ArrayData_Boolean(_pack_bits(values))
+    else:
+        zero = 0.0 if kind.startswith("float") else 0
+        plain = [zero if v is None else v for v in values] if has_nulls else values
+        if kind == "timestamp":
+            data = wit.ArrayData_Timestamp(wit.TimestampData(_UNITS[column.unit], column.timezone, plain))
+        else:
+            data = _NUMERIC[kind](plain)
+    return wit.Array(n, validity, data)
+
+
+def lower(batch):
+    """A `Batch` as the contract's batch; unchanged columns pass through
+    as the host sent them."""
+    arrays, columns = [], []
+    for column in batch.columns:
+        if column.raw is not None:
+            source, index, length = column.raw
+            if length != batch.num_rows:
+                raise Fatal(f"column `{column.name}` has {length} values, the batch {batch.num_rows} rows")
+            array = _copy(source, index, arrays)
+        else:
+            arrays.append(_encode(column, batch.num_rows))
+            array = len(arrays) - 1
+        columns.append(wit.Column(column.name, column.nullable, array))
+    return wit.Batch(batch.num_rows, columns, arrays)
+
+
+def _error(error):
+    if isinstance(error, InvalidInput):
+        return wit.PluginError_InvalidInput(wit.InvalidInput(str(error), error.rows))
+    if isinstance(error, Transient):
+        return wit.PluginError_Transient(str(error))
+    if isinstance(error, PluginError):
+        return wit.PluginError_Fatal(str(error))
+    return wit.PluginError_Fatal("".join(traceback.format_exception_only(error)).strip())
+
+
+def guarded(call):
+    """Run `call`, raising any failure as the contract's typed error."""
+    try:
+        return call()
+    except Err:
+        raise
+    except Exception as error:  # every failure reaches the host typed
+        raise Err(_error(error))

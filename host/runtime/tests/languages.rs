@@ -1,0 +1,326 @@
+//! The same plugins written in every guest language, run by the host on the
+//! same input: their output must be identical to the Rust plugin's.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, UInt64Array,
+};
+use sluice_plugin_artifacts as artifacts;
+use sluice_runtime::{
+    AggregatePlugin, PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError,
+    TransformPlugin,
+};
+
+/// (language, component) of every `pii-redact`.
+const PII_REDACT: &[(&str, &str)] = &[
+    ("rust", artifacts::PII_REDACT),
+    ("python", artifacts::PYTHON_PII_REDACT),
+    ("js", artifacts::JS_PII_REDACT),
+    ("c", artifacts::C_PII_REDACT),
+];
+
+/// (language, component) of every `filter`.
+const FILTER: &[(&str, &str)] = &[
+    ("rust", artifacts::FILTER),
+    ("python", artifacts::PYTHON_FILTER),
+    ("js", artifacts::JS_FILTER),
+    ("c", artifacts::C_FILTER),
+];
+
+/// One engine for the whole file: each large component compiles once.
+static RUNTIME: LazyLock<Runtime> =
+    LazyLock::new(|| Runtime::new(RuntimeConfig::default()).unwrap());
+
+fn load(language: &str, path: &str, config: &[(&str, &str)]) -> TransformPlugin {
+    let config = config
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    TransformPlugin::load(
+        &RUNTIME,
+        language,
+        path.as_ref(),
+        config,
+        PluginLimits::default(),
+    )
+    .unwrap_or_else(|e| panic!("loading the {language} plugin: {e}"))
+}
+
+/// Texts that exercise every branch of the redaction rules.
+const TRICKY: &[&str] = &[
+    "contact jane.doe@example.com now",
+    "a@b.co, x_y@mail.example.org.",
+    "user@localhost",
+    "@example.com and price @ 5.00",
+    "card 4111 1111 1111 1111 ok",
+    "4242-4242-4242-4242",
+    "order 4111111111111112",
+    "tel 555 1234",
+    "x4111111111111111 and 4111111111111111a",
+    "4111111111111111111111 too long",
+    "00000000000000",
+    "5555 5555 5555 4444- then 5555  5555 5555 4444",
+    "ünïcödé zoë@exämple.com and müller@example.de",
+    "foo@bar.com@baz.org a.@b.c. @@a@b.co",
+    "",
+    "4012-8888-8888-1881@example.com",
+];
+
+/// Deterministic pseudo-random words, e-mails, card numbers and noise.
+fn generated_texts(rows: usize) -> Vec<String> {
+    let pieces = [
+        "order", "refund", "4111 1111 1111 1111", "jane@mail.example.org", "call", "x@y",
+        "378282246310005", "6011-1111-1111-1117", "a.b-c@d-e.f.gh", "12345", "ü@ö.de", "-",
+        "@", ".", "9", "Ω",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..rows)
+        .map(|_| {
+            let mut text = String::new();
+            for _ in 0..8 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+                if state % 3 != 0 {
+                    text.push(' ');
+                }
+            }
+            text
+        })
+        .collect()
+}
+
+/// Strings, a binary payload, nulls and numbers: the shared input.
+fn redact_input() -> RecordBatch {
+    let mut notes: Vec<Option<String>> = TRICKY.iter().map(|s| Some((*s).to_owned())).collect();
+    notes.push(None);
+    notes.extend(generated_texts(400).into_iter().map(Some));
+    let rows = notes.len();
+    let emails: Vec<Option<String>> = (0..rows)
+        .map(|i| (i % 5 != 3).then(|| format!("user{i}.name@example{}.com", i % 7)))
+        .collect();
+    let payloads: Vec<Option<Vec<u8>>> = notes
+        .iter()
+        .map(|note| {
+            note.as_ref().map(|n| {
+                let mut bytes = b"{\"note\":\"".to_vec();
+                bytes.extend_from_slice(n.as_bytes());
+                bytes.extend_from_slice(b"\",\"blob\":\"\xff\xfe@\x00\"}");
+                bytes
+            })
+        })
+        .collect();
+    RecordBatch::try_from_iter(vec![
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..rows as i64)) as ArrayRef,
+        ),
+        ("email", Arc::new(StringArray::from(emails))),
+        ("note", Arc::new(StringArray::from(notes))),
+        (
+            "payload",
+            Arc::new(BinaryArray::from_iter(payloads.iter().map(|p| p.as_deref()))),
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn pii_redact_output_is_identical_in_every_language() {
+    let input = redact_input();
+    for columns in [Some("email,note,payload"), Some(" note , "), None] {
+        let config: Vec<(&str, &str)> = columns.map(|c| ("columns", c)).into_iter().collect();
+        let reference = load("rust", artifacts::PII_REDACT, &config)
+            .process(&input)
+            .unwrap()
+            .batch;
+        let changed = (0..input.num_columns())
+            .filter(|&i| reference.column(i) != input.column(i))
+            .count();
+        assert!(changed > 0, "{columns:?}: the Rust plugin redacted nothing");
+        for (language, path) in &PII_REDACT[1..] {
+            let plugin = load(language, path, &config);
+            let out = plugin.process(&input).unwrap().batch;
+            assert_eq!(out, reference, "{language} pii-redact, columns {columns:?}");
+        }
+    }
+}
+
+#[test]
+fn pii_redact_counts_the_same_redactions_in_every_language() {
+    let input = redact_input();
+    let counts: Vec<u64> = PII_REDACT
+        .iter()
+        .map(|(language, path)| {
+            let name = format!("count-{language}");
+            let plugin = TransformPlugin::load(
+                &RUNTIME,
+                &name,
+                path.as_ref(),
+                vec![("columns".into(), "note,payload".into())],
+                PluginLimits::default(),
+            )
+            .unwrap();
+            plugin.process(&input).unwrap();
+            RUNTIME.metrics().get(&name, "redactions")
+        })
+        .collect();
+    assert!(counts[0] > 0);
+    assert!(counts.iter().all(|&c| c == counts[0]), "{counts:?}");
+}
+
+/// Numbers with nulls, floats with the edge cases of total order, strings,
+/// booleans.
+fn filter_input() -> RecordBatch {
+    let rows = 64;
+    let amount: Int64Array = (0..rows)
+        .map(|i: i64| (i % 9 != 4).then_some((i * 37) % 41 - 20))
+        .collect();
+    let specials = [
+        -0.0,
+        0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.5,
+        -1.25,
+        1e300,
+    ];
+    let score: Float64Array = (0..rows as usize)
+        .map(|i| (i % 11 != 7).then(|| specials[i % specials.len()] * if i % 3 == 0 { 1.0 } else { 0.5 }))
+        .collect();
+    let countries = ["DE", "FR", "Zürich", "US", "de", "", "DE ", "Ω"];
+    let country: StringArray = (0..rows as usize)
+        .map(|i| (i % 13 != 5).then_some(countries[i % countries.len()]))
+        .collect();
+    let small: Int32Array = (0..rows as i32).map(|i| Some(i - 30)).collect();
+    let big: UInt64Array = (0..rows as u64).map(|i| Some(u64::MAX - i * 3)).collect();
+    let flag: BooleanArray = (0..rows).map(|i| (i % 10 != 0).then_some(i % 3 == 0)).collect();
+    RecordBatch::try_from_iter(vec![
+        ("amount", Arc::new(amount) as ArrayRef),
+        ("score", Arc::new(score)),
+        ("country", Arc::new(country)),
+        ("small", Arc::new(small)),
+        ("big", Arc::new(big)),
+        ("flag", Arc::new(flag)),
+    ])
+    .unwrap()
+}
+
+/// (column, op, value) configurations, each answered by the Rust plugin.
+const FILTERS: &[(&str, &str, Option<&str>)] = &[
+    ("amount", "gt", Some("10")),
+    ("amount", "le", Some("-3")),
+    ("amount", "eq", Some("+0")),
+    ("amount", "ne", Some("5")),
+    ("amount", "is_null", None),
+    ("amount", "is_not_null", None),
+    ("score", "lt", Some("0")),
+    ("score", "ge", Some("-0.0")),
+    ("score", "eq", Some("NaN")),
+    ("score", "gt", Some("1e10")),
+    ("score", "le", Some("-inf")),
+    ("country", "eq", Some("DE")),
+    ("country", "lt", Some("Zürich")),
+    ("country", "ge", Some("de")),
+    ("small", "ge", Some("7")),
+    ("big", "gt", Some("18446744073709551600")),
+    ("flag", "eq", Some("true")),
+    ("flag", "lt", Some("true")),
+];
+
+#[test]
+fn filter_output_is_identical_in_every_language() {
+    let input = filter_input();
+    for &(column, op, value) in FILTERS {
+        let mut config = vec![("column", column), ("op", op)];
+        config.extend(value.map(|v| ("value", v)));
+        let reference = load("rust", artifacts::FILTER, &config)
+            .process(&input)
+            .unwrap()
+            .batch;
+        for (language, path) in &FILTER[1..] {
+            let out = load(language, path, &config).process(&input).unwrap().batch;
+            assert_eq!(out, reference, "{language} filter {column} {op} {value:?}");
+        }
+    }
+}
+
+fn fatal_message(error: RuntimeError) -> String {
+    match error {
+        RuntimeError::Plugin {
+            kind: PluginErrorKind::Fatal,
+            message,
+            ..
+        } => message,
+        other => panic!("expected a fatal plugin error, got {other}"),
+    }
+}
+
+#[test]
+fn bad_configs_are_the_same_fatal_errors_in_every_language() {
+    let input = filter_input();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("column", "nope"), ("op", "gt"), ("value", "1")], "no column `nope`"),
+        (&[("column", "amount"), ("op", "gt"), ("value", "ten")], "\"ten\" is not a Int64"),
+        (&[("column", "small"), ("op", "gt"), ("value", "1.5")], "\"1.5\" is not a Int32"),
+        (&[("column", "amount"), ("op", "between"), ("value", "1")], "unknown op `between`"),
+        (&[("column", "amount"), ("op", "gt")], "missing config key `value`"),
+        (&[("op", "gt")], "missing config key `column`"),
+    ];
+    for (config, expected) in cases {
+        for (language, path) in FILTER {
+            let error = load(language, path, config).process(&input).unwrap_err();
+            let message = fatal_message(error);
+            assert!(message.contains(expected), "{language} {config:?}: {message}");
+        }
+    }
+    for (language, path) in PII_REDACT {
+        for (columns, expected) in [("email,nope", "no column `nope`"), ("id", "column `id` is")] {
+            let plugin = load(language, path, &[("columns", columns)]);
+            let message = fatal_message(plugin.process(&redact_input()).unwrap_err());
+            assert!(message.contains(expected), "{language} {columns}: {message}");
+        }
+    }
+}
+
+fn load_aggregate(path: &str, config: &[(&str, &str)]) -> AggregatePlugin {
+    let config = config
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    AggregatePlugin::load(&RUNTIME, "stats", path.as_ref(), config, PluginLimits::default())
+        .unwrap()
+}
+
+#[test]
+fn the_python_stats_aggregate_matches_the_rust_one() {
+    let input = filter_input();
+    let groups: Vec<u32> = (0..input.num_rows() as u32).map(|i| i % 5).collect();
+    for config in [&[("column", "amount")][..], &[("column", "small")], &[]] {
+        let results: Vec<RecordBatch> = [artifacts::STATS, artifacts::PYTHON_STATS]
+            .iter()
+            .map(|path| {
+                let stats = load_aggregate(path, config);
+                let empty = vec![Vec::new(); 5];
+                let states = stats.update(&empty, &input, &groups).unwrap();
+                // Fold the batch in again from the host-held states, and
+                // merge groups pairwise, as session windows do.
+                let states = stats.update(&states, &input, &groups).unwrap();
+                let merged = stats.merge(&states[..2], &states[3..]).unwrap();
+                let mut all = states.clone();
+                all.extend(merged);
+                all.push(Vec::new());
+                let finished = stats.finish(&all).unwrap();
+                assert!(finished.groups.is_empty());
+                finished.batch
+            })
+            .collect();
+        assert_eq!(results[0].num_rows(), 8);
+        assert_eq!(results[1], results[0], "stats {config:?}");
+        assert!(results[0].column(0).null_count() == 0);
+    }
+}
