@@ -1,12 +1,15 @@
 //! JSON values into Arrow rows of a fixed schema, through `arrow-json`; a
 //! value that does not fit the schema is poison, not a failed batch.
 
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::array::{Array, BinaryArray};
+use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
 use arrow::json::reader::{Decoder, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
-use crate::{FormatError, Poison, PoisonKind};
+use crate::{Decoded, FormatError, Poison, PoisonKind};
 
 /// Builds Arrow rows of one schema from JSON values.
 #[derive(Debug)]
@@ -69,9 +72,63 @@ impl JsonRows {
         Ok((batch, rows, poison))
     }
 
+    /// The decoded batch of `good` (input row, value) values, with the
+    /// values that do not fit added to `poison`.
+    pub(crate) fn decoded(
+        &self,
+        good: Vec<(u32, Value)>,
+        mut poison: Vec<Poison>,
+    ) -> Result<Decoded, FormatError> {
+        let (batch, rows, unfit) = self.build(good)?;
+        poison.extend(unfit);
+        poison.sort_by_key(|p| p.row);
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
+    }
+
     fn flush(&self, decoder: &mut Decoder) -> Result<Option<RecordBatch>, FormatError> {
         decoder
             .flush()
             .map_err(|e| FormatError::Schema(e.to_string()))
     }
+}
+
+/// JSON values with their input rows, and the records that are poison.
+type Screened = (Vec<(u32, Value)>, Vec<Poison>);
+
+/// Each value through `decode_one`: the JSON values with their input rows,
+/// and the records that are poison.
+pub(crate) fn screen(
+    values: &BinaryArray,
+    mut decode_one: impl FnMut(&[u8]) -> Result<Result<Value, (PoisonKind, String)>, FormatError>,
+) -> Result<Screened, FormatError> {
+    let mut good = Vec::with_capacity(values.len());
+    let mut poison = Vec::new();
+    for row in 0..values.len() {
+        match decode_one(values.value(row))? {
+            Ok(value) => good.push((row as u32, value)),
+            Err((kind, message)) => poison.push(Poison {
+                row: row as u32,
+                kind,
+                message,
+            }),
+        }
+    }
+    Ok((good, poison))
+}
+
+/// A map with utf8 keys, the Arrow type of JSON objects and Protobuf maps.
+pub(crate) fn utf8_map(values: DataType) -> DataType {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(Fields::from(vec![
+            Field::new("keys", DataType::Utf8, false),
+            Field::new("values", values, true),
+        ])),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
 }

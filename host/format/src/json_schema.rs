@@ -12,14 +12,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, BinaryArray};
+use arrow::array::BinaryArray;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use schema_registry_converter::blocking::json::JsonDecoder;
 use serde_json::Value as Json;
 
-use crate::json_rows::JsonRows;
+use crate::json_rows::{JsonRows, screen, utf8_map};
 use crate::registry::{Registry, RegistrySchema, WriterIds, registry_error_code, registry_message};
-use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
+use crate::{Decoded, FormatError, PoisonKind, ValueDecoder, confluent_frame};
 
 /// Nesting deeper than this is refused (recursive schemas).
 const MAX_DEPTH: usize = 32;
@@ -93,26 +93,8 @@ impl ValueDecoder for JsonSchemaDecoder {
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
-        let mut good = Vec::with_capacity(values.len());
-        let mut poison = Vec::new();
-        for row in 0..values.len() {
-            match self.decode_one(values.value(row))? {
-                Ok(value) => good.push((row as u32, value)),
-                Err((kind, message)) => poison.push(Poison {
-                    row: row as u32,
-                    kind,
-                    message,
-                }),
-            }
-        }
-        let (batch, rows, unfit) = self.rows.build(good)?;
-        poison.extend(unfit);
-        poison.sort_by_key(|p| p.row);
-        Ok(Decoded {
-            batch,
-            rows,
-            poison,
-        })
+        let (good, poison) = screen(values, |value| self.decode_one(value))?;
+        self.rows.decoded(good, poison)
     }
 }
 
@@ -206,15 +188,7 @@ fn object_type(node: &Json, root: &Json, depth: usize) -> Result<DataType, Forma
                 Some(schema @ Json::Object(_)) => json_type(schema, root, depth + 1)?.0,
                 _ => DataType::Utf8,
             };
-            let entries = Field::new(
-                "entries",
-                DataType::Struct(Fields::from(vec![
-                    Field::new("keys", DataType::Utf8, false),
-                    Field::new("values", values, true),
-                ])),
-                false,
-            );
-            Ok(DataType::Map(Arc::new(entries), false))
+            Ok(utf8_map(values))
         }
     }
 }

@@ -7,7 +7,7 @@ use arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use crate::json_rows::JsonRows;
+use crate::json_rows::{JsonRows, screen};
 use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder};
 
 /// One JSON object per value.
@@ -30,43 +30,21 @@ impl ValueDecoder for JsonDecoder {
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
-        let mut good = Vec::with_capacity(values.len());
-        let mut poison = Vec::new();
-        for row in 0..values.len() {
-            let row32 = row as u32;
-            let text = match std::str::from_utf8(values.value(row)) {
+        let (good, poison) = screen(values, |value| {
+            let text = match std::str::from_utf8(value) {
                 Ok(text) => text,
-                Err(e) => {
-                    poison.push(Poison {
-                        row: row32,
-                        kind: PoisonKind::InvalidUtf8,
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
+                Err(e) => return Ok(Err((PoisonKind::InvalidUtf8, e.to_string()))),
             };
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(value) if value.is_object() => good.push((row32, value)),
-                Ok(other) => poison.push(Poison {
-                    row: row32,
-                    kind: PoisonKind::InvalidValue,
-                    message: format!("expected a JSON object, found {other}"),
-                }),
-                Err(e) => poison.push(Poison {
-                    row: row32,
-                    kind: PoisonKind::InvalidValue,
-                    message: format!("invalid JSON: {e}"),
-                }),
-            }
-        }
-        let (batch, rows, unfit) = self.rows.build(good)?;
-        poison.extend(unfit);
-        poison.sort_by_key(|p| p.row);
-        Ok(Decoded {
-            batch,
-            rows,
-            poison,
-        })
+            Ok(match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value) if value.is_object() => Ok(value),
+                Ok(other) => Err((
+                    PoisonKind::InvalidValue,
+                    format!("expected a JSON object, found {other}"),
+                )),
+                Err(e) => Err((PoisonKind::InvalidValue, format!("invalid JSON: {e}"))),
+            })
+        })?;
+        self.rows.decoded(good, poison)
     }
 }
 

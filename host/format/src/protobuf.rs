@@ -12,15 +12,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, BinaryArray};
+use arrow::array::BinaryArray;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value};
 use schema_registry_converter::blocking::proto_decoder::ProtoDecoder;
 use serde_json::{Map, Value as Json};
 
-use crate::json_rows::JsonRows;
+use crate::json_rows::{JsonRows, screen, utf8_map};
 use crate::registry::{Registry, RegistrySchema, WriterIds, registry_error_code, registry_message};
-use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
+use crate::{Decoded, FormatError, PoisonKind, ValueDecoder, confluent_frame};
 
 /// Nesting deeper than this is refused (recursive messages).
 const MAX_DEPTH: usize = 32;
@@ -117,26 +117,10 @@ impl ValueDecoder for ProtobufDecoder {
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
-        let mut good = Vec::with_capacity(values.len());
-        let mut poison = Vec::new();
-        for row in 0..values.len() {
-            match self.decode_one(values.value(row))? {
-                Ok(message) => good.push((row as u32, message_json(&message))),
-                Err((kind, message)) => poison.push(Poison {
-                    row: row as u32,
-                    kind,
-                    message,
-                }),
-            }
-        }
-        let (batch, rows, unfit) = self.rows.build(good)?;
-        poison.extend(unfit);
-        poison.sort_by_key(|p| p.row);
-        Ok(Decoded {
-            batch,
-            rows,
-            poison,
-        })
+        let (good, poison) = screen(values, |value| {
+            Ok(self.decode_one(value)?.map(|message| message_json(&message)))
+        })?;
+        self.rows.decoded(good, poison)
     }
 }
 
@@ -164,16 +148,7 @@ fn field_type(field: &FieldDescriptor, depth: usize) -> Result<DataType, FormatE
             unreachable!("map fields are messages")
         };
         let value = entry.map_entry_value_field();
-        let value_type = kind_type(&value.kind(), depth + 1)?;
-        let entries = Field::new(
-            "entries",
-            DataType::Struct(Fields::from(vec![
-                Field::new("keys", DataType::Utf8, false),
-                Field::new("values", value_type, true),
-            ])),
-            false,
-        );
-        return Ok(DataType::Map(Arc::new(entries), false));
+        return Ok(utf8_map(kind_type(&value.kind(), depth + 1)?));
     }
     let element = kind_type(&field.kind(), depth + 1)?;
     Ok(if field.is_list() {
