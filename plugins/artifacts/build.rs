@@ -40,6 +40,8 @@ const PROJECTS: &[(&str, &str)] = &[
     ("JS_FILTER", "js/filter"),
     ("C_PII_REDACT", "c/pii-redact"),
     ("C_FILTER", "c/filter"),
+    ("GO_PII_REDACT", "go/pii-redact"),
+    ("GO_FILTER", "go/filter"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

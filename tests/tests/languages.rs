@@ -33,7 +33,13 @@ fn repo() -> PathBuf {
 }
 
 /// A job of `plugin` with `config` over a JSON-lines file of `rows`.
-fn run_on_file(dir: &Path, plugin: &Path, config: &str, rows: &str, cache: &Path) -> Vec<serde_json::Value> {
+fn run_on_file(
+    dir: &Path,
+    plugin: &Path,
+    config: &str,
+    rows: &str,
+    cache: &Path,
+) -> Vec<serde_json::Value> {
     std::fs::write(dir.join("in.jsonl"), rows).unwrap();
     let job = dir.join("job.toml");
     std::fs::write(
@@ -51,7 +57,7 @@ fn run_on_file(dir: &Path, plugin: &Path, config: &str, rows: &str, cache: &Path
 
 /// `sluice plugin new --lang LANG`, its own test, `sluice plugin build`,
 /// then a job with the component: the scaffold upper-cases `name`.
-fn scaffold_builds_and_runs(language: &str, native_test: Option<(&str, &[&str])>) {
+fn scaffold_builds_and_runs(language: &str, native_test: Option<Command>) {
     let dir = tempfile::tempdir().unwrap();
     check(
         sluice(dir.path(), &["plugin", "new", "--lang", language, "shout"]),
@@ -59,17 +65,17 @@ fn scaffold_builds_and_runs(language: &str, native_test: Option<(&str, &[&str])>
     );
     let project = dir.path().join("shout");
     assert!(project.join("sluice.toml").exists());
-    if let Some((program, args)) = native_test {
-        let output = Command::new(program)
-            .args(args)
+    if let Some(mut test) = native_test {
+        let output = test
             .current_dir(&project)
-            .env("PYTHONPATH", repo().join("guest-sdk/python"))
-            .env("PYTHONDONTWRITEBYTECODE", "1")
             .output()
             .expect("running the scaffold's test");
         check(output, "the scaffold's own test");
     }
-    let built = check(sluice(dir.path(), &["plugin", "build", "shout"]), "plugin build");
+    let built = check(
+        sluice(dir.path(), &["plugin", "build", "shout"]),
+        "plugin build",
+    );
     let wasm = PathBuf::from(built.trim());
     assert_eq!(wasm, Path::new("shout/target/shout.wasm"));
     let rows = run_on_file(
@@ -80,17 +86,44 @@ fn scaffold_builds_and_runs(language: &str, native_test: Option<(&str, &[&str])>
         &dir.path().join("cache"),
     );
     let names: Vec<_> = rows.iter().map(|r| r["name"].clone()).collect();
-    assert_eq!(names, [serde_json::json!("ADA"), serde_json::Value::Null, serde_json::json!("GRACE")]);
+    assert_eq!(
+        names,
+        [
+            serde_json::json!("ADA"),
+            serde_json::Value::Null,
+            serde_json::json!("GRACE")
+        ]
+    );
+}
+
+/// `program args...`, as a scaffold's native test runs.
+fn native(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+    let mut command = Command::new(program);
+    command.args(args);
+    command
 }
 
 #[test]
 fn a_new_python_plugin_passes_its_test_builds_and_runs() {
-    scaffold_builds_and_runs("python", Some(("python3", &["-m", "unittest", "-v"])));
+    let mut test = native("python3", &["-m", "unittest", "-v"]);
+    test.env("PYTHONPATH", repo().join("guest-sdk/python"))
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    scaffold_builds_and_runs("python", Some(test));
 }
 
 #[test]
 fn a_new_js_plugin_passes_its_test_builds_and_runs() {
-    scaffold_builds_and_runs("js", Some(("node", &["--test"])));
+    scaffold_builds_and_runs("js", Some(native("node", &["--test"])));
+}
+
+#[test]
+fn a_new_go_plugin_passes_its_test_builds_and_runs() {
+    let go = sluice_plugin_build::toolchains_dir().join("go/bin/go");
+    let mut test = native(go, &["test", "-v", "."]);
+    test.env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod");
+    scaffold_builds_and_runs("go", Some(test));
 }
 
 #[test]
@@ -104,7 +137,10 @@ fn building_a_directory_without_a_project_says_what_is_missing() {
     let output = sluice(dir.path(), &["plugin", "build", "."]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("sluice.toml") && stderr.contains("sluice plugin new"), "{stderr}");
+    assert!(
+        stderr.contains("sluice.toml") && stderr.contains("sluice plugin new"),
+        "{stderr}"
+    );
     let output = sluice(dir.path(), &["plugin", "new", "--lang", "cobol", "x"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -127,7 +163,8 @@ fn a_missing_toolchain_is_reported_with_the_command_that_installs_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("componentize-py") && stderr.contains("pip install componentize-py==")
+        stderr.contains("componentize-py")
+            && stderr.contains("pip install componentize-py==")
             && stderr.contains("scripts/setup"),
         "{stderr}"
     );
@@ -176,7 +213,11 @@ fn compiled_python_and_js_components_serve_a_restart_and_a_second_job() {
             &rows,
             cache.path(),
         );
-        assert_eq!(cache_entries(cache.path()), compiled, "{plugin}: the cache entry was rewritten");
+        assert_eq!(
+            cache_entries(cache.path()),
+            compiled,
+            "{plugin}: the cache entry was rewritten"
+        );
         assert_eq!(first, reference, "{plugin}");
         assert_eq!(restarted, reference, "{plugin}");
         assert_eq!(second[3]["email"], "user3@example.com");

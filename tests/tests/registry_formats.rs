@@ -67,7 +67,13 @@ fn order(i: i64, amount: f64) -> Vec<(&'static str, AvroValue)> {
 }
 
 /// A job from `source` options, `[decode]` lines and the rest.
-fn write_job(dir: &Path, broker: &Broker, topic: &str, decode: &str, rest: &str) -> std::path::PathBuf {
+fn write_job(
+    dir: &Path,
+    broker: &Broker,
+    topic: &str,
+    decode: &str,
+    rest: &str,
+) -> std::path::PathBuf {
     let text = format!(
         "[job]\nname = \"registry-e2e\"\n\n[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, subscribe = {topic:?}, startingOffsets = \"earliest\" }}\n\n[trigger]\nmax_rows = 2000\nmax_interval = \"200ms\"\navailable_now = true\n\n[decode]\n{decode}\n\n{rest}",
         broker.address
@@ -157,22 +163,34 @@ fn avro_round_trip(broker: &Broker, url: &str) {
     );
     assert_success(&run_job(&job, &dir.path().join("cache")));
     let decoder = AvroDecoder::new(settings);
-    let mut got: Vec<(i64, String, f64, String)> = all_records(read_back(broker, &output, 1, 500, Duration::from_secs(60)))
-        .iter()
-        .map(|record| {
-            let AvroValue::Record(fields) = decoder.decode(record.value.as_deref()).unwrap().value else {
-                panic!("not a record")
-            };
-            let get = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1.clone();
-            match (get("id"), get("customer"), get("amount"), get("channel")) {
-                (AvroValue::Long(id), AvroValue::String(c), AvroValue::Double(a), AvroValue::String(ch)) => {
-                    assert_eq!(record.key.as_deref(), Some(format!("k{id}").as_bytes()), "the key is kept");
-                    (id, c, a, ch)
+    let mut got: Vec<(i64, String, f64, String)> =
+        all_records(read_back(broker, &output, 1, 500, Duration::from_secs(60)))
+            .iter()
+            .map(|record| {
+                let AvroValue::Record(fields) =
+                    decoder.decode(record.value.as_deref()).unwrap().value
+                else {
+                    panic!("not a record")
+                };
+                let get = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1.clone();
+                match (get("id"), get("customer"), get("amount"), get("channel")) {
+                    (
+                        AvroValue::Long(id),
+                        AvroValue::String(c),
+                        AvroValue::Double(a),
+                        AvroValue::String(ch),
+                    ) => {
+                        assert_eq!(
+                            record.key.as_deref(),
+                            Some(format!("k{id}").as_bytes()),
+                            "the key is kept"
+                        );
+                        (id, c, a, ch)
+                    }
+                    other => panic!("unexpected fields {other:?}"),
                 }
-                other => panic!("unexpected fields {other:?}"),
-            }
-        })
-        .collect();
+            })
+            .collect();
     got.sort_by_key(|r| r.0);
     let want: Vec<(i64, String, f64, String)> = (0..500)
         .map(|i| {
@@ -198,16 +216,18 @@ fn protobuf_round_trip(broker: &Broker, url: &str) {
         .unwrap();
     let encoder = ProtoRawEncoder::new(settings.clone());
     let subject = strategy(&input, SchemaType::Protobuf, PAYMENT_PROTO);
-    let payment = |i: i64| {
-        json!({"id": i, "customer": format!("customer-{i}"), "amount": i as f64 / 2.0, "tags": vec!["a"; (i % 3) as usize]})
-    };
+    let payment = |i: i64| json!({"id": i, "customer": format!("customer-{i}"), "amount": i as f64 / 2.0, "tags": vec!["a"; (i % 3) as usize]});
     let records: Vec<Record> = (0..300)
         .map(|i| {
             let value = DynamicMessage::deserialize(message.clone(), payment(i)).unwrap();
             Record {
                 partition: 0,
                 key: None,
-                value: Some(encoder.encode(&value.encode_to_vec(), "shop.Payment", &subject).unwrap()),
+                value: Some(
+                    encoder
+                        .encode(&value.encode_to_vec(), "shop.Payment", &subject)
+                        .unwrap(),
+                ),
                 headers: vec![],
             }
         })
@@ -231,15 +251,23 @@ fn protobuf_round_trip(broker: &Broker, url: &str) {
     );
     assert_success(&run_job(&job, &dir.path().join("cache")));
     let decoder = ProtoDecoder::new(settings);
-    let got: Vec<serde_json::Value> = all_records(read_back(broker, &output, 1, 300, Duration::from_secs(60)))
-        .iter()
-        .map(|r| {
-            let message = decoder.decode_with_context(r.value.as_deref()).unwrap().unwrap().value;
-            serde_json::to_value(&message).unwrap()
-        })
-        .collect();
+    let got: Vec<serde_json::Value> =
+        all_records(read_back(broker, &output, 1, 300, Duration::from_secs(60)))
+            .iter()
+            .map(|r| {
+                let message = decoder
+                    .decode_with_context(r.value.as_deref())
+                    .unwrap()
+                    .unwrap()
+                    .value;
+                serde_json::to_value(&message).unwrap()
+            })
+            .collect();
     let want: Vec<serde_json::Value> = (0..300)
-        .map(|i| serde_json::to_value(DynamicMessage::deserialize(message.clone(), payment(i)).unwrap()).unwrap())
+        .map(|i| {
+            serde_json::to_value(DynamicMessage::deserialize(message.clone(), payment(i)).unwrap())
+                .unwrap()
+        })
         .collect();
     assert_eq!(got, want, "{}: protobuf", broker.name);
 }
@@ -284,10 +312,11 @@ fn json_schema_round_trip(broker: &Broker, url: &str) {
     );
     assert_success(&run_job(&job, &dir.path().join("cache")));
     let decoder = JsonDecoder::new(settings);
-    let got: Vec<serde_json::Value> = all_records(read_back(broker, &output, 1, 300, Duration::from_secs(60)))
-        .iter()
-        .map(|r| decoder.decode(r.value.as_deref()).unwrap().unwrap().value)
-        .collect();
+    let got: Vec<serde_json::Value> =
+        all_records(read_back(broker, &output, 1, 300, Duration::from_secs(60)))
+            .iter()
+            .map(|r| decoder.decode(r.value.as_deref()).unwrap().unwrap().value)
+            .collect();
     let want: Vec<serde_json::Value> = (0..300).map(order).collect();
     assert_eq!(got, want, "{}: json schema", broker.name);
 }
@@ -351,7 +380,11 @@ fn poison_corpus_on(broker: &Broker) {
     let registry = StandIn::start().unwrap();
     let url = registry.url();
     let dir = tempfile::tempdir().unwrap();
-    let (input, output, dlq) = (unique("poison-in"), unique("poison-out"), unique("poison-dlq"));
+    let (input, output, dlq) = (
+        unique("poison-in"),
+        unique("poison-out"),
+        unique("poison-dlq"),
+    );
     create_topic(broker, &input, 3);
     // The sink writes each row to its source partition (Spark's `partition`
     // column); the dead-letter output lets the key pick one.
@@ -393,7 +426,9 @@ fn poison_corpus_on(broker: &Broker) {
         dir.path(),
         broker,
         &input,
-        &format!("format = \"avro\"\nregistry = {{ url = {url:?} }}\nmax_value_bytes = \"2 KiB\"\ndead_letter = \"dlq\""),
+        &format!(
+            "format = \"avro\"\nregistry = {{ url = {url:?} }}\nmax_value_bytes = \"2 KiB\"\ndead_letter = \"dlq\""
+        ),
         &format!(
             "[[transform]]\nplugin = {:?}\nconfig = {{ column = \"amount\", op = \"ge\", value = \"0\", on_mismatch = \"reject\" }}\n\n{}\n{}",
             artifacts::FILTER,
@@ -405,19 +440,37 @@ fn poison_corpus_on(broker: &Broker) {
 
     // Every good record is in the output, once.
     let good_count = kinds.iter().filter(|k| **k == Corpus::Good).count();
-    let out = all_records(read_back(broker, &output, 3, good_count, Duration::from_secs(120)));
+    let out = all_records(read_back(
+        broker,
+        &output,
+        3,
+        good_count,
+        Duration::from_secs(120),
+    ));
     let mut ids: Vec<i64> = out
         .iter()
-        .map(|r| serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap()).unwrap()["id"].as_i64().unwrap())
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap()).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     ids.sort_unstable();
-    let want: Vec<i64> = (0..kinds.len() as i64).filter(|&n| kinds[n as usize] == Corpus::Good).collect();
+    let want: Vec<i64> = (0..kinds.len() as i64)
+        .filter(|&n| kinds[n as usize] == Corpus::Good)
+        .collect();
     assert_eq!(ids, want, "{}: good records in the output", broker.name);
 
     // Every bad record is in the dead-letter topic, once, as it was written,
     // with headers naming why and where from.
     let bad_count = kinds.len() - good_count;
-    let dead = all_records(read_back(broker, &dlq, 1, bad_count, Duration::from_secs(120)));
+    let dead = all_records(read_back(
+        broker,
+        &dlq,
+        1,
+        bad_count,
+        Duration::from_secs(120),
+    ));
     assert_eq!(dead.len(), bad_count, "{}: dead letters", broker.name);
     let mut seen = HashMap::new();
     for record in &dead {
@@ -434,7 +487,11 @@ fn poison_corpus_on(broker: &Broker) {
         let sent = &records[n];
         assert_eq!(record.key, sent.key, "record {n}: key");
         assert_eq!(record.value, sent.value, "record {n}: value");
-        assert_eq!(&record.headers[..2], &sent.headers[..], "record {n}: original headers first");
+        assert_eq!(
+            &record.headers[..2],
+            &sent.headers[..],
+            "record {n}: original headers first"
+        );
         let Corpus::Bad(kind) = kinds[n] else {
             panic!("good record {n} in the dead-letter topic")
         };
@@ -444,7 +501,10 @@ fn poison_corpus_on(broker: &Broker) {
         assert_eq!(header("__sluice.errors.partition"), (n % 3).to_string());
         assert!(header("__sluice.errors.offset").parse::<i64>().is_ok());
         assert_eq!(header("__sluice.errors.job"), "registry-e2e");
-        assert!(seen.insert(n, ()).is_none(), "record {n} dead-lettered twice");
+        assert!(
+            seen.insert(n, ()).is_none(),
+            "record {n} dead-lettered twice"
+        );
     }
     // The counters balance and are visible in the job's log.
     for kind in BAD_KINDS {
@@ -467,26 +527,51 @@ fn fail_stops_at_the_first_poison_record_and_skip_and_count_counts_it() {
         create_topic(&broker, &output, 1);
         let encoder = AvroEncoder::new(SrSettings::new(url.clone()));
         let subject = strategy(&input, SchemaType::Avro, ORDER_V1);
-        let mut values: Vec<Vec<u8>> = (0..10).map(|i| encoder.encode(order(i, 1.0), &subject).unwrap()).collect();
+        let mut values: Vec<Vec<u8>> = (0..10)
+            .map(|i| encoder.encode(order(i, 1.0), &subject).unwrap())
+            .collect();
         values[4] = b"oops".to_vec();
         let records: Vec<Record> = values
             .into_iter()
-            .map(|v| Record { partition: 0, key: None, value: Some(v), headers: vec![] })
+            .map(|v| Record {
+                partition: 0,
+                key: None,
+                value: Some(v),
+                headers: vec![],
+            })
             .collect();
         produce(&broker, &input, &records);
         let sink = kafka_output("sink", &broker, &output, ", valueFormat = \"json\"");
 
-        let job = write_job(dir.path(), &broker, &input, &format!("format = \"avro\"\nregistry = {{ url = {url:?} }}\non_error = \"fail\""), &sink);
+        let job = write_job(
+            dir.path(),
+            &broker,
+            &input,
+            &format!("format = \"avro\"\nregistry = {{ url = {url:?} }}\non_error = \"fail\""),
+            &sink,
+        );
         let result = run_job(&job, &dir.path().join("cache"));
         let stderr = String::from_utf8_lossy(&result.stderr);
-        assert!(!result.status.success(), "{}: a poison record must stop the job", broker.name);
+        assert!(
+            !result.status.success(),
+            "{}: a poison record must stop the job",
+            broker.name
+        );
         assert!(
             stderr.contains(&format!("record {input}/0@4")) && stderr.contains("bad-magic-byte"),
             "{}: the error names the record and the kind:\n{stderr}",
             broker.name
         );
 
-        let job = write_job(dir.path(), &broker, &input, &format!("format = \"avro\"\nregistry = {{ url = {url:?} }}\non_error = \"skip-and-count\""), &sink);
+        let job = write_job(
+            dir.path(),
+            &broker,
+            &input,
+            &format!(
+                "format = \"avro\"\nregistry = {{ url = {url:?} }}\non_error = \"skip-and-count\""
+            ),
+            &sink,
+        );
         let stderr = assert_success(&run_job(&job, &dir.path().join("cache")));
         assert!(stderr.contains("\"bad-magic-byte\": 1"), "{stderr}");
         let out = all_records(read_back(&broker, &output, 1, 9, Duration::from_secs(30)));
@@ -510,12 +595,19 @@ fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
         // 1,000 good values and 1,000 whose name holds bytes that are not UTF-8.
         let records: Vec<Record> = (0..2000)
             .map(|i| {
-                let mut value = encoder.encode(&json!({"id": i, "name": format!("n{i}")}), &subject).unwrap();
+                let mut value = encoder
+                    .encode(&json!({"id": i, "name": format!("n{i}")}), &subject)
+                    .unwrap();
                 if i % 2 == 1 {
                     let at = value.len() - 3;
                     value[at] = 0xff;
                 }
-                Record { partition: 0, key: None, value: Some(value), headers: vec![] }
+                Record {
+                    partition: 0,
+                    key: None,
+                    value: Some(value),
+                    headers: vec![],
+                }
             })
             .collect();
         produce(&broker, &input, &records);
@@ -523,7 +615,9 @@ fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
             dir.path(),
             &broker,
             &input,
-            &format!("format = \"json-schema\"\nregistry = {{ url = {url:?} }}\ndead_letter = \"dlq\""),
+            &format!(
+                "format = \"json-schema\"\nregistry = {{ url = {url:?} }}\ndead_letter = \"dlq\""
+            ),
             &format!(
                 "{}\n{}",
                 kafka_output("sink", &broker, &output, ", valueFormat = \"json\""),
@@ -532,17 +626,37 @@ fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
         );
         let stderr = assert_success(&run_job(&job, &dir.path().join("cache")));
         assert!(stderr.contains("\"invalid-utf8\": 1000"), "{stderr}");
-        let out = all_records(read_back(&broker, &output, 1, 1000, Duration::from_secs(60)));
-        let ids: Vec<i64> = out
-            .iter()
-            .map(|r| serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap()).unwrap()["id"].as_i64().unwrap())
-            .collect();
-        assert_eq!(ids, (0..2000).step_by(2).collect::<Vec<i64>>(), "{}", broker.name);
+        let out = all_records(read_back(
+            &broker,
+            &output,
+            1,
+            1000,
+            Duration::from_secs(60),
+        ));
+        let ids: Vec<i64> =
+            out.iter()
+                .map(|r| {
+                    serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap())
+                        .unwrap()["id"]
+                        .as_i64()
+                        .unwrap()
+                })
+                .collect();
+        assert_eq!(
+            ids,
+            (0..2000).step_by(2).collect::<Vec<i64>>(),
+            "{}",
+            broker.name
+        );
         let dead = all_records(read_back(&broker, &dlq, 1, 1000, Duration::from_secs(60)));
         assert_eq!(dead.len(), 1000, "{}", broker.name);
         for (record, sent) in dead.iter().zip(records.iter().skip(1).step_by(2)) {
             assert_eq!(record.value, sent.value, "dead-lettered as written");
-            let kind = record.headers.iter().find(|(k, _)| k == "__sluice.errors.kind").unwrap();
+            let kind = record
+                .headers
+                .iter()
+                .find(|(k, _)| k == "__sluice.errors.kind")
+                .unwrap();
             assert_eq!(kind.1.as_deref(), Some(b"invalid-utf8".as_slice()));
         }
     }

@@ -158,18 +158,26 @@ pub(crate) fn run() -> anyhow::Result<()> {
         let mut ids = 0i64;
         for batch in values {
             let decoded = decode_checked(decoder.as_mut(), batch).context(name)?;
-            ensure!(decoded.batch.num_columns() == 10, "{name}: {} columns", decoded.batch.num_columns());
+            ensure!(
+                decoded.batch.num_columns() == 10,
+                "{name}: {} columns",
+                decoded.batch.num_columns()
+            );
             let id = decoded.batch.column_by_name("id").context("no id column")?;
             ids += id.as_primitive::<Int64Type>().values().iter().sum::<i64>();
         }
-        ensure!(ids == expected_ids, "{name}: the ids differ from the orders written");
+        ensure!(
+            ids == expected_ids,
+            "{name}: the ids differ from the orders written"
+        );
     }
 
     // The baselines: apache-avro's generic `Value` path on the Avro values,
     // with the writer schema. Three ways a consumer reaches it; the fastest
     // is the baseline.
     let writer_schema = apache_avro::Schema::parse_str(AVRO_SCHEMA)?;
-    let datum_reader = apache_avro::reader::datum::GenericDatumReader::builder(&writer_schema).build()?;
+    let datum_reader =
+        apache_avro::reader::datum::GenericDatumReader::builder(&writer_schema).build()?;
     let converter = ConverterAvroDecoder::new(SrSettings::new(url.clone()));
     let baselines: [(&str, Baseline<'_>); 3] = [
         (
@@ -201,7 +209,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
 
     let mut best = Best::default();
     for _ in 0..ROUNDS {
-        best.record("avro", &avro, |b| decode_checked(sluice_avro.as_mut(), b).map(drop))?;
+        best.record("avro", &avro, |b| {
+            decode_checked(sluice_avro.as_mut(), b).map(drop)
+        })?;
         best.record("protobuf", &protobuf, |b| {
             decode_checked(sluice_protobuf.as_mut(), b).map(drop)
         })?;
@@ -209,7 +219,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
             decode_checked(sluice_json.as_mut(), b).map(drop)
         })?;
         for (name, decode) in &baselines {
-            best.record(&format!("baseline.{name}"), &avro, |b| baseline_checked(decode, b))?;
+            best.record(&format!("baseline.{name}"), &avro, |b| {
+                baseline_checked(decode, b)
+            })?;
         }
     }
 
@@ -218,7 +230,10 @@ pub(crate) fn run() -> anyhow::Result<()> {
         ("protobuf", &protobuf),
         ("json_schema", &json_schema),
     ] {
-        println!("decode.value_bytes.{name}: {:.1} B", bytes(values) as f64 / records(values) as f64);
+        println!(
+            "decode.value_bytes.{name}: {:.1} B",
+            bytes(values) as f64 / records(values) as f64
+        );
     }
     for name in ["avro", "protobuf", "json_schema"] {
         let (rate, mb) = best.get(name);
@@ -279,7 +294,11 @@ fn baseline_checked(decode: &Baseline<'_>, values: &BinaryArray) -> anyhow::Resu
             other => anyhow::bail!("not a ten-field record: {other:?}"),
         }
     }
-    ensure!(good == values.len(), "{good} records from {} values", values.len());
+    ensure!(
+        good == values.len(),
+        "{good} records from {} values",
+        values.len()
+    );
     Ok(())
 }
 
@@ -385,12 +404,20 @@ fn produce_avro(url: &str, orders: &[Order]) -> anyhow::Result<Vec<Vec<u8>>> {
                 ("amount", AvroValue::Double(o.amount)),
                 ("created", AvroValue::TimestampMillis(o.created_ms)),
                 ("day", AvroValue::Date(o.day)),
-                ("status", AvroValue::Enum(o.status as u32, STATUSES[o.status].to_owned())),
+                (
+                    "status",
+                    AvroValue::Enum(o.status as u32, STATUSES[o.status].to_owned()),
+                ),
                 ("note", note),
                 ("gift", AvroValue::Boolean(o.gift)),
                 (
                     "tags",
-                    AvroValue::Array(o.tags.iter().map(|t| AvroValue::String((*t).to_owned())).collect()),
+                    AvroValue::Array(
+                        o.tags
+                            .iter()
+                            .map(|t| AvroValue::String((*t).to_owned()))
+                            .collect(),
+                    ),
                 ),
             ];
             encoder.encode(fields, &subject).context("Avro encoder")
@@ -429,7 +456,9 @@ fn produce_json_schema(url: &str, orders: &[Order]) -> anyhow::Result<Vec<Vec<u8
             fields["created"] = json!(rfc3339(o.created_ms));
             fields["day"] = json!(iso_date(o.day));
             fields["note"] = json!(o.note);
-            encoder.encode(&fields, &subject).context("JSON Schema encoder")
+            encoder
+                .encode(&fields, &subject)
+                .context("JSON Schema encoder")
         })
         .collect()
 }

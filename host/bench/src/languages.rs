@@ -1,5 +1,5 @@
-//! `languages`: the same transforms as Rust, Python, JavaScript and C
-//! plugins, on identical batches, and how fast large components start.
+//! `languages`: the same transforms as Rust, Python, JavaScript, C and
+//! Go plugins, on identical batches, and how fast large components start.
 
 use std::time::Instant;
 
@@ -12,9 +12,14 @@ use crate::wasm_overhead::{rows_per_second, sample_batch};
 /// (language, pii-redact, filter) components.
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("rust", artifacts::PII_REDACT, artifacts::FILTER),
-    ("python", artifacts::PYTHON_PII_REDACT, artifacts::PYTHON_FILTER),
+    (
+        "python",
+        artifacts::PYTHON_PII_REDACT,
+        artifacts::PYTHON_FILTER,
+    ),
     ("js", artifacts::JS_PII_REDACT, artifacts::JS_FILTER),
     ("c", artifacts::C_PII_REDACT, artifacts::C_FILTER),
+    ("go", artifacts::GO_PII_REDACT, artifacts::GO_FILTER),
 ];
 
 /// Rounds per language; languages alternate so all see the same machine.
@@ -94,7 +99,7 @@ fn startup() -> anyhow::Result<()> {
     };
     for (language, path, _) in PLUGINS {
         let size = std::fs::metadata(path)?.len();
-        let mut timed = || -> anyhow::Result<f64> {
+        let timed = || -> anyhow::Result<f64> {
             // A new runtime: nothing compiled in memory, as after a restart.
             let runtime = Runtime::new(config.clone())?;
             let started = Instant::now();
@@ -109,7 +114,10 @@ fn startup() -> anyhow::Result<()> {
         };
         let compile = timed()?;
         let cached = timed()?;
-        println!("languages.component_size.{language}: {:.1} MB", size as f64 / 1e6);
+        println!(
+            "languages.component_size.{language}: {:.1} MB",
+            size as f64 / 1e6
+        );
         println!("languages.load_compiling.{language}: {:.3} s", compile);
         println!("languages.load_cached.{language}: {:.1} ms", cached * 1e3);
         println!(

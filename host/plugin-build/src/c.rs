@@ -1,13 +1,13 @@
 //! C plugins: `plugin.c` over `sluice.h`, bindings from `wit-bindgen-c`
-//! (as a library), clang for wasm32-wasi, and `wit-component` with the
-//! preview1 reactor adapter to make the component.
+//! (as a library), clang for wasm32-wasi, and the preview1 reactor adapter
+//! to make the component.
 
 use std::path::Path;
 use std::process::Command;
 
-use wit_bindgen_core::wit_parser::Resolve;
 use wit_bindgen_core::Files;
 
+use crate::component;
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
 use crate::toolchain;
@@ -39,7 +39,12 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     let core = dir.path().join("core.wasm");
     let mut command = Command::new(clang);
     command
-        .args(["--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-std=c11"])
+        .args([
+            "--target=wasm32-wasi",
+            "-O2",
+            "-mexec-model=reactor",
+            "-std=c11",
+        ])
         .args(["-Wall", "-Werror=implicit-function-declaration"])
         .arg("-I")
         .arg(&sdk)
@@ -53,38 +58,21 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         .arg(&core);
     toolchain::run(command, "clang")?;
     let module = std::fs::read(&core).map_err(BuildError::io(&core))?;
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|encoder| {
-            encoder.validate(true).adapter(
-                "wasi_snapshot_preview1",
-                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-            )
-        })
-        .and_then(|encoder| encoder.encode())
-        .map_err(|e| BuildError::ToolFailed {
-            tool: "wit-component".into(),
-            status: "component new".into(),
-            output: format!("{e:#}"),
-        })?;
-    std::fs::write(out, component).map_err(BuildError::io(out))
+    component::write_component(&module, out)
 }
 
 /// The C bindings of `world` (`<world>.h`, `<world>.c` and the object
 /// holding the component type).
 fn generate_bindings(world: &str) -> Result<Files, BuildError> {
-    let failed = |e: anyhow::Error| BuildError::ToolFailed {
-        tool: "wit-bindgen-c".into(),
-        status: format!("world {world}"),
-        output: format!("{e:#}"),
-    };
-    let mut resolve = Resolve::default();
-    let (package, _) = resolve.push_dir(toolchain::wit_dir()).map_err(failed)?;
-    let id = resolve.select_world(&[package], Some(world)).map_err(failed)?;
+    let (mut resolve, id) = component::resolve_world(world)?;
     let mut files = Files::default();
     wit_bindgen_c::Opts::default()
         .build()
         .generate(&mut resolve, id, &mut files)
-        .map_err(failed)?;
+        .map_err(|e| BuildError::ToolFailed {
+            tool: "wit-bindgen-c".into(),
+            status: format!("world {world}"),
+            output: format!("{e:#}"),
+        })?;
     Ok(files)
 }

@@ -9,7 +9,12 @@ use crate::manifest::{Project, World};
 use crate::toolchain;
 
 /// The SDK's modules, copied beside the plugin for componentize-js.
-const SDK_FILES: &[&str] = &["sluice.js", "_columnar.js", "_transform.js", "_aggregate.js"];
+const SDK_FILES: &[&str] = &[
+    "sluice.js",
+    "_columnar.js",
+    "_transform.js",
+    "_aggregate.js",
+];
 
 /// Build `project` into the component `out`.
 pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {

@@ -3,11 +3,13 @@
 //!
 //! A project is a directory with a `sluice.toml` naming the plugin, its
 //! language and its world; the source is `plugin.<ext>` (Rust: a cargo
-//! crate). Each language's SDK (`guest-sdk/<lang>`) hides the bindings, so
+//! crate; Go: the directory's `.go` files). Each language's SDK (`guest-sdk/<lang>`) hides the bindings, so
 //! the author writes one function over a batch.
 
 mod c;
+mod component;
 mod error;
+mod go;
 mod js;
 mod manifest;
 mod python;
@@ -32,6 +34,7 @@ pub fn build(dir: &Path, out_dir: &Path) -> Result<PathBuf, BuildError> {
         Language::Python => python::build(&project, &out)?,
         Language::Js => js::build(&project, &out)?,
         Language::C => c::build(&project, &out)?,
+        Language::Go => go::build(&project, &out)?,
     }
     Ok(out)
 }

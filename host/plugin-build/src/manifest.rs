@@ -23,11 +23,20 @@ pub enum Language {
     Js,
     /// C with `sluice.h` (`plugin.c`), by clang for wasm32-wasi.
     C,
+    /// Go with the `sluice` package (the project's `.go` files), by Go's
+    /// wasip1 target.
+    Go,
 }
 
 impl Language {
     /// Every language, in the order `--lang` lists them.
-    pub const ALL: [Language; 4] = [Language::Rust, Language::Python, Language::Js, Language::C];
+    pub const ALL: [Language; 5] = [
+        Language::Rust,
+        Language::Python,
+        Language::Js,
+        Language::C,
+        Language::Go,
+    ];
 
     /// The name used in `sluice.toml` and `--lang`.
     pub fn name(self) -> &'static str {
@@ -36,6 +45,7 @@ impl Language {
             Language::Python => "python",
             Language::Js => "js",
             Language::C => "c",
+            Language::Go => "go",
         }
     }
 }
@@ -103,7 +113,9 @@ impl Project {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| BuildError::Manifest {
             path: path.clone(),
-            reason: format!("{e}; a plugin project has a {MANIFEST} (`sluice plugin new` makes one)"),
+            reason: format!(
+                "{e}; a plugin project has a {MANIFEST} (`sluice plugin new` makes one)"
+            ),
         })?;
         let mut project: Project = toml::from_str(&text).map_err(|e| BuildError::Manifest {
             path: path.clone(),

@@ -25,8 +25,11 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         World::Aggregate => "from sluice._aggregate import Aggregator",
     };
     let main = app.path().join("sluice_main.py");
-    std::fs::write(&main, format!("import plugin  # noqa: F401\n{export}  # noqa: F401\n"))
-        .map_err(BuildError::io(&main))?;
+    std::fs::write(
+        &main,
+        format!("import plugin  # noqa: F401\n{export}  # noqa: F401\n"),
+    )
+    .map_err(BuildError::io(&main))?;
     let mut command = Command::new(componentize);
     command
         .env("PYTHONDONTWRITEBYTECODE", "1")

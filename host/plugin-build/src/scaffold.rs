@@ -16,14 +16,28 @@ fn template(language: Language) -> &'static [(&'static str, &'static str)] {
         ],
         Language::Python => &[
             ("plugin.py", include_str!("../templates/python/plugin.py")),
-            ("test_plugin.py", include_str!("../templates/python/test_plugin.py")),
+            (
+                "test_plugin.py",
+                include_str!("../templates/python/test_plugin.py"),
+            ),
         ],
         Language::Js => &[
             ("package.json", include_str!("../templates/js/package.json")),
             ("plugin.js", include_str!("../templates/js/plugin.js")),
-            ("plugin.test.js", include_str!("../templates/js/plugin.test.js")),
+            (
+                "plugin.test.js",
+                include_str!("../templates/js/plugin.test.js"),
+            ),
         ],
         Language::C => &[("plugin.c", include_str!("../templates/c/plugin.c"))],
+        Language::Go => &[
+            ("go.mod", include_str!("../templates/go/go.mod")),
+            ("plugin.go", include_str!("../templates/go/plugin.go")),
+            (
+                "plugin_test.go",
+                include_str!("../templates/go/plugin_test.go"),
+            ),
+        ],
     }
 }
 
@@ -34,7 +48,9 @@ pub fn scaffold(language: Language, dir: &Path) -> Result<(), BuildError> {
         .file_name()
         .and_then(|n| n.to_str())
         .filter(|n| {
-            !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .ok_or_else(|| {
             BuildError::Scaffold(format!(
@@ -43,7 +59,10 @@ pub fn scaffold(language: Language, dir: &Path) -> Result<(), BuildError> {
             ))
         })?;
     if dir.exists() {
-        return Err(BuildError::Scaffold(format!("{} already exists", dir.display())));
+        return Err(BuildError::Scaffold(format!(
+            "{} already exists",
+            dir.display()
+        )));
     }
     let sdk = toolchain::sdk_dir(language.name());
     let sdk = sdk.canonicalize().unwrap_or(sdk);

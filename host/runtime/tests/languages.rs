@@ -19,6 +19,7 @@ const PII_REDACT: &[(&str, &str)] = &[
     ("python", artifacts::PYTHON_PII_REDACT),
     ("js", artifacts::JS_PII_REDACT),
     ("c", artifacts::C_PII_REDACT),
+    ("go", artifacts::GO_PII_REDACT),
 ];
 
 /// (language, component) of every `filter`.
@@ -27,6 +28,7 @@ const FILTER: &[(&str, &str)] = &[
     ("python", artifacts::PYTHON_FILTER),
     ("js", artifacts::JS_FILTER),
     ("c", artifacts::C_FILTER),
+    ("go", artifacts::GO_FILTER),
 ];
 
 /// One engine for the whole file: each large component compiles once.
@@ -71,9 +73,22 @@ const TRICKY: &[&str] = &[
 /// Deterministic pseudo-random words, e-mails, card numbers and noise.
 fn generated_texts(rows: usize) -> Vec<String> {
     let pieces = [
-        "order", "refund", "4111 1111 1111 1111", "jane@mail.example.org", "call", "x@y",
-        "378282246310005", "6011-1111-1111-1117", "a.b-c@d-e.f.gh", "12345", "ü@ö.de", "-",
-        "@", ".", "9", "Ω",
+        "order",
+        "refund",
+        "4111 1111 1111 1111",
+        "jane@mail.example.org",
+        "call",
+        "x@y",
+        "378282246310005",
+        "6011-1111-1111-1117",
+        "a.b-c@d-e.f.gh",
+        "12345",
+        "ü@ö.de",
+        "-",
+        "@",
+        ".",
+        "9",
+        "Ω",
     ];
     let mut state = 0x2545_f491_4f6c_dd1du64;
     (0..rows)
@@ -122,7 +137,9 @@ fn redact_input() -> RecordBatch {
         ("note", Arc::new(StringArray::from(notes))),
         (
             "payload",
-            Arc::new(BinaryArray::from_iter(payloads.iter().map(|p| p.as_deref()))),
+            Arc::new(BinaryArray::from_iter(
+                payloads.iter().map(|p| p.as_deref()),
+            )),
         ),
     ])
     .unwrap()
@@ -146,6 +163,28 @@ fn pii_redact_output_is_identical_in_every_language() {
             let out = plugin.process(&input).unwrap().batch;
             assert_eq!(out, reference, "{language} pii-redact, columns {columns:?}");
         }
+    }
+}
+
+/// Go's collector may only run between calls in wasmtime 48 (#14318): a
+/// Go plugin fed batch after batch, each allocating megabytes, must neither
+/// trap nor drift from the Rust output.
+#[test]
+fn a_go_plugin_survives_sustained_calls() {
+    let notes = StringArray::from(generated_texts(8_000));
+    let input = RecordBatch::try_from_iter([("note", Arc::new(notes) as ArrayRef)]).unwrap();
+    let config = [("columns", "note")];
+    let reference = load("rust", artifacts::PII_REDACT, &config)
+        .process(&input)
+        .unwrap()
+        .batch;
+    let plugin = load("go", artifacts::GO_PII_REDACT, &config);
+    for call in 0..300 {
+        let out = plugin
+            .process(&input)
+            .unwrap_or_else(|e| panic!("call {call}: {e}"))
+            .batch;
+        assert_eq!(out, reference, "call {call}");
     }
 }
 
@@ -190,7 +229,9 @@ fn filter_input() -> RecordBatch {
         1e300,
     ];
     let score: Float64Array = (0..rows as usize)
-        .map(|i| (i % 11 != 7).then(|| specials[i % specials.len()] * if i % 3 == 0 { 1.0 } else { 0.5 }))
+        .map(|i| {
+            (i % 11 != 7).then(|| specials[i % specials.len()] * if i % 3 == 0 { 1.0 } else { 0.5 })
+        })
         .collect();
     let countries = ["DE", "FR", "Zürich", "US", "de", "", "DE ", "Ω"];
     let country: StringArray = (0..rows as usize)
@@ -198,7 +239,9 @@ fn filter_input() -> RecordBatch {
         .collect();
     let small: Int32Array = (0..rows as i32).map(|i| Some(i - 30)).collect();
     let big: UInt64Array = (0..rows as u64).map(|i| Some(u64::MAX - i * 3)).collect();
-    let flag: BooleanArray = (0..rows).map(|i| (i % 10 != 0).then_some(i % 3 == 0)).collect();
+    let flag: BooleanArray = (0..rows)
+        .map(|i| (i % 10 != 0).then_some(i % 3 == 0))
+        .collect();
     RecordBatch::try_from_iter(vec![
         ("amount", Arc::new(amount) as ArrayRef),
         ("score", Arc::new(score)),
@@ -264,25 +307,46 @@ fn fatal_message(error: RuntimeError) -> String {
 fn bad_configs_are_the_same_fatal_errors_in_every_language() {
     let input = filter_input();
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("column", "nope"), ("op", "gt"), ("value", "1")], "no column `nope`"),
-        (&[("column", "amount"), ("op", "gt"), ("value", "ten")], "\"ten\" is not a Int64"),
-        (&[("column", "small"), ("op", "gt"), ("value", "1.5")], "\"1.5\" is not a Int32"),
-        (&[("column", "amount"), ("op", "between"), ("value", "1")], "unknown op `between`"),
-        (&[("column", "amount"), ("op", "gt")], "missing config key `value`"),
+        (
+            &[("column", "nope"), ("op", "gt"), ("value", "1")],
+            "no column `nope`",
+        ),
+        (
+            &[("column", "amount"), ("op", "gt"), ("value", "ten")],
+            "\"ten\" is not a Int64",
+        ),
+        (
+            &[("column", "small"), ("op", "gt"), ("value", "1.5")],
+            "\"1.5\" is not a Int32",
+        ),
+        (
+            &[("column", "amount"), ("op", "between"), ("value", "1")],
+            "unknown op `between`",
+        ),
+        (
+            &[("column", "amount"), ("op", "gt")],
+            "missing config key `value`",
+        ),
         (&[("op", "gt")], "missing config key `column`"),
     ];
     for (config, expected) in cases {
         for (language, path) in FILTER {
             let error = load(language, path, config).process(&input).unwrap_err();
             let message = fatal_message(error);
-            assert!(message.contains(expected), "{language} {config:?}: {message}");
+            assert!(
+                message.contains(expected),
+                "{language} {config:?}: {message}"
+            );
         }
     }
     for (language, path) in PII_REDACT {
         for (columns, expected) in [("email,nope", "no column `nope`"), ("id", "column `id` is")] {
             let plugin = load(language, path, &[("columns", columns)]);
             let message = fatal_message(plugin.process(&redact_input()).unwrap_err());
-            assert!(message.contains(expected), "{language} {columns}: {message}");
+            assert!(
+                message.contains(expected),
+                "{language} {columns}: {message}"
+            );
         }
     }
 }
@@ -292,8 +356,14 @@ fn load_aggregate(path: &str, config: &[(&str, &str)]) -> AggregatePlugin {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    AggregatePlugin::load(&RUNTIME, "stats", path.as_ref(), config, PluginLimits::default())
-        .unwrap()
+    AggregatePlugin::load(
+        &RUNTIME,
+        "stats",
+        path.as_ref(),
+        config,
+        PluginLimits::default(),
+    )
+    .unwrap()
 }
 
 #[test]

@@ -1,0 +1,7 @@
+module {{name}}
+
+go 1.25
+
+require sluice v0.0.0
+
+replace sluice => {{sdk}}
