@@ -116,14 +116,31 @@ fn a_new_js_plugin_passes_its_test_builds_and_runs() {
     scaffold_builds_and_runs("js", Some(native("node", &["--test"])));
 }
 
-#[test]
-fn a_new_go_plugin_passes_its_test_builds_and_runs() {
-    let go = sluice_plugin_build::toolchains_dir().join("go/bin/go");
-    let mut test = native(go, &["test", "-v", "."]);
-    test.env("GOTOOLCHAIN", "local")
+/// `go ARGS...` with the Go that `sluice plugin build` uses, offline.
+fn go(args: &[&str]) -> Command {
+    let mut command = native(
+        sluice_plugin_build::toolchains_dir().join("go/bin/go"),
+        args,
+    );
+    command
+        .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod");
-    scaffold_builds_and_runs("go", Some(test));
+    command
+}
+
+#[test]
+fn a_new_go_plugin_passes_its_test_builds_and_runs() {
+    scaffold_builds_and_runs("go", Some(go(&["test", "-v", "."])));
+}
+
+#[test]
+fn the_go_sdk_passes_vet_and_its_tests() {
+    let sdk = repo().join("guest-sdk/go");
+    for args in [&["vet", "."][..], &["test", "."]] {
+        let output = go(args).current_dir(&sdk).output().expect("running go");
+        check(output, &format!("go {}", args.join(" ")));
+    }
 }
 
 #[test]

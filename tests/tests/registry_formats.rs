@@ -633,15 +633,15 @@ fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
             1000,
             Duration::from_secs(60),
         ));
-        let ids: Vec<i64> =
-            out.iter()
-                .map(|r| {
-                    serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap())
+        let ids: Vec<i64> = out
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap())
                         .unwrap()["id"]
                         .as_i64()
                         .unwrap()
-                })
-                .collect();
+            })
+            .collect();
         assert_eq!(
             ids,
             (0..2000).step_by(2).collect::<Vec<i64>>(),
