@@ -292,6 +292,35 @@ fn filter_output_is_identical_in_every_language() {
     }
 }
 
+/// `on_mismatch = "reject"` hands the mismatching rows back as invalid
+/// input: the same rows and message in every language that has it (the C
+/// SDK cannot name rows yet).
+#[test]
+fn rejected_rows_are_the_same_in_every_language() {
+    let input = filter_input();
+    let config = [
+        ("column", "amount"),
+        ("op", "gt"),
+        ("value", "10"),
+        ("on_mismatch", "reject"),
+    ];
+    let rejected = |language: &str, path: &str| match load(language, path, &config).process(&input)
+    {
+        Err(RuntimeError::Plugin {
+            kind: PluginErrorKind::InvalidInput,
+            message,
+            rows,
+            ..
+        }) => (message, rows),
+        other => panic!("{language}: expected invalid input, got {other:?}"),
+    };
+    let reference = rejected("rust", artifacts::FILTER);
+    assert!(!reference.1.is_empty() && reference.1.len() < input.num_rows());
+    for (language, path) in FILTER.iter().filter(|(language, _)| *language != "c") {
+        assert_eq!(rejected(language, path), reference, "{language}");
+    }
+}
+
 fn fatal_message(error: RuntimeError) -> String {
     match error {
         RuntimeError::Plugin {

@@ -1,9 +1,11 @@
 // Keep the rows where `column OP value` holds, exactly as the Rust `filter`
 // plugin does. Config: `column`, `op` (eq, ne, lt, le, gt, ge, is_null,
-// is_not_null) and `value` (parsed as the column's type). Null never matches
-// a comparison; floats compare in IEEE total order, as Arrow does.
+// is_not_null), `value` (parsed as the column's type) and `on_mismatch`
+// (`drop`, the default, or `reject`: the other rows go back as invalid
+// input). Null never matches a comparison; floats compare in IEEE total
+// order, as Arrow does.
 
-import { Fatal, transform } from "sluice";
+import { Fatal, InvalidInput, transform } from "sluice";
 
 const TESTS = {
   eq: (c) => c === 0, ne: (c) => c !== 0, lt: (c) => c < 0,
@@ -85,13 +87,12 @@ function rowKey(column, i) {
   }
 }
 
-export const filterRows = transform((batch, config) => {
-  const column = batch.column(config.require("column"));
-  const op = config.require("op");
+/** Per row, 1 where `column op value` holds. */
+function matches(column, op, config) {
   const mask = new Uint8Array(column.length);
   if (op === "is_null" || op === "is_not_null") {
     for (let i = 0; i < mask.length; i++) mask[i] = column.isNull(i) === (op === "is_null") ? 1 : 0;
-    return batch.filter(mask);
+    return mask;
   }
   const value = scalar(column.type, config.require("value"));
   const test = TESTS[op];
@@ -100,5 +101,18 @@ export const filterRows = transform((batch, config) => {
   for (let i = 0; i < mask.length; i++) {
     mask[i] = !column.isNull(i) && test(order(rowKey(column, i), value)) ? 1 : 0;
   }
-  return batch.filter(mask);
+  return mask;
+}
+
+export const filterRows = transform((batch, config) => {
+  const name = config.require("column");
+  const op = config.require("op");
+  const mask = matches(batch.column(name), op, config);
+  const mismatch = config.get("on_mismatch", "drop");
+  if (mismatch === "drop") return batch.filter(mask);
+  if (mismatch !== "reject") throw new Fatal(`on_mismatch ${JSON.stringify(mismatch)} is not \`drop\` or \`reject\``);
+  const rejected = [];
+  mask.forEach((keep, row) => keep || rejected.push(row));
+  if (rejected.length === 0) return batch;
+  throw new InvalidInput(`\`${name}\` ${op} ${config.get("value", "")} does not hold`, rejected);
 });

@@ -1,9 +1,10 @@
 """Keep the rows where `column OP value` holds, exactly as the Rust `filter`
 plugin does.
 
-Config: `column`, `op` (eq, ne, lt, le, gt, ge, is_null, is_not_null) and
-`value` (parsed as the column's type). Null never matches a comparison;
-floats compare in IEEE total order, as Arrow does.
+Config: `column`, `op` (eq, ne, lt, le, gt, ge, is_null, is_not_null),
+`value` (parsed as the column's type) and `on_mismatch` (`drop`, the default,
+or `reject`: the other rows go back as invalid input). Null never matches a
+comparison; floats compare in IEEE total order, as Arrow does.
 """
 
 import operator
@@ -57,14 +58,12 @@ def scalar(kind, text):
     return text
 
 
-@sluice.transform
-def filter_rows(batch, config):
-    column = batch.column(config.require("column"))
-    op = config.require("op")
+def matches(column, op, config):
+    """Per row, whether `column op value` holds."""
     if op == "is_null":
-        return batch.filter([v is None for v in column.values])
+        return [v is None for v in column.values]
     if op == "is_not_null":
-        return batch.filter([v is not None for v in column.values])
+        return [v is not None for v in column.values]
     value = scalar(column.type, config.require("value"))
     compare = OPS.get(op)
     if compare is None:
@@ -73,4 +72,20 @@ def filter_rows(batch, config):
     if column.type.startswith("float"):
         f32 = column.type == "float32"
         values = [None if v is None else total_order(v, f32) for v in values]
-    return batch.filter([v is not None and compare(v, value) for v in values])
+    return [v is not None and compare(v, value) for v in values]
+
+
+@sluice.transform
+def filter_rows(batch, config):
+    name = config.require("column")
+    op = config.require("op")
+    keep = matches(batch.column(name), op, config)
+    mismatch = config.get("on_mismatch", "drop")
+    if mismatch == "drop":
+        return batch.filter(keep)
+    if mismatch != "reject":
+        raise sluice.Fatal(f'on_mismatch "{mismatch}" is not `drop` or `reject`')
+    rejected = [row for row, k in enumerate(keep) if not k]
+    if not rejected:
+        return batch
+    raise sluice.InvalidInput(f"`{name}` {op} {config.get('value', '')} does not hold", rejected)
