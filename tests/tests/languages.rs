@@ -144,8 +144,16 @@ fn the_go_sdk_passes_vet_and_its_tests() {
 }
 
 #[test]
-fn a_new_c_plugin_builds_and_runs() {
-    scaffold_builds_and_runs("c", None);
+fn a_new_c_plugin_passes_its_test_builds_and_runs() {
+    // The C scaffold's test runs the plugin in the real host: `sluice` on PATH.
+    let bin = sluice_binary().parent().unwrap().to_owned();
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let mut test = native("sh", &["test.sh"]);
+    test.env("PATH", path);
+    scaffold_builds_and_runs("c", Some(test));
 }
 
 #[test]

@@ -29,7 +29,22 @@ fn template(language: Language) -> &'static [(&'static str, &'static str)] {
                 include_str!("../templates/js/plugin.test.js"),
             ),
         ],
-        Language::C => &[("plugin.c", include_str!("../templates/c/plugin.c"))],
+        Language::C => &[
+            ("plugin.c", include_str!("../templates/c/plugin.c")),
+            ("test.sh", include_str!("../templates/c/test.sh")),
+            (
+                "test/job.toml",
+                include_str!("../templates/c/test/job.toml"),
+            ),
+            (
+                "test/input.jsonl",
+                include_str!("../templates/c/test/input.jsonl"),
+            ),
+            (
+                "test/expected.jsonl",
+                include_str!("../templates/c/test/expected.jsonl"),
+            ),
+        ],
         Language::Go => &[
             ("go.mod", include_str!("../templates/go/go.mod")),
             ("plugin.go", include_str!("../templates/go/plugin.go")),
