@@ -10,6 +10,7 @@ use wit_bindgen_core::Files;
 use crate::component;
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
+use crate::sdk;
 use crate::toolchain;
 
 /// Build `project` into the component `out`.
@@ -35,7 +36,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).map_err(BuildError::io(&path))?;
     }
-    let sdk = toolchain::sdk_dir("c");
+    let sdk = sdk::sdk_dir("c")?;
     let core = dir.path().join("core.wasm");
     let mut command = Command::new(clang);
     command

@@ -6,7 +6,7 @@ use std::path::Path;
 use wit_bindgen_core::wit_parser::{Resolve, WorldId};
 
 use crate::error::BuildError;
-use crate::toolchain;
+use crate::sdk;
 
 /// The contract's WIT package resolved, and the id of `world` in it.
 pub(crate) fn resolve_world(world: &str) -> Result<(Resolve, WorldId), BuildError> {
@@ -16,7 +16,7 @@ pub(crate) fn resolve_world(world: &str) -> Result<(Resolve, WorldId), BuildErro
         output: format!("{e:#}"),
     };
     let mut resolve = Resolve::default();
-    let (package, _) = resolve.push_dir(toolchain::wit_dir()).map_err(failed)?;
+    let (package, _) = resolve.push_dir(sdk::wit_dir()?).map_err(failed)?;
     let id = resolve
         .select_world(&[package], Some(world))
         .map_err(failed)?;

@@ -17,6 +17,7 @@ use wit_component::StringEncoding;
 use crate::component;
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
+use crate::sdk;
 use crate::toolchain;
 
 /// Build `project` into the component `out`.
@@ -44,7 +45,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         status: format!("world {world}"),
         output: format!("{e:#}"),
     })?;
-    let sdk = toolchain::sdk_dir("go");
+    let sdk = sdk::sdk_dir("go")?;
     let mut module_files: Vec<(String, Vec<u8>)> = files
         .iter()
         .filter(|(name, _)| *name != "go.mod")

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
+use crate::sdk;
 use crate::toolchain;
 
 /// The SDK's modules, copied beside the plugin for componentize-js.
@@ -25,7 +26,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     })?;
     let (node, modules) = toolchain::componentize_js()?;
     let dir = tempfile::tempdir().map_err(BuildError::io(std::env::temp_dir()))?;
-    let sdk = toolchain::sdk_dir("js");
+    let sdk = sdk::sdk_dir("js")?;
     for file in SDK_FILES {
         let from = sdk.join(file);
         std::fs::copy(&from, dir.path().join(file)).map_err(BuildError::io(&from))?;
@@ -49,7 +50,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         .arg(sdk.join("build.mjs"))
         .arg(&modules)
         .arg(&main)
-        .arg(toolchain::wit_dir())
+        .arg(sdk::wit_dir()?)
         .arg(project.world.name())
         .arg(out);
     toolchain::run(command, "componentize-js")

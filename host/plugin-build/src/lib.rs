@@ -15,6 +15,7 @@ mod manifest;
 mod python;
 mod rust;
 mod scaffold;
+mod sdk;
 mod toolchain;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
+use crate::sdk;
 use crate::toolchain;
 
 /// Build `project` into the component `out`.
@@ -34,12 +35,12 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     command
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg("-d")
-        .arg(toolchain::wit_dir())
+        .arg(sdk::wit_dir()?)
         .args(["-w", project.world.name(), "componentize", "sluice_main"])
         .arg("-p")
         .arg(app.path())
         .arg("-p")
-        .arg(toolchain::sdk_dir("python"))
+        .arg(sdk::sdk_dir("python")?)
         .arg("-p")
         .arg(&project.dir)
         .arg("-o")

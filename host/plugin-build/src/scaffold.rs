@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::BuildError;
 use crate::manifest::{Language, MANIFEST};
-use crate::toolchain;
+use crate::sdk;
 
 /// The files of a new project in `language`: (path, contents with
 /// `{{name}}` and `{{sdk}}` placeholders).
@@ -79,8 +79,7 @@ pub fn scaffold(language: Language, dir: &Path) -> Result<(), BuildError> {
             dir.display()
         )));
     }
-    let sdk = toolchain::sdk_dir(language.name());
-    let sdk = sdk.canonicalize().unwrap_or(sdk);
+    let sdk = sdk::sdk_dir(language.name())?;
     let mut files = vec![(
         MANIFEST,
         format!("name = {name:?}\nlanguage = \"{language}\"\nworld = \"transform\"\n"),

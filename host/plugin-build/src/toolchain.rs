@@ -5,22 +5,6 @@ use std::process::Command;
 
 use crate::error::BuildError;
 
-/// The repository this build of Sluice comes from: its `wit/` and
-/// `guest-sdk/` are what plugins build against.
-pub(crate) fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The contract's WIT package.
-pub(crate) fn wit_dir() -> PathBuf {
-    repo().join("wit")
-}
-
-/// The directory of a guest-language SDK.
-pub(crate) fn sdk_dir(language: &str) -> PathBuf {
-    repo().join("guest-sdk").join(language)
-}
-
 /// Where `scripts/setup` installs the toolchains that are not Debian
 /// packages: `$SLUICE_TOOLCHAINS`, or `~/.local/share/sluice/toolchains`.
 pub fn toolchains_dir() -> PathBuf {
@@ -43,8 +27,7 @@ pub(crate) fn version(key: &str) -> &'static str {
 /// as the way that installs them all.
 fn install_hint(command: String) -> String {
     format!(
-        "{command}\n    (or run {}/scripts/setup, which installs every guest toolchain)",
-        repo().display()
+        "{command}\n    (or run scripts/setup of a Sluice checkout, which installs every guest toolchain)"
     )
 }
 
