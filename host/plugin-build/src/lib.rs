@@ -3,8 +3,9 @@
 //!
 //! A project is a directory with a `sluice.toml` naming the plugin, its
 //! language and its world; the source is `plugin.<ext>` (Rust: a cargo
-//! crate; Go: the directory's `.go` files). Each language's SDK (`guest-sdk/<lang>`) hides the bindings, so
-//! the author writes one function over a batch.
+//! crate; Go: the directory's `.go` files). Each language's SDK
+//! (`guest-sdk/<lang>`, carried in the binary) hides the bindings, so the
+//! author writes one function over a batch.
 
 mod c;
 mod component;
