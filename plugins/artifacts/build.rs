@@ -7,7 +7,6 @@
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// (constant name, crate, artifact file stem).
 const GUESTS: &[(&str, &str, &str)] = &[
@@ -63,8 +62,7 @@ fn main() {
     );
 
     let target_dir = root.join("target").join("wasm");
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = sluice_plugin_build::guest_cargo();
     command
         .current_dir(&root)
         .args([
@@ -79,22 +77,16 @@ fn main() {
     for (_, krate, _) in GUESTS {
         command.args(["-p", krate]);
     }
-    // The outer build's flags are for the host, not for the guests.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        command.env_remove(var);
-    }
     // The other languages' packagers run beside cargo.
     let built = std::thread::scope(|scope| {
         let projects = scope.spawn(|| build_projects(&root, &target_dir));
         let status = command
             .status()
             .expect("running cargo to build the Wasm plugins");
-        (status, projects.join().expect("building the plugin projects"))
+        (
+            status,
+            projects.join().expect("building the plugin projects"),
+        )
     });
     let (status, projects) = built;
     assert!(
@@ -137,7 +129,9 @@ fn build_projects(root: &Path, target_dir: &Path) -> Vec<(&'static str, PathBuf)
         let out_dir = target_dir.join(language);
         match sluice_plugin_build::build(&root.join("plugins").join(dir), &out_dir) {
             Ok(path) => (name, path),
-            Err(e) => panic!("building plugins/{dir}: {e}\n(./scripts/setup installs every toolchain)"),
+            Err(e) => {
+                panic!("building plugins/{dir}: {e}\n(./scripts/setup installs every toolchain)")
+            }
         }
     };
     let (first, second) = PROJECTS.split_at(PROJECTS.len() / 2);

@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use wit_bindgen_core::Files;
-
 use crate::component;
 use crate::error::BuildError;
 use crate::manifest::{Project, World};
@@ -31,7 +29,12 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     let clang = toolchain::clang()?;
     let dir = tempfile::tempdir().map_err(BuildError::io(std::env::temp_dir()))?;
     let world = project.world.name();
-    let bindings = generate_bindings(world)?;
+    // `<world>.h`, `<world>.c` and the object holding the component type.
+    let (_, _, bindings) = component::generate_bindings(
+        world,
+        "wit-bindgen-c",
+        wit_bindgen_c::Opts::default().build(),
+    )?;
     for (name, bytes) in bindings.iter() {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).map_err(BuildError::io(&path))?;
@@ -60,20 +63,4 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     toolchain::run(command, "clang")?;
     let module = std::fs::read(&core).map_err(BuildError::io(&core))?;
     component::write_component(&module, out)
-}
-
-/// The C bindings of `world` (`<world>.h`, `<world>.c` and the object
-/// holding the component type).
-fn generate_bindings(world: &str) -> Result<Files, BuildError> {
-    let (mut resolve, id) = component::resolve_world(world)?;
-    let mut files = Files::default();
-    wit_bindgen_c::Opts::default()
-        .build()
-        .generate(&mut resolve, id, &mut files)
-        .map_err(|e| BuildError::ToolFailed {
-            tool: "wit-bindgen-c".into(),
-            status: format!("world {world}"),
-            output: format!("{e:#}"),
-        })?;
-    Ok(files)
 }

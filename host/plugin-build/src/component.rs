@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use wit_bindgen_core::wit_parser::{Resolve, WorldId};
+use wit_bindgen_core::{Files, WorldGenerator};
 
 use crate::error::BuildError;
 use crate::sdk;
 
 /// The contract's WIT package resolved, and the id of `world` in it.
-pub(crate) fn resolve_world(world: &str) -> Result<(Resolve, WorldId), BuildError> {
+fn resolve_world(world: &str) -> Result<(Resolve, WorldId), BuildError> {
     let failed = |e: anyhow::Error| BuildError::ToolFailed {
         tool: "wit-parser".into(),
         status: format!("world {world}"),
@@ -21,6 +22,25 @@ pub(crate) fn resolve_world(world: &str) -> Result<(Resolve, WorldId), BuildErro
         .select_world(&[package], Some(world))
         .map_err(failed)?;
     Ok((resolve, id))
+}
+
+/// The bindings of `world` that `generator` (the `tool` named in errors)
+/// writes, with the resolved contract they were generated from.
+pub(crate) fn generate_bindings(
+    world: &str,
+    tool: &str,
+    mut generator: Box<dyn WorldGenerator>,
+) -> Result<(Resolve, WorldId, Files), BuildError> {
+    let (mut resolve, id) = resolve_world(world)?;
+    let mut files = Files::default();
+    generator
+        .generate(&mut resolve, id, &mut files)
+        .map_err(|e| BuildError::ToolFailed {
+            tool: tool.into(),
+            status: format!("world {world}"),
+            output: format!("{e:#}"),
+        })?;
+    Ok((resolve, id, files))
 }
 
 /// Write the component made of the wasip1 reactor `module` (which carries

@@ -11,7 +11,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use wit_bindgen_core::Files;
 use wit_component::StringEncoding;
 
 use crate::component;
@@ -32,19 +31,15 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     let go = toolchain::go()?;
     let dir = tempfile::tempdir().map_err(BuildError::io(std::env::temp_dir()))?;
     let world = project.world.name();
-    let (mut resolve, id) = component::resolve_world(world)?;
-    let mut files = Files::default();
-    wit_bindgen_go::Opts {
-        format: wit_bindgen_go::Format::False,
-        ..Default::default()
-    }
-    .build()
-    .generate(&mut resolve, id, &mut files)
-    .map_err(|e| BuildError::ToolFailed {
-        tool: "wit-bindgen-go".into(),
-        status: format!("world {world}"),
-        output: format!("{e:#}"),
-    })?;
+    let (resolve, id, files) = component::generate_bindings(
+        world,
+        "wit-bindgen-go",
+        wit_bindgen_go::Opts {
+            format: wit_bindgen_go::Format::False,
+            ..Default::default()
+        }
+        .build(),
+    )?;
     let sdk = sdk::sdk_dir("go")?;
     let mut module_files: Vec<(String, Vec<u8>)> = files
         .iter()

