@@ -232,32 +232,59 @@ pub(crate) fn throughput() -> anyhow::Result<()> {
 
 /// Input rate of `kafka-latency`, records per second.
 const LATENCY_RATE: u64 = 50_000;
-/// How long `kafka-latency` produces.
+/// How long `kafka-latency` produces per round.
 const LATENCY_SECONDS: u64 = 6;
+/// Rounds of `kafka-latency`; the relay and Sluice alternate, so a broker
+/// pause (a test broker persisting its state, say) lands on either side.
+const LATENCY_ROUNDS: usize = 3;
 
 /// `kafka-latency`: p50 and p99 from produce to arrival in the output
 /// topic, at a fixed input rate, through a Sluice job with pii-redact, and,
 /// as the baseline in the same run, through a plain rdkafka relay (consume
-/// and produce again) on the same broker. The first second is warm-up,
-/// reported apart from the percentiles.
+/// and produce again) on the same broker. The first second of each round
+/// is warm-up, reported apart from the percentiles. Each round is printed;
+/// the headline figures are the medians over the rounds.
 pub(crate) fn latency() -> anyhow::Result<()> {
-    let relay = measure_latency(|input, output, stop| {
-        let (input, output) = (input.to_owned(), output.to_owned());
-        Ok(std::thread::spawn(move || relay(&input, &output, &stop)))
-    })?;
-    relay.print("kafka-latency.baseline_relay");
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let sluice = measure_latency(|input, output, stop| {
-        let pipeline = sluice_job(&runtime, &job_text(input, output, &redact(), false, "5ms"))?;
-        Ok(std::thread::spawn(move || {
-            pipeline.run(&stop)?;
-            Ok(())
-        }))
-    })?;
-    sluice.print("kafka-latency");
+    let (mut relays, mut sluices) = (Vec::new(), Vec::new());
+    for round in 1..=LATENCY_ROUNDS {
+        let relay = measure_latency(|input, output, stop| {
+            let (input, output) = (input.to_owned(), output.to_owned());
+            Ok(std::thread::spawn(move || relay(&input, &output, &stop)))
+        })?;
+        relay.print(&format!("kafka-latency.round{round}.baseline_relay"));
+        let sluice = measure_latency(|input, output, stop| {
+            let pipeline = sluice_job(&runtime, &job_text(input, output, &redact(), false, "5ms"))?;
+            Ok(std::thread::spawn(move || {
+                pipeline.run(&stop)?;
+                Ok(())
+            }))
+        })?;
+        sluice.print(&format!("kafka-latency.round{round}"));
+        relays.push(relay);
+        sluices.push(sluice);
+    }
+    let median = |runs: &[Latencies], pick: fn(&Latencies) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    for (name, runs) in [
+        ("kafka-latency.baseline_relay", &relays),
+        ("kafka-latency", &sluices),
+    ] {
+        println!(
+            "{name}.p50: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
+            median(runs, |l| l.p50)
+        );
+        println!(
+            "{name}.p99: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
+            median(runs, |l| l.p99)
+        );
+    }
     println!(
-        "kafka-latency.ratio_p99_over_baseline: {:.2} x",
-        sluice.p99 / relay.p99
+        "kafka-latency.ratio_p99_over_baseline: {:.2} x (medians)",
+        median(&sluices, |l| l.p99) / median(&relays, |l| l.p99)
     );
     Ok(())
 }

@@ -248,7 +248,7 @@ fn bids() -> anyhow::Result<Vec<RecordBatch>> {
     })?;
     let mut batches = Vec::new();
     loop {
-        match source.next_chunk(BATCH_ROWS)? {
+        match source.next_chunk(BATCH_ROWS, std::time::Duration::ZERO)? {
             Chunk::Rows(batch) => batches.push(batch),
             Chunk::Idle => {}
             Chunk::End => return Ok(batches),

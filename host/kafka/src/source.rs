@@ -20,8 +20,6 @@ use crate::rows::{RowBuilder, kafka_schema};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one attempt to reach the brokers at start may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one poll waits for the first record.
-const POLL_WAIT: Duration = Duration::from_millis(100);
 /// Retry backoff while the brokers cannot be reached at start.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -313,7 +311,7 @@ impl KafkaSource {
         })
     }
 
-    fn poll_chunk(&mut self, max_rows: usize) -> Result<Chunk, KafkaError> {
+    fn poll_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, KafkaError> {
         if self.finished() {
             return Ok(Chunk::End);
         }
@@ -323,7 +321,7 @@ impl KafkaSource {
         {
             self.refresh_partitions()?;
         }
-        let mut wait = POLL_WAIT;
+        let mut wait = max_wait;
         while self.builder.len() < max_rows {
             let Some(result) = self.consumer.poll(wait) else {
                 break;
@@ -370,11 +368,12 @@ impl Source for KafkaSource {
         kafka_schema(self.options.value_as_string)
     }
 
-    fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError> {
-        self.poll_chunk(max_rows).map_err(|e| SourceError::Read {
-            what: "Kafka".into(),
-            message: e.to_string(),
-        })
+    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
+        self.poll_chunk(max_rows, max_wait)
+            .map_err(|e| SourceError::Read {
+                what: "Kafka".into(),
+                message: e.to_string(),
+            })
     }
 
     fn max_rows_per_batch(&self) -> Option<usize> {

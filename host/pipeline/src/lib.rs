@@ -44,6 +44,9 @@ pub const DEAD_LETTER_OUTPUT: &str = "dead-letter";
 
 /// Attempts of a call that keeps failing with `transient`.
 const TRANSIENT_ATTEMPTS: u32 = 4;
+/// How long the source may wait for the first row of a batch: a stop is
+/// noticed within it.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Why a job stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -270,7 +273,11 @@ impl Pipeline {
             {
                 break false;
             }
-            match self.source.next_chunk(self.trigger.max_rows - rows)? {
+            let max_wait = source_wait(first_row_at, self.trigger.max_interval);
+            match self
+                .source
+                .next_chunk(self.trigger.max_rows - rows, max_wait)?
+            {
                 Chunk::Rows(chunk) if chunk.num_rows() > 0 => {
                     first_row_at.get_or_insert_with(Instant::now);
                     rows += chunk.num_rows();
@@ -543,6 +550,13 @@ impl Aggregation {
     }
 }
 
+/// How long the source may wait for rows: before a batch's first row,
+/// [`IDLE_WAIT`] (so a stop is noticed); after it, what is left of the
+/// trigger interval, so no batch is held past `max_interval`.
+fn source_wait(first_row_at: Option<Instant>, max_interval: Duration) -> Duration {
+    first_row_at.map_or(IDLE_WAIT, |t| max_interval.saturating_sub(t.elapsed()))
+}
+
 /// The error of a plugin that could not be loaded, naming it and its line.
 fn load_error(spec: &PluginSpec) -> impl FnOnce(RuntimeError) -> PipelineError + '_ {
     |source| PipelineError::Load {
@@ -576,9 +590,17 @@ fn source_rows_of(source: &RecordBatch, rows: &RecordBatch) -> Result<Vec<u32>, 
     use arrow::datatypes::{Int32Type, Int64Type};
     type Position = (Option<String>, i32, i64);
     let positions = |batch: &RecordBatch| -> Option<Vec<Position>> {
-        let topics = batch.column_by_name("topic").and_then(|c| c.as_string_opt::<i32>().cloned());
-        let partitions = batch.column_by_name("partition")?.as_primitive_opt::<Int32Type>()?.clone();
-        let offsets = batch.column_by_name("offset")?.as_primitive_opt::<Int64Type>()?.clone();
+        let topics = batch
+            .column_by_name("topic")
+            .and_then(|c| c.as_string_opt::<i32>().cloned());
+        let partitions = batch
+            .column_by_name("partition")?
+            .as_primitive_opt::<Int32Type>()?
+            .clone();
+        let offsets = batch
+            .column_by_name("offset")?
+            .as_primitive_opt::<Int64Type>()?
+            .clone();
         Some(
             (0..batch.num_rows())
                 .map(|row| {
@@ -645,4 +667,19 @@ fn with_error_columns(
     columns.push(Arc::new(StringArray::from(vec![message; batch.num_rows()])) as ArrayRef);
     columns.push(Arc::new(StringArray::from(vec![plugin; batch.num_rows()])) as ArrayRef);
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_never_waits_past_the_trigger_interval() {
+        let interval = Duration::from_millis(5);
+        assert_eq!(source_wait(None, interval), IDLE_WAIT);
+        let just_now = Instant::now();
+        assert!(source_wait(Some(just_now), interval) <= interval);
+        let long_ago = Instant::now() - Duration::from_secs(1);
+        assert_eq!(source_wait(Some(long_ago), interval), Duration::ZERO);
+    }
 }

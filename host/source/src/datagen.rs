@@ -14,9 +14,6 @@ use sluice_config::{DatagenColumn, DatagenSource, Generator};
 
 use crate::{Chunk, Source, SourceError};
 
-/// The longest a poll waits for the next row to be due.
-const MAX_WAIT: Duration = Duration::from_millis(20);
-
 const FIRST_NAMES: &[&str] = &[
     "ann", "bob", "chen", "dana", "eli", "fatima", "goran", "hana", "ivan", "jo",
 ];
@@ -140,7 +137,7 @@ impl Source for Datagen {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
         let remaining = self
             .spec
             .rows
@@ -159,7 +156,7 @@ impl Source for Datagen {
             std::thread::sleep(
                 next_due
                     .saturating_sub(self.started.elapsed())
-                    .min(MAX_WAIT),
+                    .min(max_wait),
             );
             return Ok(Chunk::Idle);
         }
@@ -296,7 +293,7 @@ mod tests {
     fn drain(source: &mut Datagen) -> Vec<RecordBatch> {
         let mut out = Vec::new();
         loop {
-            match source.next_chunk(100).unwrap() {
+            match source.next_chunk(100, Duration::from_millis(20)).unwrap() {
                 Chunk::Rows(batch) => out.push(batch),
                 Chunk::Idle => {}
                 Chunk::End => return out,

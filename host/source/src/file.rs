@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufReader, Seek};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -96,7 +97,7 @@ impl Source for FileReader {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, _max_rows: usize) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, _max_rows: usize, _max_wait: Duration) -> Result<Chunk, SourceError> {
         match self.batches.next() {
             None => Ok(Chunk::End),
             Some(Ok(batch)) => Ok(Chunk::Rows(batch)),
@@ -129,7 +130,7 @@ mod tests {
     fn read_all(spec: &FileSource) -> Vec<RecordBatch> {
         let mut reader = FileReader::open(spec, 2).unwrap();
         let mut out = Vec::new();
-        while let Chunk::Rows(batch) = reader.next_chunk(2).unwrap() {
+        while let Chunk::Rows(batch) = reader.next_chunk(2, Duration::ZERO).unwrap() {
             out.push(batch);
         }
         out
@@ -206,7 +207,10 @@ mod tests {
             header: true,
         };
         let mut reader = FileReader::open(&spec, 10).unwrap();
-        let error = reader.next_chunk(10).unwrap_err().to_string();
+        let error = reader
+            .next_chunk(10, Duration::ZERO)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("in.jsonl"), "{error}");
     }
 }

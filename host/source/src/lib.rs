@@ -6,6 +6,8 @@ mod datagen;
 mod file;
 mod nexmark;
 
+use std::time::Duration;
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_config::SourceSpec;
@@ -46,9 +48,11 @@ pub trait Source: Send + std::fmt::Debug {
     /// The schema of every chunk.
     fn schema(&self) -> SchemaRef;
 
-    /// Up to `max_rows` rows that are ready now. May wait briefly (well
-    /// under a trigger interval) before answering [`Chunk::Idle`].
-    fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError>;
+    /// Up to `max_rows` rows that are ready now. Waits at most `max_wait`
+    /// for the first of them before answering [`Chunk::Idle`]: the
+    /// pipeline passes what is left of the trigger interval, so a batch
+    /// is never held past it.
+    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError>;
 
     /// A cap on rows per micro-batch the source imposes (Kafka's
     /// `maxOffsetsPerTrigger`), on top of the job's trigger.

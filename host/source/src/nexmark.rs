@@ -4,6 +4,7 @@
 //! from the clock, so one configuration always gives the same rows.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::nexmark::EventGenerator;
 use ::nexmark::config::NexmarkConfig;
@@ -89,7 +90,7 @@ impl Source for Nexmark {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, max_rows: usize) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, max_rows: usize, _max_wait: Duration) -> Result<Chunk, SourceError> {
         if self.exhausted() {
             return Ok(Chunk::End);
         }
@@ -371,7 +372,7 @@ mod tests {
     fn drain(source: &mut Nexmark, max_rows: usize) -> Vec<RecordBatch> {
         let mut out = Vec::new();
         loop {
-            match source.next_chunk(max_rows).unwrap() {
+            match source.next_chunk(max_rows, Duration::ZERO).unwrap() {
                 Chunk::Rows(batch) => out.push(batch),
                 Chunk::Idle => panic!("the nexmark source never idles"),
                 Chunk::End => return out,
@@ -485,7 +486,10 @@ mod tests {
             let mut source = Nexmark::new(&spec(table, Some(1_234))).unwrap();
             let batches = drain(&mut source, 100);
             assert!(batches.iter().all(|b| b.num_rows() <= 100));
-            assert!(matches!(source.next_chunk(100).unwrap(), Chunk::End));
+            assert!(matches!(
+                source.next_chunk(100, Duration::ZERO).unwrap(),
+                Chunk::End
+            ));
             rows(&batches)
         };
         let (bids, auctions, people) = (
@@ -503,7 +507,7 @@ mod tests {
         let mut source = Nexmark::new(&spec(NexmarkTable::Person, None)).unwrap();
         let mut last = i64::MIN;
         for _ in 0..5 {
-            let Chunk::Rows(batch) = source.next_chunk(1_000).unwrap() else {
+            let Chunk::Rows(batch) = source.next_chunk(1_000, Duration::ZERO).unwrap() else {
                 panic!("an unbounded source ended");
             };
             assert_eq!(batch.num_rows(), 1_000);
