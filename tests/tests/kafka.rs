@@ -264,6 +264,77 @@ fn subscribe_pattern_reads_every_matching_topic_on(broker: &Broker) {
 }
 
 #[test]
+fn subscribed_topics_created_after_the_start_are_read_from_their_beginning() {
+    for broker in brokers() {
+        subscribed_topics_created_after_the_start_are_read_on(&broker);
+    }
+}
+
+fn subscribed_topics_created_after_the_start_are_read_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let (present, late, output) = (unique("present"), unique("late"), unique("late-out"));
+    create_topic(broker, &present, 1);
+    create_topic(broker, &output, 2);
+    produce(broker, &present, &records(1, 10));
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, subscribe = \"{present},{late}\", startingOffsets = \"earliest\", partitionRefreshMs = 300 }}\n\n\
+             [trigger]\nmax_interval = \"50ms\"\n\n{}\n{}",
+            broker.address,
+            pass_through(),
+            kafka_sink(broker, &output)
+        ),
+    )
+    .unwrap();
+    let mut sluice = std::process::Command::new(sluice_e2e::sluice_binary())
+        .arg("run")
+        .arg(&job)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let before = read_back(broker, &output, 2, 10, Duration::from_secs(30));
+    create_topic(broker, &late, 2);
+    let late_records: Vec<Record> = records(2, 20)
+        .into_iter()
+        .map(|r| Record {
+            value: r.value.map(|v| [b"late ".as_slice(), &v].concat()),
+            ..r
+        })
+        .collect();
+    produce(broker, &late, &late_records);
+    let received = read_back(broker, &output, 2, 30, Duration::from_secs(30));
+    sluice.kill().unwrap();
+    let stderr = String::from_utf8_lossy(&sluice.wait_with_output().unwrap().stderr).into_owned();
+    assert_eq!(
+        before.values().map(Vec::len).sum::<usize>(),
+        10,
+        "{}: {stderr}",
+        broker.name
+    );
+    assert!(
+        stderr.contains("does not exist (yet)"),
+        "{}: {stderr}",
+        broker.name
+    );
+    let values: std::collections::BTreeSet<Vec<u8>> = received
+        .values()
+        .flatten()
+        .filter_map(|r| r.value.clone())
+        .collect();
+    let expected: std::collections::BTreeSet<Vec<u8>> = records(1, 10)
+        .into_iter()
+        .chain(late_records)
+        .filter_map(|r| r.value)
+        .collect();
+    assert_eq!(values, expected, "{}: {stderr}", broker.name);
+}
+
+#[test]
 fn max_offsets_per_trigger_caps_every_batch() {
     for broker in brokers_with_end_offsets() {
         max_offsets_per_trigger_caps_every_batch_on(&broker);

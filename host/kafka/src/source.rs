@@ -131,12 +131,10 @@ impl KafkaSource {
         }
     }
 
-    /// Every partition the subscription names, per current metadata.
+    /// Every partition the subscription names, per current metadata. A
+    /// list of topics asks for those topics only: a cluster's metadata for
+    /// every topic can be large, and this runs on the job's thread.
     fn discover(&self) -> Result<Vec<Partition>, KafkaError> {
-        let metadata = self
-            .consumer
-            .fetch_metadata(None, REQUEST_TIMEOUT)
-            .map_err(KafkaError::client("fetching metadata"))?;
         let mut partitions = Vec::new();
         match &self.options.subscription {
             Subscription::Partitions(assigned) => {
@@ -145,26 +143,33 @@ impl KafkaSource {
                 }
             }
             Subscription::Topics(topics) => {
-                for topic in metadata
-                    .topics()
-                    .iter()
-                    .filter(|t| topics.iter().any(|n| n == t.name()))
-                {
-                    partitions.extend(
-                        topic
-                            .partitions()
-                            .iter()
-                            .map(|p| (topic.name().to_owned(), p.id())),
-                    );
-                }
-                for missing in topics
-                    .iter()
-                    .filter(|n| !metadata.topics().iter().any(|t| t.name() == n.as_str()))
-                {
-                    tracing::warn!(topic = %missing, "subscribed topic does not exist (yet)");
+                for name in topics {
+                    let metadata = self
+                        .consumer
+                        .fetch_metadata(Some(name), REQUEST_TIMEOUT)
+                        .map_err(KafkaError::client("fetching metadata"))?;
+                    match metadata
+                        .topics()
+                        .iter()
+                        .find(|t| t.name() == name && t.error().is_none())
+                    {
+                        Some(topic) => partitions.extend(
+                            topic
+                                .partitions()
+                                .iter()
+                                .map(|p| (topic.name().to_owned(), p.id())),
+                        ),
+                        None => {
+                            tracing::warn!(topic = %name, "subscribed topic does not exist (yet)");
+                        }
+                    }
                 }
             }
             Subscription::Pattern(pattern) => {
+                let metadata = self
+                    .consumer
+                    .fetch_metadata(None, REQUEST_TIMEOUT)
+                    .map_err(KafkaError::client("fetching metadata"))?;
                 let regex = regex::Regex::new(pattern).map_err(|e| KafkaError::Option {
                     option: "subscribePattern".into(),
                     message: e.to_string(),
