@@ -8,7 +8,7 @@ use nexmark::config::NexmarkConfig;
 use nexmark::event::{Bid, Event};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The `sluice` binary cargo built beside this test executable.
 pub fn sluice_binary() -> PathBuf {
@@ -36,6 +36,21 @@ pub fn run_job(job: &Path, cache: &Path) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("running sluice")
+}
+
+/// Start `sluice run JOB` with a private compile cache and leave it
+/// running (a job without `available_now`); its stderr is piped, for the
+/// test to read after killing it.
+pub fn spawn_job(job: &Path, cache: &Path) -> Child {
+    Command::new(sluice_binary())
+        .arg("run")
+        .arg(job)
+        .arg("--cache-dir")
+        .arg(cache)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting sluice")
 }
 
 /// The JSON objects of a JSON-lines file.

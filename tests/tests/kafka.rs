@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sluice_e2e::kafka::{Broker, Record, brokers, create_topic, produce, read_back, unique};
-use sluice_e2e::{iso_millis, run_aggregate_job, run_job};
+use sluice_e2e::{iso_millis, run_aggregate_job, run_job, spawn_job};
 use sluice_plugin_artifacts as artifacts;
 
 /// A pass-through plugin: `offset >= 0` holds for every Kafka row.
@@ -288,15 +288,7 @@ fn subscribed_topics_created_after_the_start_are_read_on(broker: &Broker) {
         ),
     )
     .unwrap();
-    let mut sluice = std::process::Command::new(sluice_e2e::sluice_binary())
-        .arg("run")
-        .arg(&job)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sluice = spawn_job(&job, &dir.path().join("cache"));
     let before = read_back(broker, &output, 2, 10, Duration::from_secs(30));
     create_topic(broker, &late, 2);
     let late_records: Vec<Record> = records(2, 20)
@@ -539,14 +531,7 @@ fn unreachable_broker_at_start_is_reported_and_retried() {
     // Nothing listens on port 1.
     let job = dir.path().join("job.toml");
     std::fs::write(&job, "[source]\ntype = \"kafka\"\noptions = { \"kafka.bootstrap.servers\" = \"127.0.0.1:1\", subscribe = \"t\" }\n\n[sink]\ntype = \"console\"\n").unwrap();
-    let mut child = std::process::Command::new(sluice_e2e::sluice_binary())
-        .arg("run")
-        .arg(&job)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_job(&job, &dir.path().join("cache"));
     std::thread::sleep(Duration::from_secs(9));
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sluice_e2e::kafka::{Broker, Record, create_topic, produce, read_back, unique};
-use sluice_e2e::sluice_binary;
+use sluice_e2e::spawn_job;
 use sluice_plugin_artifacts as artifacts;
 
 fn start_broker(data: &std::path::Path, port: u16) -> Child {
@@ -96,15 +96,7 @@ fn job_resumes_after_the_broker_restarts_and_loses_nothing() {
         addr = broker.address,
         plugin = artifacts::FILTER,
     )).unwrap();
-    let mut sluice = Command::new(sluice_binary())
-        .arg("run")
-        .arg(&job)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sluice = spawn_job(&job, &dir.path().join("cache"));
 
     produce(&broker, &input, &batch(0..5_000));
     let first = read_back(&broker, &output, 1, 5_000, Duration::from_secs(60));
