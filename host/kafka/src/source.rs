@@ -8,6 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as ClientError;
 use rdkafka::message::Message;
+use rdkafka::metadata::MetadataTopic;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_source::{Chunk, Source, SourceError};
@@ -153,12 +154,7 @@ impl KafkaSource {
                         .iter()
                         .find(|t| t.name() == name && t.error().is_none())
                     {
-                        Some(topic) => partitions.extend(
-                            topic
-                                .partitions()
-                                .iter()
-                                .map(|p| (topic.name().to_owned(), p.id())),
-                        ),
+                        Some(topic) => partitions.extend(partitions_of(topic)),
                         None => {
                             tracing::warn!(topic = %name, "subscribed topic does not exist (yet)");
                         }
@@ -179,12 +175,7 @@ impl KafkaSource {
                     .iter()
                     .filter(|t| regex.is_match(t.name()))
                 {
-                    partitions.extend(
-                        topic
-                            .partitions()
-                            .iter()
-                            .map(|p| (topic.name().to_owned(), p.id())),
-                    );
+                    partitions.extend(partitions_of(topic));
                 }
             }
         }
@@ -366,6 +357,14 @@ impl KafkaSource {
             Ok(Chunk::Idle)
         }
     }
+}
+
+/// The partitions of a topic, as the metadata lists them.
+fn partitions_of(topic: &MetadataTopic) -> impl Iterator<Item = Partition> + '_ {
+    topic
+        .partitions()
+        .iter()
+        .map(|p| (topic.name().to_owned(), p.id()))
 }
 
 impl Source for KafkaSource {
