@@ -68,6 +68,20 @@ pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
     }
 }
 
+/// Delete `topics`, so a broker that keeps every record in one store does
+/// not carry them into later runs.
+pub fn delete_topics(broker: &Broker, topics: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    let results =
+        futures_executor::block_on(admin.delete_topics(topics, &AdminOptions::new())).unwrap();
+    for result in results {
+        result.unwrap_or_else(|(t, e)| panic!("deleting {t} on {}: {e}", broker.name));
+    }
+}
+
 /// A record to produce or as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

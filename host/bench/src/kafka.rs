@@ -2,7 +2,7 @@
 //! `SLUICE_BENCH_KAFKA` (default 127.0.0.1:9092, noida-db from
 //! `scripts/services start`). Every figure of a run uses the same broker.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_config::Job;
-use sluice_e2e::kafka::{Broker, create_topic};
+use sluice_e2e::kafka::{Broker, create_topic, delete_topics};
 use sluice_pipeline::Pipeline;
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{Runtime, RuntimeConfig};
@@ -27,20 +27,43 @@ fn broker() -> String {
     std::env::var("SLUICE_BENCH_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// The benchmark's broker, for the admin helpers of the e2e tests.
+fn bench_broker() -> Broker {
+    Broker {
+        name: "bench",
+        address: broker(),
+        correct_high_watermarks: true,
+    }
+}
+
+/// A topic of one benchmark path, deleted when dropped: noida-db keeps
+/// every record in one file that it rewrites in full, so topics left
+/// behind slow the broker down for every later path and run.
+struct BenchTopic(String);
+
+impl std::ops::Deref for BenchTopic {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for BenchTopic {
+    fn drop(&mut self) {
+        delete_topics(&bench_broker(), &[&self.0]);
+    }
+}
+
 /// A new topic with `PARTITIONS` partitions.
-fn topic(name: &str) -> String {
+fn topic(name: &str) -> BenchTopic {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let topic = format!("bench-{name}-{nanos}");
-    let broker = Broker {
-        name: "bench",
-        address: broker(),
-        correct_high_watermarks: true,
-    };
-    create_topic(&broker, &topic, PARTITIONS);
-    topic
+    create_topic(&bench_broker(), &topic, PARTITIONS);
+    BenchTopic(topic)
 }
 
 fn producer() -> anyhow::Result<BaseProducer> {
@@ -199,10 +222,8 @@ pub(crate) fn throughput() -> anyhow::Result<()> {
     let a = rate(|| raw_consume(&input))?;
     let b = rate(|| raw_consume_produce(&input, &topic("raw-out")))?;
     let run = |transform: String| -> anyhow::Result<f64> {
-        let pipeline = sluice_job(
-            &runtime,
-            &job_text(&input, &topic("sluice-out"), &transform, true, "1s"),
-        )?;
+        let output = topic("sluice-out");
+        let pipeline = sluice_job(&runtime, &job_text(&input, &output, &transform, true, "1s"))?;
         let mut stats = None;
         let r = rate(|| {
             stats = Some(pipeline.run(&AtomicBool::new(false))?);
@@ -236,13 +257,14 @@ const LATENCY_RATE: u64 = 50_000;
 const LATENCY_SECONDS: u64 = 6;
 /// Rounds of `kafka-latency`; the relay and Sluice alternate, so a broker
 /// pause (a test broker persisting its state, say) lands on either side.
-const LATENCY_ROUNDS: usize = 3;
+const LATENCY_ROUNDS: usize = 5;
 
 /// `kafka-latency`: p50 and p99 from produce to arrival in the output
 /// topic, at a fixed input rate, through a Sluice job with pii-redact, and,
 /// as the baseline in the same run, through a plain rdkafka relay (consume
-/// and produce again) on the same broker. The first second of each round
-/// is warm-up, reported apart from the percentiles. Each round is printed;
+/// and produce again) on the same broker. Each round starts once probe
+/// records have come through the path, and its first second is warm-up,
+/// reported apart from the percentiles. Each round is printed;
 /// the headline figures are the medians over the rounds.
 pub(crate) fn latency() -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
@@ -309,9 +331,39 @@ fn relay(input: &str, output: &str, stop: &AtomicBool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Marks the records `prime` sends.
+const PROBE: &str = "\"probe\"";
+
+/// Send one probe record to each partition of `input` and wait until all
+/// have come through the path: connections, metadata and the producers'
+/// ids are then set up, and the timed records measure the running path,
+/// not its start. Returns how long that took.
+fn prime(producer: &BaseProducer, input: &str, arrived: &AtomicUsize) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    for partition in 0..PARTITIONS {
+        let value = format!("{{\"email\":\"probe@example.com\",{PROBE}:\"{partition}\"}}");
+        send(
+            producer,
+            BaseRecord::to(input)
+                .partition(partition)
+                .payload(value.as_bytes()),
+        )?;
+    }
+    producer.flush(Duration::from_secs(30))?;
+    while arrived.load(Ordering::Relaxed) < PARTITIONS as usize {
+        ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the probe records did not come through within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(started.elapsed())
+}
+
 /// Latencies of one path, ms.
 #[derive(Debug)]
 struct Latencies {
+    start_up: Duration,
     input_rate: f64,
     p50: f64,
     p99: f64,
@@ -322,6 +374,10 @@ struct Latencies {
 
 impl Latencies {
     fn print(&self, name: &str) {
+        println!(
+            "{name}.start_up: {:.1} ms (until a record of every partition came through)",
+            self.start_up.as_secs_f64() * 1000.0
+        );
         println!("{name}.input_rate: {:.0} records/s", self.input_rate);
         println!("{name}.p50: {:.1} ms", self.p50);
         println!("{name}.p99: {:.1} ms", self.p99);
@@ -348,16 +404,25 @@ fn measure_latency(
     let path = start(&input, &output, stop.clone())?;
 
     let latencies = Arc::new(Mutex::new(Vec::new()));
+    let probes_arrived = Arc::new(AtomicUsize::new(0));
     let reader_done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (latencies, done, output) = (latencies.clone(), reader_done.clone(), output.clone());
+        let (latencies, probes, done, output) = (
+            latencies.clone(),
+            probes_arrived.clone(),
+            reader_done.clone(),
+            output.to_string(),
+        );
         std::thread::spawn(move || -> anyhow::Result<()> {
             let consumer = consumer(&output)?;
             while !done.load(Ordering::Relaxed) {
                 if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-                    let sent = message
-                        .payload()
-                        .and_then(|p| std::str::from_utf8(p).ok())
+                    let payload = message.payload().and_then(|p| std::str::from_utf8(p).ok());
+                    if payload.is_some_and(|p| p.contains(PROBE)) {
+                        probes.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let sent = payload
                         .and_then(|p| p.split_once("\"sent\":\"t"))
                         .and_then(|(_, rest)| rest.trim_end_matches("\"}").parse::<u128>().ok());
                     if let Some(sent) = sent {
@@ -374,6 +439,7 @@ fn measure_latency(
     };
 
     let producer = producer()?;
+    let start_up = prime(&producer, &input, &probes_arrived)?;
     let started = Instant::now();
     // Records sent in the first second warm the path up (connections,
     // metadata, first fetches); they are reported apart.
@@ -426,6 +492,7 @@ fn measure_latency(
     steady.sort_unstable_by_key(|(_, latency)| *latency);
     let percentile = |q: f64| steady[((steady.len() as f64 - 1.0) * q) as usize].1 as f64 / 1000.0;
     Ok(Latencies {
+        start_up,
         input_rate,
         p50: percentile(0.50),
         p99: percentile(0.99),

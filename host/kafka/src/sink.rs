@@ -1,5 +1,6 @@
-//! The Kafka sink: an idempotent producer; every record of a batch is
-//! acknowledged before the write returns.
+//! The Kafka sink: an idempotent producer. A batch is acknowledged in the
+//! background while the next is read; a delivery failure fails a later
+//! write, and `flush` waits for every acknowledgement.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
