@@ -17,7 +17,7 @@ use sluice_plugin_artifacts as artifacts;
 fn start_broker(data: &std::path::Path, port: u16) -> Child {
     let binary = std::env::var("SLUICE_TEST_NOIDA_BIN")
         .expect("SLUICE_TEST_NOIDA_BIN is not set; run `eval $(scripts/services env)`");
-    let child = Command::new(binary)
+    let mut child = Command::new(binary)
         .args([
             "start",
             "--only",
@@ -37,6 +37,8 @@ fn start_broker(data: &std::path::Path, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("noida-db did not listen on {port}");
 }
 
