@@ -54,12 +54,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// Create `topic` with `partitions` partitions.
-pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+/// An admin client of `broker`.
+fn admin_client(broker: &Broker) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .create()
-        .unwrap();
+        .unwrap()
+}
+
+/// Create `topic` with `partitions` partitions.
+pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
+    let admin = admin_client(broker);
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results =
         futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap();
@@ -71,10 +76,7 @@ pub fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
 /// Delete `topics`, so a broker that keeps every record in one store does
 /// not carry them into later runs.
 pub fn delete_topics(broker: &Broker, topics: &[&str]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
-        .create()
-        .unwrap();
+    let admin = admin_client(broker);
     let results =
         futures_executor::block_on(admin.delete_topics(topics, &AdminOptions::new())).unwrap();
     for result in results {
