@@ -12,8 +12,8 @@ use arrow::record_batch::RecordBatch;
 use arrow_avro::reader::{Decoder, DecoderMode, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 
-use crate::registry::{Lookup, Registry, RegistrySchema};
 use crate::reassembly::Reassembly;
+use crate::registry::{Lookup, Registry, RegistrySchema};
 use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
 
 /// Rows a writer's decoder buffers before it is flushed.
@@ -155,8 +155,8 @@ impl WriterDecoder {
                     .map_err(|e| FormatError::Schema(format!("schema id {}: {e}", self.id)))?;
                 let good = std::mem::take(&mut self.pending);
                 for &good_row in &good {
-                    let (_, payload) = confluent_frame(values.value(good_row as usize))
-                        .expect("decoded before");
+                    let (_, payload) =
+                        confluent_frame(values.value(good_row as usize)).expect("decoded before");
                     self.decoder
                         .decode(payload)
                         .map_err(|e| FormatError::Schema(format!("re-decoding: {e}")))?;
@@ -205,7 +205,9 @@ impl ValueDecoder for AvroDecoder {
                     message: message.clone(),
                 }),
                 Writer::Usable(writer) => {
-                    if let Err(message) = writer.decode(row32, payload, values, &reader, &mut done)? {
+                    if let Err(message) =
+                        writer.decode(row32, payload, values, &reader, &mut done)?
+                    {
                         poison.push(Poison {
                             row: row32,
                             kind: PoisonKind::CorruptPayload,

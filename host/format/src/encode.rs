@@ -73,8 +73,9 @@ pub fn open_encoder(
     Ok(match spec.format {
         ValueFormat::Avro => {
             let output = if spec.auto_register {
-                let derived = AvroSchema::try_from(&plain(rows))
-                    .map_err(|e| FormatError::Schema(format!("no Avro schema for the rows: {e}")))?;
+                let derived = AvroSchema::try_from(&plain(rows)).map_err(|e| {
+                    FormatError::Schema(format!("no Avro schema for the rows: {e}"))
+                })?;
                 let id = register(SchemaType::Avro, derived.json_string.clone())?;
                 RegistrySchema {
                     id,
@@ -204,7 +205,11 @@ fn enums_as_symbols(batch: &RecordBatch, avro_schema: &str) -> Result<Vec<ArrayR
             (t["type"] == "enum").then(|| {
                 t["symbols"]
                     .as_array()
-                    .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
         })
@@ -231,12 +236,16 @@ fn enums_as_symbols(batch: &RecordBatch, avro_schema: &str) -> Result<Vec<ArrayR
                                 return Ok(None);
                             }
                             let name = names.value(row);
-                            symbols.iter().position(|s| s == name).map(|k| Some(k as i32)).ok_or_else(|| {
-                                FormatError::Encode(format!(
-                                    "`{}` value {name:?} is not a symbol of the enum",
-                                    field.name()
-                                ))
-                            })
+                            symbols
+                                .iter()
+                                .position(|s| s == name)
+                                .map(|k| Some(k as i32))
+                                .ok_or_else(|| {
+                                    FormatError::Encode(format!(
+                                        "`{}` value {name:?} is not a symbol of the enum",
+                                        field.name()
+                                    ))
+                                })
                         })
                         .collect::<Result<Int32Array, FormatError>>()?;
                     let values: ArrayRef = Arc::new(StringArray::from(symbols));
@@ -315,12 +324,13 @@ impl ValueEncoder for ProtobufEncoder {
             let mut object =
                 Json::Object(object.into_iter().filter(|(_, v)| !v.is_null()).collect());
             bytes_as_base64(&mut object, &self.message);
-            let message = DynamicMessage::deserialize(self.message.clone(), object).map_err(|e| {
-                FormatError::Encode(format!(
-                    "row {row} is not a {} message: {e}",
-                    self.message.full_name()
-                ))
-            })?;
+            let message =
+                DynamicMessage::deserialize(self.message.clone(), object).map_err(|e| {
+                    FormatError::Encode(format!(
+                        "row {row} is not a {} message: {e}",
+                        self.message.full_name()
+                    ))
+                })?;
             let mut value = framed(self.id);
             value.push(0);
             value.extend(prost_reflect::prost::Message::encode_to_vec(&message));
@@ -340,7 +350,10 @@ fn bytes_as_base64(json: &mut Json, message: &MessageDescriptor) {
             (Json::String(text), Kind::Bytes) => {
                 let bytes: Option<Vec<u8>> = (0..text.len())
                     .step_by(2)
-                    .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                    .map(|i| {
+                        text.get(i..i + 2)
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    })
                     .collect();
                 if let Some(bytes) = bytes {
                     *text = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -399,8 +412,14 @@ fn json_schema_of(schema: &Schema) -> Result<Json, FormatError> {
     fn of(data_type: &DataType, nullable: bool) -> Result<Json, FormatError> {
         let mut node = match data_type {
             DataType::Boolean => serde_json::json!({"type": "boolean"}),
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
-            | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => {
                 serde_json::json!({"type": "integer"})
             }
             DataType::Float16 | DataType::Float32 | DataType::Float64 => {
@@ -409,7 +428,13 @@ fn json_schema_of(schema: &Schema) -> Result<Json, FormatError> {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 serde_json::json!({"type": "string"})
             }
-            DataType::Timestamp(TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond | TimeUnit::Second, _) => {
+            DataType::Timestamp(
+                TimeUnit::Millisecond
+                | TimeUnit::Microsecond
+                | TimeUnit::Nanosecond
+                | TimeUnit::Second,
+                _,
+            ) => {
                 serde_json::json!({"type": "string", "format": "date-time"})
             }
             DataType::Date32 => serde_json::json!({"type": "string", "format": "date"}),
@@ -434,11 +459,16 @@ fn json_schema_of(schema: &Schema) -> Result<Json, FormatError> {
         }
         Ok(node)
     }
-    fn object_of<'a>(fields: impl Iterator<Item = &'a arrow::datatypes::Field>) -> Result<Json, FormatError> {
+    fn object_of<'a>(
+        fields: impl Iterator<Item = &'a arrow::datatypes::Field>,
+    ) -> Result<Json, FormatError> {
         let mut properties = serde_json::Map::new();
         let mut required = Vec::new();
         for field in fields {
-            properties.insert(field.name().clone(), of(field.data_type(), field.is_nullable())?);
+            properties.insert(
+                field.name().clone(),
+                of(field.data_type(), field.is_nullable())?,
+            );
             required.push(Json::String(field.name().clone()));
         }
         Ok(serde_json::json!({"type": "object", "properties": properties, "required": required}))
@@ -447,4 +477,3 @@ fn json_schema_of(schema: &Schema) -> Result<Json, FormatError> {
     root["$schema"] = Json::String("http://json-schema.org/draft-07/schema#".into());
     Ok(root)
 }
-

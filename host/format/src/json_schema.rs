@@ -61,7 +61,10 @@ impl JsonSchemaDecoder {
         })
     }
 
-    fn decode_one(&mut self, value: &[u8]) -> Result<Result<Json, (PoisonKind, String)>, FormatError> {
+    fn decode_one(
+        &mut self,
+        value: &[u8],
+    ) -> Result<Result<Json, (PoisonKind, String)>, FormatError> {
         let (id, payload) = match confluent_frame(value) {
             Ok(frame) => frame,
             Err(poison) => return Ok(Err((poison.kind, poison.message))),
@@ -70,15 +73,20 @@ impl JsonSchemaDecoder {
             return Ok(Err(reason));
         }
         if let Err(e) = std::str::from_utf8(payload) {
-            return Ok(Err((PoisonKind::InvalidUtf8, format!("schema id {id}: {e}"))));
+            return Ok(Err((
+                PoisonKind::InvalidUtf8,
+                format!("schema id {id}: {e}"),
+            )));
         }
         match self.decoder.decode(Some(value)) {
             Ok(Some(decoded)) => Ok(Ok(decoded.value)),
             Ok(None) => Ok(Err((PoisonKind::NullValue, "no value".into()))),
-            Err(e) if e.retriable && registry_error_code(&e).is_none() => Err(FormatError::Registry {
-                url: "(json schema decoder)".into(),
-                message: registry_message(&e),
-            }),
+            Err(e) if e.retriable && registry_error_code(&e).is_none() => {
+                Err(FormatError::Registry {
+                    url: "(json schema decoder)".into(),
+                    message: registry_message(&e),
+                })
+            }
             Err(e) => Ok(Err((
                 PoisonKind::InvalidValue,
                 format!("schema id {id}: {}", registry_message(&e)),
@@ -113,7 +121,9 @@ fn json_type(node: &Json, root: &Json, depth: usize) -> Result<(DataType, bool),
         if let Some(options) = node.get(combinator).and_then(Json::as_array) {
             let non_null: Vec<&Json> = options
                 .iter()
-                .filter(|o| resolve(o, root).ok().and_then(|o| o.get("type")) != Some(&Json::from("null")))
+                .filter(|o| {
+                    resolve(o, root).ok().and_then(|o| o.get("type")) != Some(&Json::from("null"))
+                })
                 .collect();
             if let [only] = non_null.as_slice() {
                 let (data_type, _) = json_type(only, root, depth + 1)?;
@@ -159,7 +169,9 @@ fn json_type(node: &Json, root: &Json, depth: usize) -> Result<(DataType, bool),
         }
         "object" => object_type(node, root, depth)?,
         other => {
-            return Err(FormatError::Schema(format!("type {other:?} has no Arrow type")));
+            return Err(FormatError::Schema(format!(
+                "type {other:?} has no Arrow type"
+            )));
         }
     };
     Ok((data_type, nullable))

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use arrow::array::BinaryArray;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value,
+};
 use schema_registry_converter::blocking::proto_decoder::ProtoDecoder;
 use serde_json::{Map, Value as Json};
 
@@ -52,7 +54,13 @@ impl ProtobufDecoder {
         empty.push(0);
         let compiled = decoder
             .decode_with_context(Some(&empty))
-            .map_err(|e| FormatError::Schema(format!("reader schema {}: {}", reader.id, registry_message(&e))))?
+            .map_err(|e| {
+                FormatError::Schema(format!(
+                    "reader schema {}: {}",
+                    reader.id,
+                    registry_message(&e)
+                ))
+            })?
             .ok_or_else(|| FormatError::Schema("the reader schema decoded to nothing".into()))?;
         let reader_message = compiled.value.descriptor();
         let fields = message_fields(&reader_message, 0)?;
@@ -67,7 +75,10 @@ impl ProtobufDecoder {
     }
 
     /// One record as the reader message, or why it is poison.
-    fn decode_one(&mut self, value: &[u8]) -> Result<Result<DynamicMessage, (PoisonKind, String)>, FormatError> {
+    fn decode_one(
+        &mut self,
+        value: &[u8],
+    ) -> Result<Result<DynamicMessage, (PoisonKind, String)>, FormatError> {
         let id = match confluent_frame(value) {
             Ok((id, _)) => id,
             Err(poison) => return Ok(Err((poison.kind, poison.message))),
@@ -106,8 +117,10 @@ impl ProtobufDecoder {
                 ),
             )));
         }
-        Ok(DynamicMessage::decode(self.reader.clone(), decoded.data_bytes.as_slice())
-            .map_err(|e| (PoisonKind::CorruptPayload, format!("schema id {id}: {e}"))))
+        Ok(
+            DynamicMessage::decode(self.reader.clone(), decoded.data_bytes.as_slice())
+                .map_err(|e| (PoisonKind::CorruptPayload, format!("schema id {id}: {e}"))),
+        )
     }
 }
 
@@ -118,7 +131,9 @@ impl ValueDecoder for ProtobufDecoder {
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
         let (good, poison) = screen(values, |value| {
-            Ok(self.decode_one(value)?.map(|message| message_json(&message)))
+            Ok(self
+                .decode_one(value)?
+                .map(|message| message_json(&message)))
         })?;
         self.rows.decoded(good, poison)
     }
@@ -137,7 +152,11 @@ fn message_fields(message: &MessageDescriptor, depth: usize) -> Result<Fields, F
         .map(|field| {
             let data_type = field_type(&field, depth)?;
             let nullable = field.supports_presence() || wrapper_type(&field.kind()).is_some();
-            Ok(Field::new(field.name(), data_type, nullable && !field.is_list() && !field.is_map()))
+            Ok(Field::new(
+                field.name(),
+                data_type,
+                nullable && !field.is_list() && !field.is_map(),
+            ))
         })
         .collect()
 }
@@ -211,14 +230,17 @@ fn value_json(value: &Value, kind: &Kind) -> Json {
         Value::I64(n) => Json::from(*n),
         Value::U32(n) => Json::from(*n),
         Value::U64(n) => Json::from(*n),
-        Value::F32(n) => serde_json::Number::from_f64(f64::from(*n)).map_or(Json::Null, Json::Number),
+        Value::F32(n) => {
+            serde_json::Number::from_f64(f64::from(*n)).map_or(Json::Null, Json::Number)
+        }
         Value::F64(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
         Value::String(s) => Json::String(s.clone()),
         Value::Bytes(b) => Json::String(hex(b)),
         Value::EnumNumber(n) => match kind {
-            Kind::Enum(e) => e
-                .get_value(*n)
-                .map_or_else(|| Json::String(n.to_string()), |v| Json::String(v.name().to_owned())),
+            Kind::Enum(e) => e.get_value(*n).map_or_else(
+                || Json::String(n.to_string()),
+                |v| Json::String(v.name().to_owned()),
+            ),
             _ => Json::from(*n),
         },
         Value::Message(m) => message_value_json(m),

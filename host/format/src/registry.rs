@@ -93,7 +93,9 @@ impl Registry {
         let url = options
             .get("url")
             .ok_or_else(|| option_error("url", "the registry's URL is required".into()))?;
-        let mut urls = url.split(',').map(|u| u.trim().trim_end_matches('/').to_owned());
+        let mut urls = url
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_owned());
         let mut builder = SrSettings::new_builder(urls.next().unwrap_or_default());
         for other in urls {
             builder.add_url(other);

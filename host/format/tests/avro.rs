@@ -83,7 +83,13 @@ fn order(i: i64, version: u8) -> Vec<(&'static str, Value)> {
         ("created", Value::TimestampMillis(1_700_000_000_000 + i)),
         ("day", Value::Date(19_000 + i as i32 % 30)),
         ("price", Value::Decimal(price)),
-        ("status", Value::Enum((i % 3) as u32, ["NEW", "PAID", "SHIPPED"][(i % 3) as usize].into())),
+        (
+            "status",
+            Value::Enum(
+                (i % 3) as u32,
+                ["NEW", "PAID", "SHIPPED"][(i % 3) as usize].into(),
+            ),
+        ),
         (
             "tags",
             Value::Array((0..i % 3).map(|t| Value::String(format!("t{t}"))).collect()),
@@ -95,7 +101,10 @@ fn order(i: i64, version: u8) -> Vec<(&'static str, Value)> {
         ("address", address),
     ];
     if version == 1 {
-        fields.push(("note", Value::Union(1, Box::new(Value::String(format!("note {i}"))))));
+        fields.push((
+            "note",
+            Value::Union(1, Box::new(Value::String(format!("note {i}")))),
+        ));
     } else {
         fields.push(("channel", Value::String("app".into())));
     }
@@ -140,22 +149,34 @@ fn two_schema_versions_decode_into_the_reader_schema_with_logical_and_nested_typ
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(
         names,
-        ["id", "customer", "qty", "created", "day", "price", "status", "tags", "attrs", "address", "channel"],
+        [
+            "id", "customer", "qty", "created", "day", "price", "status", "tags", "attrs",
+            "address", "channel"
+        ],
         "the reader (v2) schema's fields, without v1's `note`"
     );
     let field = |name: &str| schema.field_with_name(name).unwrap();
-    assert_eq!(field("qty").data_type(), &DataType::Int64, "int promoted to long");
+    assert_eq!(
+        field("qty").data_type(),
+        &DataType::Int64,
+        "int promoted to long"
+    );
     assert!(matches!(
         field("created").data_type(),
         DataType::Timestamp(TimeUnit::Millisecond, Some(_))
     ));
     assert_eq!(field("day").data_type(), &DataType::Date32);
     assert_eq!(field("price").data_type(), &DataType::Decimal128(9, 2));
-    assert!(matches!(field("status").data_type(), DataType::Dictionary(_, v) if **v == DataType::Utf8));
+    assert!(
+        matches!(field("status").data_type(), DataType::Dictionary(_, v) if **v == DataType::Utf8)
+    );
     assert!(matches!(field("tags").data_type(), DataType::List(_)));
     assert!(matches!(field("attrs").data_type(), DataType::Map(_, _)));
     assert!(matches!(field("address").data_type(), DataType::Struct(_)));
-    assert!(field("address").is_nullable(), "a union with null is nullable");
+    assert!(
+        field("address").is_nullable(),
+        "a union with null is nullable"
+    );
     assert!(!field("id").is_nullable());
 
     let column = |name: &str| batch.column_by_name(name).unwrap().clone();
@@ -169,7 +190,11 @@ fn two_schema_versions_decode_into_the_reader_schema_with_logical_and_nested_typ
     let price = price.as_any().downcast_ref::<Decimal128Array>().unwrap();
     let status = column("status");
     let status = status.as_dictionary::<Int32Type>();
-    let status_names = status.values().as_any().downcast_ref::<StringArray>().unwrap();
+    let status_names = status
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
     let tags = column("tags");
     let tags = tags.as_list::<i32>();
     let attrs = column("attrs");
@@ -185,18 +210,33 @@ fn two_schema_versions_decode_into_the_reader_schema_with_logical_and_nested_typ
         assert_eq!(day.value(row), 19_000 + i as i32 % 30);
         assert_eq!(price.value(row), i128::from(1000 + i * 7));
         let key = status.keys().value(row) as usize;
-        assert_eq!(status_names.value(key), ["NEW", "PAID", "SHIPPED"][(i % 3) as usize]);
+        assert_eq!(
+            status_names.value(key),
+            ["NEW", "PAID", "SHIPPED"][(i % 3) as usize]
+        );
         assert_eq!(tags.value(row).len() as i64, i % 3);
         let entry = attrs.value(row);
         assert_eq!(entry.column(0).as_string::<i32>().value(0), "n");
-        assert_eq!(entry.column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), i);
+        assert_eq!(
+            entry
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0),
+            i
+        );
         assert_eq!(address.is_null(row), i % 3 == 0, "row {row}");
         if !address.is_null(row) {
             let zip = address.column_by_name("zip").unwrap().as_string::<i32>();
             assert_eq!(zip.is_null(row), i % 2 == 0);
         }
         let expected_channel = if i % 2 == 0 { "web" } else { "app" };
-        assert_eq!(channel.value(row), expected_channel, "v1 rows take the default");
+        assert_eq!(
+            channel.value(row),
+            expected_channel,
+            "v1 rows take the default"
+        );
     }
 }
 
@@ -210,7 +250,12 @@ fn an_older_reader_version_reads_its_records_and_refuses_ones_it_cannot_read() {
     assert!(schema.field_with_name("note").unwrap().is_nullable());
     assert!(schema.field_with_name("channel").is_err());
     assert_eq!(decoded.rows, [0, 2, 4, 6, 8], "the v1 records");
-    let note = decoded.batch.column_by_name("note").unwrap().as_string::<i32>().clone();
+    let note = decoded
+        .batch
+        .column_by_name("note")
+        .unwrap()
+        .as_string::<i32>()
+        .clone();
     assert_eq!(note.value(1), "note 2");
     // v2 widened `qty` to long, which a v1 reader cannot narrow back.
     assert_eq!(decoded.poison.len(), 5);
@@ -256,10 +301,17 @@ fn the_sink_encoder_round_trips_records_a_confluent_consumer_reads() {
             let Value::Record(fields) = record else {
                 panic!("not a record: {record:?}")
             };
-            assert_eq!(fields[0], ("id".to_owned(), Value::Long(row as i64)), "{subject}");
+            assert_eq!(
+                fields[0],
+                ("id".to_owned(), Value::Long(row as i64)),
+                "{subject}"
+            );
             assert_eq!(
                 fields[1],
-                ("customer".to_owned(), Value::String(format!("customer-{row}"))),
+                (
+                    "customer".to_owned(),
+                    Value::String(format!("customer-{row}"))
+                ),
                 "{subject}"
             );
         }
@@ -302,5 +354,9 @@ fn bad_records_are_poison_with_their_kind_and_the_rest_decode() {
     assert_eq!(decoded.rows, [0, 3, 7]);
     let ids = decoded.batch.column_by_name("id").unwrap().clone();
     let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
-    assert_eq!(ids.values().to_vec(), [0, 1, 3], "good rows after bad ones decode intact");
+    assert_eq!(
+        ids.values().to_vec(),
+        [0, 1, 3],
+        "good rows after bad ones decode intact"
+    );
 }

@@ -43,7 +43,10 @@ fn schema(version: u8) -> serde_json::Value {
     if version == 2 {
         let properties = schema["properties"].as_object_mut().unwrap();
         properties.remove("note");
-        properties.insert("channel".into(), json!({"type": "string", "default": "web"}));
+        properties.insert(
+            "channel".into(),
+            json!({"type": "string", "default": "web"}),
+        );
     }
     schema
 }
@@ -63,7 +66,11 @@ fn order(i: i64, version: u8) -> serde_json::Value {
         order["address"] = json!({"city": format!("city-{}", i % 5)});
     }
     if version == 1 {
-        order["note"] = if i % 3 == 0 { json!(null) } else { json!(format!("note {i}")) };
+        order["note"] = if i % 3 == 0 {
+            json!(null)
+        } else {
+            json!(format!("note {i}"))
+        };
     } else {
         order["channel"] = json!("app");
     }
@@ -85,7 +92,9 @@ fn produce(registry: &Registry, topic: &str, n: i64) -> Vec<Vec<u8>> {
     let versions = [writer(1), writer(2)];
     let encode = |i: i64| {
         let (encoder, subject) = &versions[(i % 2) as usize];
-        encoder.encode(&order(i, (i % 2 + 1) as u8), subject).unwrap()
+        encoder
+            .encode(&order(i, (i % 2 + 1) as u8), subject)
+            .unwrap()
     };
     encode(0);
     encode(1);
@@ -96,7 +105,11 @@ fn produce(registry: &Registry, topic: &str, n: i64) -> Vec<Vec<u8>> {
 fn two_schema_versions_decode_into_the_reader_schema() {
     let registry = Registry::start();
     let values = produce(&registry, "orders", 40);
-    let mut decoder = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+    let mut decoder = registry.decoder(
+        ValueFormat::JsonSchema,
+        "orders-value",
+        SchemaVersion::Latest,
+    );
     let decoded = decoder.decode(&binary(&values)).unwrap();
     assert!(decoded.poison.is_empty(), "{:?}", decoded.poison);
     let batch = decoded.batch;
@@ -118,7 +131,10 @@ fn two_schema_versions_decode_into_the_reader_schema() {
     let DataType::Struct(address) = field("address").data_type().clone() else {
         panic!("address is not a struct")
     };
-    assert!(!address[0].is_nullable() && address[1].is_nullable(), "city required, zip not");
+    assert!(
+        !address[0].is_nullable() && address[1].is_nullable(),
+        "city required, zip not"
+    );
 
     let column = |name: &str| batch.column_by_name(name).unwrap().clone();
     let ids = column("id");
@@ -139,11 +155,31 @@ fn two_schema_versions_decode_into_the_reader_schema() {
         let i = row as i64;
         assert_eq!(ids.value(row), i);
         assert_eq!(amount.value(row), i as f64 / 4.0);
-        assert_eq!(created.value(row), (1_709_294_400 + i % 60) * 1_000_000 + 500_000);
-        assert_eq!(day.value(row), 19_783 + (i % 28) as i32, "days since 1970 of 2024-03-DD");
-        assert_eq!(attrs.value(row).column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), i);
+        assert_eq!(
+            created.value(row),
+            (1_709_294_400 + i % 60) * 1_000_000 + 500_000
+        );
+        assert_eq!(
+            day.value(row),
+            19_783 + (i % 28) as i32,
+            "days since 1970 of 2024-03-DD"
+        );
+        assert_eq!(
+            attrs
+                .value(row)
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0),
+            i
+        );
         assert_eq!(address.is_null(row), i % 4 == 0);
-        assert_eq!(channel.is_null(row), i % 2 == 0, "v1 values have no channel");
+        assert_eq!(
+            channel.is_null(row),
+            i % 2 == 0,
+            "v1 values have no channel"
+        );
     }
 }
 
@@ -151,7 +187,11 @@ fn two_schema_versions_decode_into_the_reader_schema() {
 fn the_sink_encoder_round_trips_values_a_confluent_consumer_validates() {
     let registry = Registry::start();
     let values = produce(&registry, "orders", 20);
-    let mut decoder = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+    let mut decoder = registry.decoder(
+        ValueFormat::JsonSchema,
+        "orders-value",
+        SchemaVersion::Latest,
+    );
     let decoded = decoder.decode(&binary(&values)).unwrap().batch;
     for (subject, auto_register) in [("orders-value", false), ("orders-copy-value", true)] {
         let mut encoder = sluice_format::open_encoder(
@@ -165,9 +205,17 @@ fn the_sink_encoder_round_trips_values_a_confluent_consumer_validates() {
         )
         .unwrap();
         let encoded = encoder.encode(&decoded).unwrap();
-        let mut again = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+        let mut again = registry.decoder(
+            ValueFormat::JsonSchema,
+            "orders-value",
+            SchemaVersion::Latest,
+        );
         let round_trip = again.decode(&encoded).unwrap();
-        assert!(round_trip.poison.is_empty(), "{subject}: {:?}", round_trip.poison);
+        assert!(
+            round_trip.poison.is_empty(),
+            "{subject}: {:?}",
+            round_trip.poison
+        );
         assert_eq!(round_trip.batch.columns(), decoded.columns(), "{subject}");
         // Confluent's deserializer validates each value against its schema.
         let confluent = JsonDecoder::new(SrSettings::new(registry.url()));
@@ -188,10 +236,16 @@ fn invalid_utf8_invalid_json_and_schema_violations_are_poison() {
         good[0].clone(),
         framed(b"{\"id\": 1, \"customer\": \"\xff\xfe\"}"),
         framed(b"{\"id\": "),
-        framed(br#"{"id": "seven", "customer": "c", "amount": 1, "created": "2024-01-01T00:00:00Z"}"#),
+        framed(
+            br#"{"id": "seven", "customer": "c", "amount": 1, "created": "2024-01-01T00:00:00Z"}"#,
+        ),
         good[1].clone(),
     ];
-    let mut decoder = registry.decoder(ValueFormat::JsonSchema, "orders-value", SchemaVersion::Latest);
+    let mut decoder = registry.decoder(
+        ValueFormat::JsonSchema,
+        "orders-value",
+        SchemaVersion::Latest,
+    );
     let decoded = decoder.decode(&binary(&values)).unwrap();
     let kinds: Vec<(u32, PoisonKind)> = decoded.poison.iter().map(|p| (p.row, p.kind)).collect();
     assert_eq!(

@@ -113,7 +113,8 @@ fn produce(registry: &Registry, topic: &str, n: i64) -> Vec<Vec<u8>> {
     let versions = [writer(V1), writer(V2)];
     let encode = |i: i64| {
         let (encoder, subject, message) = &versions[(i % 2) as usize];
-        let value = DynamicMessage::deserialize(message.clone(), payment(i, (i % 2 + 1) as u8)).unwrap();
+        let value =
+            DynamicMessage::deserialize(message.clone(), payment(i, (i % 2 + 1) as u8)).unwrap();
         encoder
             .encode(&value.encode_to_vec(), "shop.Payment", subject)
             .unwrap()
@@ -128,7 +129,11 @@ fn produce(registry: &Registry, topic: &str, n: i64) -> Vec<Vec<u8>> {
 fn two_schema_versions_decode_into_the_reader_message() {
     let registry = Registry::start();
     let values = produce(&registry, "payments", 40);
-    let mut decoder = registry.decoder(ValueFormat::Protobuf, "payments-value", SchemaVersion::Latest);
+    let mut decoder = registry.decoder(
+        ValueFormat::Protobuf,
+        "payments-value",
+        SchemaVersion::Latest,
+    );
     let decoded = decoder.decode(&binary(&values)).unwrap();
     assert!(decoded.poison.is_empty(), "{:?}", decoded.poison);
     let batch = decoded.batch;
@@ -136,7 +141,10 @@ fn two_schema_versions_decode_into_the_reader_message() {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(
         names,
-        ["id", "customer", "amount", "created", "method", "tags", "attrs", "card", "token", "channel"]
+        [
+            "id", "customer", "amount", "created", "method", "tags", "attrs", "card", "token",
+            "channel"
+        ]
     );
     let field = |name: &str| schema.field_with_name(name).unwrap().clone();
     assert_eq!(field("id").data_type(), &DataType::Int64);
@@ -175,14 +183,30 @@ fn two_schema_versions_decode_into_the_reader_message() {
         let i = row as i64;
         assert_eq!(ids.value(row), i);
         assert_eq!(amount.value(row), i as f64 * 1.5);
-        assert_eq!(created.value(row), (1_704_067_200 + i % 60) * 1_000_000 + 250);
+        assert_eq!(
+            created.value(row),
+            (1_704_067_200 + i % 60) * 1_000_000 + 250
+        );
         assert_eq!(method.value(row), if i % 2 == 0 { "CASH" } else { "CARD" });
         assert_eq!(tags.value(row).len() as i64, i % 3);
-        assert_eq!(attrs.value(row).column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), i);
+        assert_eq!(
+            attrs
+                .value(row)
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0),
+            i
+        );
         assert_eq!(card.is_null(row), i % 4 == 0, "row {row}");
         assert_eq!(token.value(row), [0xde, 0xad, 0xbe, 0xef]);
         let expected_channel = if i % 2 == 0 { "" } else { "app" };
-        assert_eq!(channel.value(row), expected_channel, "v1 messages: proto3's default");
+        assert_eq!(
+            channel.value(row),
+            expected_channel,
+            "v1 messages: proto3's default"
+        );
     }
 }
 
@@ -190,7 +214,11 @@ fn two_schema_versions_decode_into_the_reader_message() {
 fn the_sink_encoder_round_trips_messages_a_confluent_consumer_reads() {
     let registry = Registry::start();
     let values = produce(&registry, "payments", 20);
-    let mut decoder = registry.decoder(ValueFormat::Protobuf, "payments-value", SchemaVersion::Latest);
+    let mut decoder = registry.decoder(
+        ValueFormat::Protobuf,
+        "payments-value",
+        SchemaVersion::Latest,
+    );
     let decoded = decoder.decode(&binary(&values)).unwrap().batch;
     let mut encoder = sluice_format::open_encoder(
         &EncodeSpec {
@@ -204,7 +232,11 @@ fn the_sink_encoder_round_trips_messages_a_confluent_consumer_reads() {
     .unwrap();
     let encoded = encoder.encode(&decoded).unwrap();
 
-    let mut again = registry.decoder(ValueFormat::Protobuf, "payments-value", SchemaVersion::Latest);
+    let mut again = registry.decoder(
+        ValueFormat::Protobuf,
+        "payments-value",
+        SchemaVersion::Latest,
+    );
     let round_trip = again.decode(&encoded).unwrap();
     assert!(round_trip.poison.is_empty(), "{:?}", round_trip.poison);
     assert_eq!(round_trip.batch.columns(), decoded.columns());
@@ -213,9 +245,17 @@ fn the_sink_encoder_round_trips_messages_a_confluent_consumer_reads() {
     for (row, value) in encoded.iter().enumerate() {
         let message = confluent.decode_with_context(value).unwrap().unwrap().value;
         assert_eq!(message.descriptor().full_name(), "shop.Payment");
-        assert_eq!(message.get_field_by_name("id").unwrap().as_ref(), &Value::I64(row as i64));
         assert_eq!(
-            message.get_field_by_name("token").unwrap().as_bytes().unwrap().as_ref(),
+            message.get_field_by_name("id").unwrap().as_ref(),
+            &Value::I64(row as i64)
+        );
+        assert_eq!(
+            message
+                .get_field_by_name("token")
+                .unwrap()
+                .as_bytes()
+                .unwrap()
+                .as_ref(),
             [0xde, 0xad, 0xbe, 0xef]
         );
     }
@@ -235,8 +275,18 @@ fn corrupt_messages_and_foreign_schemas_are_poison() {
     )
     .unwrap();
     avro_id[1..5].copy_from_slice(&avro.id.to_be_bytes());
-    let values = vec![good[0].clone(), corrupt, avro_id, good[2].clone(), vec![1, 2, 3]];
-    let mut decoder = registry.decoder(ValueFormat::Protobuf, "payments-value", SchemaVersion::Latest);
+    let values = vec![
+        good[0].clone(),
+        corrupt,
+        avro_id,
+        good[2].clone(),
+        vec![1, 2, 3],
+    ];
+    let mut decoder = registry.decoder(
+        ValueFormat::Protobuf,
+        "payments-value",
+        SchemaVersion::Latest,
+    );
     let decoded = decoder.decode(&binary(&values)).unwrap();
     let kinds: Vec<(u32, PoisonKind)> = decoded.poison.iter().map(|p| (p.row, p.kind)).collect();
     assert_eq!(

@@ -60,7 +60,10 @@ pub fn filter(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
                 return Ok(batch);
             }
             Err(Error::invalid_rows(
-                format!("`{name}` {op} {} does not hold", config.get("value").unwrap_or("")),
+                format!(
+                    "`{name}` {op} {} does not hold",
+                    config.get("value").unwrap_or("")
+                ),
                 rejected,
             ))
         }
