@@ -1,8 +1,8 @@
 //! Builds every guest crate of the workspace for `wasm32-wasip2` (the
-//! output is already a component) into `target/wasm`, the plugins in other
-//! languages (`plugins/<lang>/<name>`) with `sluice-plugin-build` into
-//! `target/wasm/<lang>`, and writes their paths as constants for the host's
-//! tests, benchmarks and demo.
+//! output is already a component) into `target/wasm`, the plugins in the
+//! other languages whose features are on (`plugins/<lang>/<name>`, with
+//! `sluice-plugin-build`) into `target/wasm/<lang>`, and writes their paths
+//! as constants for the host's tests and benchmarks.
 
 use std::env;
 use std::fmt::Write as _;
@@ -121,8 +121,13 @@ fn main() {
     std::fs::write(out, constants).unwrap();
 }
 
-/// Build every project of [`PROJECTS`], two at a time; returns (constant
-/// name, component path).
+/// Whether the crate feature of `language` (`python`, `js`, `c`, `go`) is on.
+fn wanted(language: &str) -> bool {
+    env::var_os(format!("CARGO_FEATURE_{}", language.to_uppercase())).is_some()
+}
+
+/// Build every project of [`PROJECTS`] whose language is wanted, two at a
+/// time; returns (constant name, component path).
 fn build_projects(root: &Path, target_dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let build = |&(name, dir): &(&'static str, &str)| {
         let language = dir.split('/').next().unwrap();
@@ -134,10 +139,14 @@ fn build_projects(root: &Path, target_dir: &Path) -> Vec<(&'static str, PathBuf)
             }
         }
     };
-    let (first, second) = PROJECTS.split_at(PROJECTS.len() / 2);
+    let projects: Vec<_> = PROJECTS
+        .iter()
+        .filter(|(_, dir)| wanted(dir.split('/').next().unwrap()))
+        .collect();
+    let (first, second) = projects.split_at(projects.len() / 2);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(build).collect::<Vec<_>>());
-        let mut built: Vec<_> = first.iter().map(build).collect();
+        let other = scope.spawn(|| second.iter().copied().map(build).collect::<Vec<_>>());
+        let mut built: Vec<_> = first.iter().copied().map(build).collect();
         built.extend(other.join().expect("a plugin build thread"));
         built
     })

@@ -214,7 +214,7 @@ fn invalid_wasm_is_rejected_with_the_plugin_and_line() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
-        message.contains("transform `broken` (job file line 18)")
+        message.contains("`transform[0].plugin` (job file line 18): plugin `broken`")
             && message.contains("not a valid Wasm component"),
         "{message}"
     );

@@ -3,19 +3,29 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice_config::Job;
+use sluice_pipeline::{Pipeline, Plan};
 use sluice_plugin_build::Language;
-use sluice_pipeline::Pipeline;
-use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_runtime::{Runtime, RuntimeConfig, WASMTIME_VERSION, WIT_VERSION};
+
+/// `sluice --version`: the release, the plugin contract it speaks and the
+/// wasmtime that runs plugins.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} (plugin contract sluice:plugin@{WIT_VERSION}, wasmtime {WASMTIME_VERSION})",
+        env!("CARGO_PKG_VERSION")
+    )
+});
 
 #[derive(Parser)]
 #[command(
     name = "sluice",
-    version,
+    version = VERSION.as_str(),
     about = "A stream processor whose transformations are Wasm plugins"
 )]
 struct Cli {
@@ -27,6 +37,15 @@ struct Cli {
 enum Command {
     /// Run the job a TOML job file describes.
     Run {
+        /// The job file.
+        job: PathBuf,
+        /// Directory of compiled plugins, so a restart does not recompile.
+        #[arg(long, env = "SLUICE_CACHE_DIR", default_value = ".sluice/cache")]
+        cache_dir: PathBuf,
+    },
+    /// Validate a job file, load its plugins and print its plan, without
+    /// connecting to any broker or registry.
+    Check {
         /// The job file.
         job: PathBuf,
         /// Directory of compiled plugins, so a restart does not recompile.
@@ -92,12 +111,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", wasm.display());
             Ok(())
         }
+        Command::Check { job, cache_dir } => {
+            let job = Job::load(&job)?;
+            let plan = Plan::of(&job, &runtime(cache_dir)?)
+                .with_context(|| format!("job `{}`", job.name))?;
+            print!("{plan}");
+            Ok(())
+        }
         Command::Run { job, cache_dir } => {
             let job = Job::load(&job)?;
-            let runtime = Runtime::new(RuntimeConfig {
-                cache_dir: Some(cache_dir),
-                ..RuntimeConfig::default()
-            })?;
+            let runtime = runtime(cache_dir)?;
             let pipeline =
                 Pipeline::build(&job, &runtime).with_context(|| format!("job `{}`", job.name))?;
             tracing::info!(job = %job.name, "running");
@@ -119,4 +142,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The Wasm runtime, with compiled plugins cached in `cache_dir`.
+fn runtime(cache_dir: PathBuf) -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache_dir),
+        ..RuntimeConfig::default()
+    })?)
 }

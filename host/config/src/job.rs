@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::ConfigError;
+use crate::values::schema::{ByteSizeText, DurationText, Options, PluginConfig, Version};
 use crate::values::{byte_size, duration, options, version};
 
 /// A validated job.
@@ -34,20 +36,24 @@ pub struct Job {
 }
 
 /// The `[decode]` section: the source's Kafka `value` decoded into columns.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecodeConfig {
-    /// `avro`, `protobuf`, `json-schema` (Confluent wire format), `json`,
-    /// `csv`, `string` or `bytes`.
-    pub format: String,
+    /// The values' format.
+    pub format: DecodeFormat,
     /// Schema Registry client options (`url`, `basic.auth.user.info`, ...).
     #[serde(default, deserialize_with = "options")]
+    #[schemars(with = "Options")]
     pub registry: BTreeMap<String, String>,
     /// The reader schema's subject; defaults to `TOPIC-value` when the
     /// source subscribes to one topic.
     pub subject: Option<String>,
     /// The reader schema's version: `latest` (when the job starts) or a number.
-    #[serde(default = "DecodeConfig::default_version", deserialize_with = "version")]
+    #[serde(
+        default = "DecodeConfig::default_version",
+        deserialize_with = "version"
+    )]
+    #[schemars(with = "Version")]
     pub version: String,
     /// Declared columns (json, csv).
     pub schema: Option<Vec<DeclaredColumn>>,
@@ -58,7 +64,11 @@ pub struct DecodeConfig {
     #[serde(default = "DecodeConfig::default_dead_letter")]
     pub dead_letter: String,
     /// Values larger than this are poison.
-    #[serde(default = "DecodeConfig::default_max_value_bytes", deserialize_with = "byte_size")]
+    #[serde(
+        default = "DecodeConfig::default_max_value_bytes",
+        deserialize_with = "byte_size"
+    )]
+    #[schemars(with = "ByteSizeText")]
     pub max_value_bytes: u64,
     /// The Kafka columns kept beside the decoded ones; by default every one
     /// but `value` whose name no decoded column takes.
@@ -77,8 +87,40 @@ impl DecodeConfig {
     }
 }
 
+/// The formats a `[decode]` section reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecodeFormat {
+    /// Confluent wire format, Avro (Schema Registry).
+    Avro,
+    /// Confluent wire format, Protobuf (Schema Registry).
+    Protobuf,
+    /// Confluent wire format, JSON Schema (Schema Registry).
+    JsonSchema,
+    /// A JSON object per value, with the declared `schema`.
+    Json,
+    /// A CSV line per value, with the declared `schema`.
+    Csv,
+    /// The value as a UTF-8 string column `value`.
+    String,
+    /// The value as a binary column `value`.
+    Bytes,
+}
+
+/// The formats an `[encode]` section writes: Confluent's wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncodeFormat {
+    /// Avro.
+    Avro,
+    /// Protobuf.
+    Protobuf,
+    /// JSON Schema.
+    JsonSchema,
+}
+
 /// What a job does with a record it cannot decode (or a plugin rejects).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnError {
     /// Write it to the dead-letter output, with headers saying why.
@@ -92,13 +134,14 @@ pub enum OnError {
 
 /// The `[encode]` section: the sink's rows encoded into Kafka values in the
 /// Confluent wire format.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncodeConfig {
-    /// `avro`, `protobuf` or `json-schema`.
-    pub format: String,
+    /// The values' format.
+    pub format: EncodeFormat,
     /// Schema Registry client options.
     #[serde(deserialize_with = "options")]
+    #[schemars(with = "Options")]
     pub registry: BTreeMap<String, String>,
     /// The output subject.
     pub subject: String,
@@ -119,6 +162,8 @@ pub struct AggregateSpec {
     pub columns: Option<Vec<String>>,
     /// The windows.
     pub window: WindowConfig,
+    /// Line of the `window` field in the job file.
+    pub window_line: usize,
     /// The event-time column (a timestamp, or int64 milliseconds; Kafka's
     /// is `timestamp`).
     pub event_time: String,
@@ -141,34 +186,38 @@ pub struct AggregateSpec {
 }
 
 /// Window kinds of an `[aggregate]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum WindowConfig {
     /// Fixed, non-overlapping windows.
     Tumbling {
         /// Window length.
         #[serde(deserialize_with = "duration")]
+        #[schemars(with = "DurationText")]
         size: Duration,
     },
     /// Windows of `size` starting every `slide`.
     Hopping {
         /// Window length.
         #[serde(deserialize_with = "duration")]
+        #[schemars(with = "DurationText")]
         size: Duration,
         /// Distance between window starts.
         #[serde(deserialize_with = "duration")]
+        #[schemars(with = "DurationText")]
         slide: Duration,
     },
     /// Per key, activity separated by less than `gap`.
     Session {
         /// Inactivity that ends a session.
         #[serde(deserialize_with = "duration")]
+        #[schemars(with = "DurationText")]
         gap: Duration,
     },
 }
 
 /// When an `[aggregate]` emits results.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EmitConfig {
     /// When the watermark passes a window's end, and on late updates.
@@ -179,7 +228,7 @@ pub enum EmitConfig {
 }
 
 /// When a micro-batch is cut: whichever limit is reached first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
     /// Rows per batch.
@@ -187,12 +236,14 @@ pub struct Trigger {
     pub max_rows: usize,
     /// Bytes of Arrow memory per batch.
     #[serde(default = "Trigger::default_max_bytes", deserialize_with = "byte_size")]
+    #[schemars(with = "ByteSizeText")]
     pub max_bytes: u64,
     /// Time from the first buffered row to the batch being cut.
     #[serde(
         default = "Trigger::default_max_interval",
         deserialize_with = "duration"
     )]
+    #[schemars(with = "DurationText")]
     pub max_interval: Duration,
     /// Process what the source holds when the job starts, then stop
     /// (Spark's `Trigger.AvailableNow`).
@@ -224,7 +275,7 @@ impl Default for Trigger {
 }
 
 /// A source of rows.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SourceSpec {
     /// Generated rows at a fixed rate (like Spark's `rate` source).
@@ -240,16 +291,17 @@ pub enum SourceSpec {
 /// A Kafka source. `options` carries Spark's option names
 /// (`kafka.bootstrap.servers`, `subscribe`, `startingOffsets`, ...);
 /// every other `kafka.*` option goes to librdkafka.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSource {
     /// Options by name; scalar values of any TOML type, kept as text.
     #[serde(deserialize_with = "options")]
+    #[schemars(with = "Options")]
     pub options: BTreeMap<String, String>,
 }
 
 /// The built-in generator source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatagenSource {
     /// Rows generated per second.
@@ -271,7 +323,7 @@ impl DatagenSource {
 }
 
 /// One generated column.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatagenColumn {
     /// Column name.
@@ -291,7 +343,7 @@ pub struct DatagenColumn {
 }
 
 /// A value generator of the datagen source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Generator {
     /// int64 counting up from `min` (default 0).
@@ -319,7 +371,7 @@ pub enum Generator {
 /// as fast as the pipeline asks for them; their event times follow the
 /// configured event rate from `base_time`, so one configuration always
 /// gives the same rows.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NexmarkSource {
     /// Stop after this many events, counted across all three kinds (of
@@ -357,7 +409,7 @@ impl NexmarkSource {
 }
 
 /// The Nexmark stream a source emits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NexmarkTable {
     /// Bids on auctions (46 of every 50 events).
@@ -370,7 +422,7 @@ pub enum NexmarkTable {
 }
 
 /// A file source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSource {
     /// The file to read, relative to the job file.
@@ -391,7 +443,7 @@ impl FileSource {
 }
 
 /// A declared column of a file source.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredColumn {
     /// Column name.
@@ -411,7 +463,7 @@ impl DeclaredColumn {
 }
 
 /// The column types a job file can declare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     /// 64-bit integer.
@@ -427,7 +479,7 @@ pub enum ColumnType {
 }
 
 /// File formats a file source reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     /// One JSON object per line.
@@ -437,7 +489,7 @@ pub enum FileFormat {
 }
 
 /// A sink.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SinkSpec {
     /// Print each batch as a table (like Spark's console sink).
@@ -450,17 +502,18 @@ pub enum SinkSpec {
 }
 
 /// The Kafka sink.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSink {
     /// Options by name: `kafka.bootstrap.servers`, `topic`, and any
     /// `kafka.*` option for librdkafka.
     #[serde(deserialize_with = "options")]
+    #[schemars(with = "Options")]
     pub options: BTreeMap<String, String>,
 }
 
 /// The console sink.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSink {
     /// Rows printed per batch.
@@ -469,7 +522,7 @@ pub struct ConsoleSink {
 }
 
 /// The JSON-lines file sink.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSink {
     /// The file, relative to the job file.
@@ -487,65 +540,111 @@ pub struct PluginSpec {
     pub name: String,
     /// The `.wasm` component.
     pub plugin: PathBuf,
+    /// Dotted path of the `plugin` field (`transform[0].plugin`,
+    /// `aggregate.plugin`), for errors.
+    pub field: String,
     /// Line of the `plugin` field in the job file.
     pub line: usize,
     /// The plugin's configuration, as key/value strings.
     pub config: Vec<(String, String)>,
     /// Linear memory limit per instance, bytes.
     pub memory_limit: u64,
-    /// CPU deadline per call.
+    /// Wall-clock deadline of one call (host calls included).
     pub deadline: Duration,
 }
 
-#[derive(Deserialize)]
+/// A Sluice job file (`sluice run JOB.toml`): where rows come from, the
+/// Wasm plugins they pass through, and where they go.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawJob {
+#[schemars(title = "Sluice job")]
+pub(crate) struct RawJob {
+    /// The job itself.
     #[serde(default)]
     job: RawJobSection,
+    /// Where rows come from.
     source: SourceSpec,
+    /// When a micro-batch is cut.
     #[serde(default)]
     trigger: Trigger,
+    /// Transform plugins, applied in order, once per batch.
     #[serde(default, rename = "transform")]
     transforms: Vec<RawTransform>,
+    /// Where the rows that pass every transform (or the aggregate's
+    /// results) go.
     sink: SinkSpec,
+    /// Named outputs: for rows plugins route by name, dead letters and
+    /// late rows.
     #[serde(default)]
     outputs: BTreeMap<String, SinkSpec>,
+    /// A windowed aggregation after the transforms.
     aggregate: Option<RawAggregate>,
+    /// How the source's `value` is decoded into columns.
     decode: Option<DecodeConfig>,
+    /// How the sink's rows are encoded into Kafka values.
     encode: Option<EncodeConfig>,
 }
 
 /// The `[aggregate]` section. Its plugin fields repeat `RawTransform`'s:
 /// `#[serde(flatten)]` would lose both `deny_unknown_fields` and the
 /// `Spanned` line of `plugin`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Aggregate")]
 struct RawAggregate {
+    /// Name in logs, metrics and errors (default: the plugin file's stem).
     name: Option<String>,
+    /// The aggregate plugin's `.wasm` component, relative to the job file.
+    #[schemars(with = "PathBuf")]
     plugin: Spanned<PathBuf>,
+    /// The plugin's configuration.
     #[serde(default)]
+    #[schemars(with = "PluginConfig")]
     config: toml::Table,
+    /// Linear memory limit per plugin instance.
     #[serde(default = "default_memory_limit", deserialize_with = "byte_size")]
+    #[schemars(with = "ByteSizeText")]
     memory_limit: u64,
+    /// Wall-clock deadline of one plugin call.
     #[serde(default = "default_deadline", deserialize_with = "duration")]
+    #[schemars(with = "DurationText")]
     deadline: Duration,
+    /// Key columns; none for one group per window.
     #[serde(default)]
     key: Vec<String>,
+    /// The columns the plugin reads (default: every column).
     columns: Option<Vec<String>>,
-    window: WindowConfig,
+    /// The windows rows are assigned to.
+    #[schemars(with = "WindowConfig")]
+    window: Spanned<WindowConfig>,
+    /// The event-time column: a timestamp, or int64 milliseconds (Kafka's
+    /// is `timestamp`).
     event_time: String,
+    /// The column naming each row's partition, for per-partition
+    /// watermarks (default: the input is one partition).
     partition_column: Option<String>,
+    /// Bounded out-of-orderness: how far the watermark trails the largest
+    /// event time seen.
     #[serde(default, deserialize_with = "duration")]
+    #[schemars(with = "DurationText")]
     watermark_delay: Duration,
+    /// A partition silent this long stops holding the watermark back.
     #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    #[schemars(with = "DurationText")]
     idle_timeout: Duration,
+    /// How long after its end a window still takes late rows.
     #[serde(default, deserialize_with = "duration")]
+    #[schemars(with = "DurationText")]
     allowed_lateness: Duration,
+    /// When results are emitted.
     #[serde(default)]
     emit: EmitConfig,
+    /// The output that gets rows later than the allowed lateness.
     #[serde(default = "default_late_output")]
     late_output: String,
+    /// Largest window state.
     #[serde(default = "default_state_quota", deserialize_with = "byte_size")]
+    #[schemars(with = "ByteSizeText")]
     state_quota: u64,
 }
 
@@ -561,22 +660,37 @@ fn default_state_quota() -> u64 {
     256 << 20
 }
 
-#[derive(Deserialize, Default)]
+/// The `[job]` section.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "JobSection")]
 struct RawJobSection {
+    /// The job's name in logs and dead-letter headers (default: the job
+    /// file's stem).
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A `[[transform]]`: a Wasm transform plugin.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Transform")]
 struct RawTransform {
+    /// Name in logs, metrics and errors (default: the plugin file's stem).
     name: Option<String>,
+    /// The `.wasm` component, relative to the job file.
+    #[schemars(with = "PathBuf")]
     plugin: Spanned<PathBuf>,
+    /// The plugin's configuration.
     #[serde(default)]
+    #[schemars(with = "PluginConfig")]
     config: toml::Table,
+    /// Linear memory limit per plugin instance.
     #[serde(default = "default_memory_limit", deserialize_with = "byte_size")]
+    #[schemars(with = "ByteSizeText")]
     memory_limit: u64,
+    /// Wall-clock deadline of one plugin call.
     #[serde(default = "default_deadline", deserialize_with = "duration")]
+    #[schemars(with = "DurationText")]
     deadline: Duration,
 }
 
@@ -633,6 +747,7 @@ impl Job {
             Ok(PluginSpec {
                 name,
                 plugin,
+                field,
                 line: line_of(span.start),
                 config: t
                     .config
@@ -675,7 +790,8 @@ impl Job {
                     plugin,
                     key: a.key,
                     columns: a.columns,
-                    window: a.window,
+                    window_line: line_of(a.window.span().start),
+                    window: a.window.into_inner(),
                     event_time: a.event_time,
                     partition_column: a.partition_column,
                     watermark_delay: a.watermark_delay,

@@ -28,12 +28,16 @@
 //! ```
 
 mod job;
+mod schema;
 mod values;
 
+pub use schema::{json_schema, reference};
+
 pub use job::{
-    AggregateSpec, ColumnType, ConsoleSink, DecodeConfig, EncodeConfig, OnError, DatagenColumn, DatagenSource, DeclaredColumn,
-    EmitConfig, FileFormat, FileSink, FileSource, Generator, Job, KafkaSink, KafkaSource,
-    NexmarkSource, NexmarkTable, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
+    AggregateSpec, ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn,
+    DecodeConfig, DecodeFormat, EmitConfig, EncodeConfig, EncodeFormat, FileFormat, FileSink,
+    FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, OnError,
+    PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };
 
 use std::path::PathBuf;

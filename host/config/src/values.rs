@@ -67,3 +67,94 @@ pub(crate) fn version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Stri
         Version::Text(text) => text,
     })
 }
+
+/// JSON Schemas of the values the helpers above read, for the job file's
+/// schema (`docs/job.schema.json`).
+pub(crate) mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    /// A duration written as text.
+    pub(crate) struct DurationText;
+
+    impl JsonSchema for DurationText {
+        fn schema_name() -> Cow<'static, str> {
+            "Duration".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "description": "A duration like \"500ms\", \"2s\" or \"1m\".",
+                "examples": ["500ms", "10s"]
+            })
+        }
+    }
+
+    /// A byte count: an integer, or text with a unit.
+    pub(crate) struct ByteSizeText;
+
+    impl JsonSchema for ByteSizeText {
+        fn schema_name() -> Cow<'static, str> {
+            "ByteSize".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A size: a number of bytes, or text like \"64 MiB\".",
+                "type": ["integer", "string"],
+                "minimum": 0,
+                "examples": ["64 MiB", 1048576]
+            })
+        }
+    }
+
+    /// A table of options whose values are scalars.
+    pub(crate) struct Options;
+
+    impl JsonSchema for Options {
+        fn schema_name() -> Cow<'static, str> {
+            "Options".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "Options by name; values are strings, numbers or booleans.",
+                "type": "object",
+                "additionalProperties": { "type": ["string", "number", "boolean"] }
+            })
+        }
+    }
+
+    /// A schema version: `latest` or a number.
+    pub(crate) struct Version;
+
+    impl JsonSchema for Version {
+        fn schema_name() -> Cow<'static, str> {
+            "SchemaVersion".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A schema version: \"latest\" or a version number.",
+                "anyOf": [
+                    { "const": "latest" },
+                    { "type": "integer", "minimum": 1 },
+                    { "type": "string", "pattern": "^[0-9]+$" }
+                ]
+            })
+        }
+    }
+
+    /// A plugin's configuration: a table of any TOML values.
+    pub(crate) struct PluginConfig;
+
+    impl JsonSchema for PluginConfig {
+        fn schema_name() -> Cow<'static, str> {
+            "PluginConfig".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "The plugin's configuration: strings reach it as they are, other scalars in TOML form, tables and arrays as JSON.",
+                "type": "object"
+            })
+        }
+    }
+}

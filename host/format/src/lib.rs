@@ -13,12 +13,12 @@
 
 mod avro;
 mod encode;
+mod json_rows;
 mod json_schema;
 mod plain;
 mod protobuf;
-mod registry;
-mod json_rows;
 mod reassembly;
+mod registry;
 
 use std::collections::BTreeMap;
 
@@ -153,34 +153,6 @@ pub enum ValueFormat {
     String,
     /// The value as a binary column `value`.
     Bytes,
-}
-
-impl ValueFormat {
-    /// Parse a format's name as a job file writes it.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        Ok(match name {
-            "avro" => ValueFormat::Avro,
-            "protobuf" => ValueFormat::Protobuf,
-            "json-schema" => ValueFormat::JsonSchema,
-            "json" => ValueFormat::Json,
-            "csv" => ValueFormat::Csv,
-            "string" => ValueFormat::String,
-            "bytes" => ValueFormat::Bytes,
-            other => {
-                return Err(format!(
-                    "{other:?} is not a format (avro, protobuf, json-schema, json, csv, string, bytes)"
-                ));
-            }
-        })
-    }
-
-    /// Whether values carry a registry schema id.
-    pub fn uses_registry(self) -> bool {
-        matches!(
-            self,
-            ValueFormat::Avro | ValueFormat::Protobuf | ValueFormat::JsonSchema
-        )
-    }
 }
 
 /// What a decoder needs.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, ListBuilder, StringBuilder, StructBuilder,
-    UInt32Array,
+    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, ListBuilder, StringBuilder,
+    StructBuilder, UInt32Array,
 };
 use arrow::compute::{cast, take, take_record_batch};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use sluice_config::{DecodeConfig, DeclaredColumn, OnError, SourceSpec};
+use sluice_config::{DeclaredColumn, DecodeConfig, DecodeFormat, OnError, SourceSpec};
 use sluice_format::{
     DecodeSpec, FormatError, Poison, PoisonKind, SchemaVersion, ValueDecoder, ValueFormat,
     open_decoder,
@@ -68,8 +68,15 @@ impl DecodeStage {
                 message,
             })
         };
-        let format =
-            ValueFormat::parse(&config.format).map_err(|m| config_error("format", m))?;
+        let format = match config.format {
+            DecodeFormat::Avro => ValueFormat::Avro,
+            DecodeFormat::Protobuf => ValueFormat::Protobuf,
+            DecodeFormat::JsonSchema => ValueFormat::JsonSchema,
+            DecodeFormat::Json => ValueFormat::Json,
+            DecodeFormat::Csv => ValueFormat::Csv,
+            DecodeFormat::String => ValueFormat::String,
+            DecodeFormat::Bytes => ValueFormat::Bytes,
+        };
         let version =
             SchemaVersion::parse(&config.version).map_err(|m| config_error("version", m))?;
         let subject = config.subject.clone().or_else(|| match source {
@@ -153,7 +160,8 @@ impl DecodeStage {
     /// with backoff, then stops the job; poison records follow the policy.
     pub(crate) fn decode(&mut self, batch: &RecordBatch) -> Result<DecodedBatch, PipelineError> {
         let values = batch.column_by_name("value").expect("checked at build");
-        let values = cast(values, &DataType::Binary).map_err(|e| PipelineError::Batch(e.to_string()))?;
+        let values =
+            cast(values, &DataType::Binary).map_err(|e| PipelineError::Batch(e.to_string()))?;
         let values: &BinaryArray = values.as_binary();
         let mut attempt = 0;
         let decoded = loop {
@@ -177,7 +185,9 @@ impl DecodeStage {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for name in &self.keep {
             let column = batch.column_by_name(name).expect("checked at build");
-            columns.push(take(column, &indices, None).map_err(|e| PipelineError::Batch(e.to_string()))?);
+            columns.push(
+                take(column, &indices, None).map_err(|e| PipelineError::Batch(e.to_string()))?,
+            );
         }
         columns.extend(decoded.batch.columns().iter().cloned());
         let rows = RecordBatch::try_new(self.schema.clone(), columns)
@@ -201,7 +211,13 @@ fn declared_schema(columns: &[DeclaredColumn]) -> SchemaRef {
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| Field::new(&c.name, sluice_source::arrow_type(c.column_type), c.nullable))
+            .map(|c| {
+                Field::new(
+                    &c.name,
+                    sluice_source::arrow_type(c.column_type),
+                    c.nullable,
+                )
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -265,12 +281,13 @@ pub(crate) fn dead_letter_rows(
         Field::new("key", DataType::Utf8, false),
         Field::new("value", DataType::Binary, true),
     ]);
-    let mut headers = ListBuilder::new(StructBuilder::from_fields(header_fields.clone(), 0))
-        .with_field(Arc::new(Field::new_list_field(
-            DataType::Struct(header_fields),
-            true,
-        )));
-    let original = picked.column_by_name("headers").map(|c| c.as_list::<i32>().clone());
+    let mut headers =
+        ListBuilder::new(StructBuilder::from_fields(header_fields.clone(), 0)).with_field(
+            Arc::new(Field::new_list_field(DataType::Struct(header_fields), true)),
+        );
+    let original = picked
+        .column_by_name("headers")
+        .map(|c| c.as_list::<i32>().clone());
     for (i, poison) in poison.iter().enumerate() {
         let entries = headers.values();
         if let Some(original) = &original
@@ -281,7 +298,11 @@ pub(crate) fn dead_letter_rows(
             let keys = list.column(0).as_string::<i32>();
             let values = list.column(1).as_binary::<i32>();
             for h in 0..list.len() {
-                push_header(entries, keys.value(h), values.is_valid(h).then(|| values.value(h)));
+                push_header(
+                    entries,
+                    keys.value(h),
+                    values.is_valid(h).then(|| values.value(h)),
+                );
             }
         }
         let mut added: BTreeMap<&str, String> = BTreeMap::new();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use sluice_config::EncodeConfig;
+use sluice_config::{EncodeConfig, EncodeFormat};
 use sluice_format::{EncodeSpec, FormatError, ValueEncoder, ValueFormat, open_encoder};
 
 use crate::PipelineError;
@@ -40,18 +40,11 @@ pub(crate) struct EncodeStage {
 
 impl EncodeStage {
     pub(crate) fn new(config: &EncodeConfig) -> Result<Self, PipelineError> {
-        let format = ValueFormat::parse(&config.format)
-            .ok()
-            .filter(|f| f.uses_registry())
-            .ok_or_else(|| {
-                PipelineError::Encode(FormatError::Config {
-                    field: "encode.format".into(),
-                    message: format!(
-                        "{:?} is not avro, protobuf or json-schema",
-                        config.format
-                    ),
-                })
-            })?;
+        let format = match config.format {
+            EncodeFormat::Avro => ValueFormat::Avro,
+            EncodeFormat::Protobuf => ValueFormat::Protobuf,
+            EncodeFormat::JsonSchema => ValueFormat::JsonSchema,
+        };
         Ok(EncodeStage {
             spec: EncodeSpec {
                 format,

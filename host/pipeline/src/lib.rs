@@ -16,6 +16,9 @@
 
 mod decode;
 mod encode;
+mod plan;
+
+pub use plan::Plan;
 
 use decode::{DecodeStage, count_poison, dead_letter_rows, rejected_as_poison};
 use encode::EncodeStage;
@@ -52,10 +55,12 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// A plugin could not be loaded.
-    #[error("transform `{name}` (job file line {line}): {source}")]
+    #[error("`{field}` (job file line {line}): plugin `{name}`: {source}")]
     Load {
-        /// The transform's name.
+        /// The plugin's name.
         name: String,
+        /// Dotted path of its `plugin` field.
+        field: String,
         /// Line of its `plugin` field.
         line: usize,
         /// The runtime's error.
@@ -94,11 +99,11 @@ pub enum PipelineError {
         source: WindowError,
     },
     /// The job's windows are invalid.
-    #[error("aggregate `{name}` (job file line {line}): {message}")]
+    #[error("`aggregate.window` (job file line {line}): aggregate `{name}`: {message}")]
     WindowSpec {
         /// The aggregate plugin's name.
         name: String,
-        /// Line of its `plugin` field.
+        /// Line of its `window` field.
         line: usize,
         /// What is wrong.
         message: String,
@@ -503,51 +508,60 @@ impl Pipeline {
 impl Aggregation {
     /// Load the aggregate plugin and set up its windows.
     fn build(spec: &AggregateSpec, runtime: &Runtime) -> Result<Self, PipelineError> {
-        let plugin = &spec.plugin;
-        let spec_error = |message: String| PipelineError::WindowSpec {
-            name: plugin.name.clone(),
-            line: plugin.line,
-            message,
-        };
-        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let kind = match spec.window {
-            WindowConfig::Tumbling { size } => WindowKind::Tumbling { size: millis(size) },
-            WindowConfig::Hopping { size, slide } => WindowKind::Hopping {
-                size: millis(size),
-                slide: millis(slide),
-            },
-            WindowConfig::Session { gap } => WindowKind::Session { gap: millis(gap) },
-        };
-        kind.validate().map_err(spec_error)?;
-        let accumulator = AggregatePlugin::load(
-            runtime,
-            &plugin.name,
-            &plugin.plugin,
-            plugin.config.clone(),
-            limits_of(plugin),
-        )
-        .map_err(load_error(plugin))?;
-        let window = WindowSpec {
-            kind,
-            key_columns: spec.key.clone(),
-            input_columns: spec.columns.clone(),
-            event_time_column: spec.event_time.clone(),
-            partition_column: spec.partition_column.clone(),
-            out_of_orderness_ms: millis(spec.watermark_delay),
-            idle_timeout: spec.idle_timeout,
-            allowed_lateness_ms: millis(spec.allowed_lateness),
-            emit: match spec.emit {
-                EmitConfig::Final => EmitMode::Final,
-                EmitConfig::Updates => EmitMode::Updates,
-            },
-            state_quota: usize::try_from(spec.state_quota).unwrap_or(usize::MAX),
-        };
+        let (window, accumulator) = window_and_plugin(spec, runtime)?;
         Ok(Aggregation {
-            name: plugin.name.clone(),
+            name: spec.plugin.name.clone(),
             operator: WindowOperator::new(window, accumulator),
             late_output: spec.late_output.clone(),
         })
     }
+}
+
+/// Check an aggregate's windows and load its plugin.
+fn window_and_plugin(
+    spec: &AggregateSpec,
+    runtime: &Runtime,
+) -> Result<(WindowSpec, AggregatePlugin), PipelineError> {
+    let plugin = &spec.plugin;
+    let spec_error = |message: String| PipelineError::WindowSpec {
+        name: plugin.name.clone(),
+        line: spec.window_line,
+        message,
+    };
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let kind = match spec.window {
+        WindowConfig::Tumbling { size } => WindowKind::Tumbling { size: millis(size) },
+        WindowConfig::Hopping { size, slide } => WindowKind::Hopping {
+            size: millis(size),
+            slide: millis(slide),
+        },
+        WindowConfig::Session { gap } => WindowKind::Session { gap: millis(gap) },
+    };
+    kind.validate().map_err(spec_error)?;
+    let accumulator = AggregatePlugin::load(
+        runtime,
+        &plugin.name,
+        &plugin.plugin,
+        plugin.config.clone(),
+        limits_of(plugin),
+    )
+    .map_err(load_error(plugin))?;
+    let window = WindowSpec {
+        kind,
+        key_columns: spec.key.clone(),
+        input_columns: spec.columns.clone(),
+        event_time_column: spec.event_time.clone(),
+        partition_column: spec.partition_column.clone(),
+        out_of_orderness_ms: millis(spec.watermark_delay),
+        idle_timeout: spec.idle_timeout,
+        allowed_lateness_ms: millis(spec.allowed_lateness),
+        emit: match spec.emit {
+            EmitConfig::Final => EmitMode::Final,
+            EmitConfig::Updates => EmitMode::Updates,
+        },
+        state_quota: usize::try_from(spec.state_quota).unwrap_or(usize::MAX),
+    };
+    Ok((window, accumulator))
 }
 
 /// How long the source may wait for rows: before a batch's first row,
@@ -561,6 +575,7 @@ fn source_wait(first_row_at: Option<Instant>, max_interval: Duration) -> Duratio
 fn load_error(spec: &PluginSpec) -> impl FnOnce(RuntimeError) -> PipelineError + '_ {
     |source| PipelineError::Load {
         name: spec.name.clone(),
+        field: spec.field.clone(),
         line: spec.line,
         source,
     }

@@ -31,3 +31,6 @@ pub use transform::{PluginOutput, RejectedRows, TransformPlugin};
 
 /// The version of the plugin contract (`sluice:plugin`) this host speaks.
 pub const WIT_VERSION: &str = "0.1.0";
+
+/// The version of wasmtime this host runs plugins with.
+pub const WASMTIME_VERSION: &str = env!("SLUICE_WASMTIME_VERSION");

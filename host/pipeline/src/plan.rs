@@ -1,0 +1,278 @@
+//! A job's plan, as `sluice check` prints it (like Spark's `explain()`):
+//! every stage from the source to the sinks, with the plugins loaded and
+//! their digests, the dead-letter and late outputs, and no connection made
+//! to any broker or registry.
+
+use std::fmt;
+use std::time::Duration;
+
+use sluice_config::{
+    AggregateSpec, DecodeConfig, EncodeConfig, Job, OnError, PluginSpec, SinkSpec, SourceSpec,
+    WindowConfig,
+};
+use sluice_runtime::{Runtime, TransformPlugin};
+
+use crate::{DEAD_LETTER_OUTPUT, PipelineError, limits_of, load_error, window_and_plugin};
+
+/// Option names whose values are secrets: shown as `****`.
+const SECRET_MARKERS: &[&str] = &[
+    "password",
+    "secret",
+    "basic.auth.user.info",
+    "jaas",
+    "token",
+];
+
+/// What a job will do, stage by stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    job: String,
+    /// (stage, what it does), in the order rows pass.
+    stages: Vec<(&'static str, String)>,
+}
+
+impl Plan {
+    /// Validate `job` beyond its file: load and type-check every plugin
+    /// (a transform must export the transformer, an aggregate the
+    /// aggregator), check the windows, and describe each stage.
+    pub fn of(job: &Job, runtime: &Runtime) -> Result<Plan, PipelineError> {
+        let mut stages = vec![("source", source(&job.source))];
+        let trigger = job.trigger;
+        stages.push((
+            "trigger",
+            format!(
+                "a batch at {} rows, {} or {}, whichever comes first{}",
+                trigger.max_rows,
+                bytes(trigger.max_bytes),
+                duration(trigger.max_interval),
+                if trigger.available_now {
+                    "; available now: stops after what the source holds at the start"
+                } else {
+                    ""
+                }
+            ),
+        ));
+        if let Some(decode) = &job.decode {
+            stages.push(("decode", decoding(decode)));
+        }
+        for (i, spec) in job.transforms.iter().enumerate() {
+            let plugin = TransformPlugin::load(
+                runtime,
+                &spec.name,
+                &spec.plugin,
+                spec.config.clone(),
+                limits_of(spec),
+            )
+            .map_err(load_error(spec))?;
+            stages.push((
+                "transform",
+                format!("{}. {}", i + 1, plugin_line(spec, plugin.digest())),
+            ));
+        }
+        if !job.transforms.is_empty() {
+            stages.push(("rejected", rejections(job)));
+        }
+        if let Some(spec) = &job.aggregate {
+            let (_, plugin) = window_and_plugin(spec, runtime)?;
+            stages.push(("aggregate", plugin_line(&spec.plugin, plugin.digest())));
+            stages.push(("windows", windows(spec)));
+        }
+        if let Some(encode) = &job.encode {
+            stages.push(("encode", encoding(encode)));
+        }
+        stages.push(("sink", sink(&job.sink)));
+        for (name, spec) in &job.outputs {
+            stages.push(("output", format!("`{name}` → {}", sink(spec))));
+        }
+        Ok(Plan {
+            job: job.name.clone(),
+            stages,
+        })
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "job `{}`", self.job)?;
+        for (stage, what) in &self.stages {
+            writeln!(f, "  {stage:<10} {what}")?;
+        }
+        Ok(())
+    }
+}
+
+fn source(spec: &SourceSpec) -> String {
+    match spec {
+        SourceSpec::Datagen(datagen) => format!(
+            "datagen: {} rows/s{}, columns {}",
+            datagen.rows_per_second,
+            datagen
+                .rows
+                .map_or(", unbounded".into(), |rows| format!(", {rows} rows")),
+            datagen
+                .columns
+                .iter()
+                .map(|c| format!("{} ({:?})", c.name, c.generator).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        SourceSpec::File(file) => format!("file {} ({:?})", file.path.display(), file.format)
+            .replace("(Jsonl)", "(JSON lines)")
+            .replace("(Csv)", "(CSV)"),
+        SourceSpec::Kafka(kafka) => format!("kafka {}", options(&kafka.options)),
+        SourceSpec::Nexmark(nexmark) => format!(
+            "nexmark {:?} stream, {} events/s of event time{}",
+            nexmark.table,
+            nexmark.event_rate,
+            nexmark
+                .events
+                .map_or(", unbounded".into(), |events| format!(", {events} events"))
+        )
+        .to_lowercase(),
+    }
+}
+
+fn sink(spec: &SinkSpec) -> String {
+    match spec {
+        SinkSpec::Console(console) => format!("console, {} rows per batch", console.num_rows),
+        SinkSpec::File(file) => format!("file {} (JSON lines)", file.path.display()),
+        SinkSpec::Kafka(kafka) => format!("kafka {}", options(&kafka.options)),
+    }
+}
+
+fn decoding(decode: &DecodeConfig) -> String {
+    let mut what = format!("`value` as {}", format_name(&decode.format));
+    if let Some(subject) = &decode.subject {
+        what += &format!(", subject `{subject}` version {}", decode.version);
+    }
+    if let Some(url) = decode.registry.get("url") {
+        what += &format!(", registry {url}");
+    }
+    if let Some(schema) = &decode.schema {
+        let columns: Vec<_> = schema
+            .iter()
+            .map(|c| format!("{} {:?}", c.name, c.column_type).to_lowercase())
+            .collect();
+        what += &format!(", columns [{}]", columns.join(", "));
+    }
+    what += &format!(
+        "; values over {} are poison; poison {}",
+        bytes(decode.max_value_bytes),
+        match decode.on_error {
+            OnError::Dlq => format!("→ output `{}`", decode.dead_letter),
+            OnError::Fail => "stops the job".into(),
+            OnError::SkipAndCount => "is skipped and counted".into(),
+        }
+    );
+    what
+}
+
+fn encoding(encode: &EncodeConfig) -> String {
+    format!(
+        "rows as {} values, subject `{}`{}{}",
+        format_name(&encode.format),
+        encode.subject,
+        encode
+            .registry
+            .get("url")
+            .map_or(String::new(), |url| format!(", registry {url}")),
+        if encode.auto_register_schemas {
+            ", schema registered automatically"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Where rows a transform rejects as invalid input go.
+fn rejections(job: &Job) -> String {
+    let output = match &job.decode {
+        Some(decode) => match decode.on_error {
+            OnError::Dlq => decode.dead_letter.as_str(),
+            OnError::Fail => return "rows a plugin rejects stop the job".into(),
+            OnError::SkipAndCount => return "rows a plugin rejects are skipped and counted".into(),
+        },
+        None => DEAD_LETTER_OUTPUT,
+    };
+    if job.outputs.contains_key(output) {
+        format!("rows a plugin rejects → output `{output}`")
+    } else {
+        format!(
+            "rows a plugin rejects → output `{output}`, which the job does not define: a rejection stops the job"
+        )
+    }
+}
+
+fn windows(spec: &AggregateSpec) -> String {
+    let window = match spec.window {
+        WindowConfig::Tumbling { size } => format!("tumbling {}", duration(size)),
+        WindowConfig::Hopping { size, slide } => {
+            format!("hopping {} every {}", duration(size), duration(slide))
+        }
+        WindowConfig::Session { gap } => format!("session, gap {}", duration(gap)),
+    };
+    let key = if spec.key.is_empty() {
+        "no key".into()
+    } else {
+        format!("key [{}]", spec.key.join(", "))
+    };
+    format!(
+        "{window} on `{}`, {key}; watermark delay {}, allowed lateness {}, emit {:?}; late rows → output `{}`",
+        spec.event_time,
+        duration(spec.watermark_delay),
+        duration(spec.allowed_lateness),
+        spec.emit,
+        spec.late_output
+    )
+    .replace("emit Final", "emit final")
+    .replace("emit Updates", "emit updates")
+}
+
+/// A plugin's name, file, digest, configuration and limits.
+fn plugin_line(spec: &PluginSpec, digest: &str) -> String {
+    let config: Vec<_> = spec
+        .config
+        .iter()
+        .map(|(k, v)| format!("{k} = {v:?}"))
+        .collect();
+    format!(
+        "{} {} sha256:{}, memory {}, deadline {}, config {{{}}}",
+        spec.name,
+        spec.plugin.display(),
+        &digest[..digest.len().min(12)],
+        bytes(spec.memory_limit),
+        duration(spec.deadline),
+        config.join(", ")
+    )
+}
+
+/// Options as `name=value`, secrets masked.
+fn options(options: &std::collections::BTreeMap<String, String>) -> String {
+    options
+        .iter()
+        .map(|(name, value)| {
+            let secret = SECRET_MARKERS
+                .iter()
+                .any(|m| name.to_lowercase().contains(m));
+            format!("{name}={}", if secret { "****" } else { value })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn format_name(format: &impl fmt::Debug) -> String {
+    match format!("{format:?}").as_str() {
+        "JsonSchema" => "JSON Schema (Confluent)".into(),
+        "Avro" => "Avro (Confluent)".into(),
+        "Protobuf" => "Protobuf (Confluent)".into(),
+        other => other.to_lowercase(),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    bytesize::ByteSize(n).display().iec().to_string()
+}
+
+fn duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
