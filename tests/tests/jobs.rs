@@ -239,3 +239,74 @@ fn runaway_plugin_stops_the_job_with_a_clear_error() {
         "{message}"
     );
 }
+
+/// Wait up to `limit` for `child` to exit.
+fn wait_for_exit(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn sigterm_finishes_the_batch_in_flight_flushes_the_sinks_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        r#"
+[source]
+type = "datagen"
+rows_per_second = 2000
+columns = [{ name = "id", generator = "sequence" }]
+
+[trigger]
+max_rows = 200
+max_interval = "200ms"
+
+[sink]
+type = "file"
+path = "out.jsonl"
+"#,
+    );
+    let out = dir.path().join("out.jsonl");
+    let mut child = sluice_e2e::spawn_job(&job, &dir.path().join("cache"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read_json_lines(&out).len() < 400 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    // One batch interval, plus the time to notice and flush.
+    let status = wait_for_exit(&mut child, std::time::Duration::from_secs(5));
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the job did not stop within 5 s of SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0), "{status}");
+    let ids: Vec<i64> = read_json_lines(&out)
+        .iter()
+        .map(|row| row["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.len() >= 400);
+    assert!(
+        ids.iter().copied().eq(0..ids.len() as i64),
+        "rows lost or repeated before the stop: {} rows, last {:?}",
+        ids.len(),
+        ids.last()
+    );
+}

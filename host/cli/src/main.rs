@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::LazyLock;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, LazyLock};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -123,9 +123,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = runtime(cache_dir)?;
             let pipeline =
                 Pipeline::build(&job, &runtime).with_context(|| format!("job `{}`", job.name))?;
+            let stop = stop_on_signals()?;
             tracing::info!(job = %job.name, "running");
             let stats = pipeline
-                .run(&AtomicBool::new(false))
+                .run(&stop)
                 .with_context(|| format!("job `{}` stopped", job.name))?;
             tracing::info!(
                 job = %job.name,
@@ -150,4 +151,20 @@ fn runtime(cache_dir: PathBuf) -> anyhow::Result<Runtime> {
         cache_dir: Some(cache_dir),
         ..RuntimeConfig::default()
     })?)
+}
+
+/// A flag that SIGTERM and SIGINT set, so the job finishes the batch in
+/// flight, flushes its sinks and exits 0. A second signal, once a stop is
+/// under way, ends the process at once (status 128 + the signal).
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&stop))
+            .context("installing a signal handler")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing a signal handler")?;
+    }
+    Ok(stop)
 }

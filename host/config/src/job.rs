@@ -88,7 +88,7 @@ impl DecodeConfig {
 }
 
 /// The formats a `[decode]` section reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DecodeFormat {
     /// Confluent wire format, Avro (Schema Registry).
@@ -108,7 +108,7 @@ pub enum DecodeFormat {
 }
 
 /// The formats an `[encode]` section writes: Confluent's wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncodeFormat {
     /// Avro.
@@ -343,7 +343,7 @@ pub struct DatagenColumn {
 }
 
 /// A value generator of the datagen source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Generator {
     /// int64 counting up from `min` (default 0).
@@ -463,7 +463,7 @@ impl DeclaredColumn {
 }
 
 /// The column types a job file can declare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     /// 64-bit integer.
@@ -479,7 +479,7 @@ pub enum ColumnType {
 }
 
 /// File formats a file source reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     /// One JSON object per line.

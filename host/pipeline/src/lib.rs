@@ -64,7 +64,7 @@ pub enum PipelineError {
         /// Line of its `plugin` field.
         line: usize,
         /// The runtime's error.
-        source: RuntimeError,
+        source: Box<RuntimeError>,
     },
     /// A plugin failed on a batch.
     #[error(transparent)]
@@ -238,8 +238,24 @@ impl Pipeline {
     }
 
     /// Run until the source ends or `stop` is set; the batch in progress is
-    /// finished first.
+    /// finished first. The sinks are flushed whether the job ends, stops or
+    /// fails, so what they were handed is delivered (dropping a Kafka
+    /// producer would purge what it still holds).
     pub fn run(mut self, stop: &AtomicBool) -> Result<RunStats, PipelineError> {
+        let result = self.run_batches(stop);
+        let flushed = self.flush();
+        match (result, flushed) {
+            (Ok(()), Ok(())) => Ok(self.stats),
+            (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+            (Err(error), Err(flush_error)) => {
+                tracing::warn!(error = %flush_error, "flushing the sinks of a failed job");
+                Err(error)
+            }
+        }
+    }
+
+    /// Process batches until the source ends or `stop` is set.
+    fn run_batches(&mut self, stop: &AtomicBool) -> Result<(), PipelineError> {
         loop {
             let started = Instant::now();
             let (batch, ended) = self.next_batch(stop)?;
@@ -248,18 +264,29 @@ impl Pipeline {
                 self.process(batch)?;
             }
             if ended {
-                self.finish_windows()?;
+                return self.finish_windows();
             }
-            if ended || stop.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                self.sink.flush()?;
-                for output in self.outputs.values_mut() {
-                    output.flush()?;
+            if stop.load(Ordering::Relaxed) {
+                if let Some(aggregation) = &self.aggregate {
+                    tracing::warn!(
+                        groups = aggregation.operator.state().groups(),
+                        "stopped with windows still open; their state is not kept"
+                    );
                 }
-                self.stats.sink_time += started.elapsed();
-                return Ok(self.stats);
+                return Ok(());
             }
         }
+    }
+
+    /// Flush the sink and every output.
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        let started = Instant::now();
+        self.sink.flush()?;
+        for output in self.outputs.values_mut() {
+            output.flush()?;
+        }
+        self.stats.sink_time += started.elapsed();
+        Ok(())
     }
 
     /// Buffer chunks until a trigger limit is reached or the source ends.
@@ -577,7 +604,7 @@ fn load_error(spec: &PluginSpec) -> impl FnOnce(RuntimeError) -> PipelineError +
         name: spec.name.clone(),
         field: spec.field.clone(),
         line: spec.line,
-        source,
+        source: Box::new(source),
     }
 }
 

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::Serialize;
 use sluice_config::{
     AggregateSpec, DecodeConfig, EncodeConfig, Job, OnError, PluginSpec, SinkSpec, SourceSpec,
     WindowConfig,
@@ -112,23 +113,22 @@ fn source(spec: &SourceSpec) -> String {
             datagen
                 .columns
                 .iter()
-                .map(|c| format!("{} ({:?})", c.name, c.generator).to_lowercase())
+                .map(|c| format!("{} ({})", c.name, Spelled(&c.generator)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        SourceSpec::File(file) => format!("file {} ({:?})", file.path.display(), file.format)
-            .replace("(Jsonl)", "(JSON lines)")
-            .replace("(Csv)", "(CSV)"),
+        SourceSpec::File(file) => {
+            format!("file {} ({})", file.path.display(), Spelled(&file.format))
+        }
         SourceSpec::Kafka(kafka) => format!("kafka {}", options(&kafka.options)),
         SourceSpec::Nexmark(nexmark) => format!(
-            "nexmark {:?} stream, {} events/s of event time{}",
-            nexmark.table,
+            "nexmark {} stream, {} events/s of event time{}",
+            Spelled(&nexmark.table),
             nexmark.event_rate,
             nexmark
                 .events
                 .map_or(", unbounded".into(), |events| format!(", {events} events"))
-        )
-        .to_lowercase(),
+        ),
     }
 }
 
@@ -141,7 +141,7 @@ fn sink(spec: &SinkSpec) -> String {
 }
 
 fn decoding(decode: &DecodeConfig) -> String {
-    let mut what = format!("`value` as {}", format_name(&decode.format));
+    let mut what = format!("`value` as {}", Spelled(&decode.format));
     if let Some(subject) = &decode.subject {
         what += &format!(", subject `{subject}` version {}", decode.version);
     }
@@ -151,7 +151,7 @@ fn decoding(decode: &DecodeConfig) -> String {
     if let Some(schema) = &decode.schema {
         let columns: Vec<_> = schema
             .iter()
-            .map(|c| format!("{} {:?}", c.name, c.column_type).to_lowercase())
+            .map(|c| format!("{} {}", c.name, Spelled(&c.column_type)))
             .collect();
         what += &format!(", columns [{}]", columns.join(", "));
     }
@@ -170,7 +170,7 @@ fn decoding(decode: &DecodeConfig) -> String {
 fn encoding(encode: &EncodeConfig) -> String {
     format!(
         "rows as {} values, subject `{}`{}{}",
-        format_name(&encode.format),
+        Spelled(&encode.format),
         encode.subject,
         encode
             .registry
@@ -217,15 +217,13 @@ fn windows(spec: &AggregateSpec) -> String {
         format!("key [{}]", spec.key.join(", "))
     };
     format!(
-        "{window} on `{}`, {key}; watermark delay {}, allowed lateness {}, emit {:?}; late rows → output `{}`",
+        "{window} on `{}`, {key}; watermark delay {}, allowed lateness {}, emit {}; late rows → output `{}`",
         spec.event_time,
         duration(spec.watermark_delay),
         duration(spec.allowed_lateness),
-        spec.emit,
+        Spelled(&spec.emit),
         spec.late_output
     )
-    .replace("emit Final", "emit final")
-    .replace("emit Updates", "emit updates")
 }
 
 /// A plugin's name, file, digest, configuration and limits.
@@ -260,12 +258,12 @@ fn options(options: &std::collections::BTreeMap<String, String>) -> String {
         .join(" ")
 }
 
-fn format_name(format: &impl fmt::Debug) -> String {
-    match format!("{format:?}").as_str() {
-        "JsonSchema" => "JSON Schema (Confluent)".into(),
-        "Avro" => "Avro (Confluent)".into(),
-        "Protobuf" => "Protobuf (Confluent)".into(),
-        other => other.to_lowercase(),
+/// An enum value as the job file spells it (its serde name).
+struct Spelled<'a, T>(&'a T);
+
+impl<T: Serialize> fmt::Display for Spelled<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.serialize(f)
     }
 }
 
