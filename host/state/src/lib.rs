@@ -6,11 +6,14 @@
 //! and SHA-256 digests, plus the job's own metadata. The files are written
 //! first and the manifest last, with a create-only put: a checkpoint is
 //! visible only once complete, an epoch is committed at most once, and a
-//! half-written one (no manifest) is ignored. Reading verifies every file
-//! against the manifest, so a corrupt checkpoint is reported, never used.
+//! half-written one (no manifest) is ignored. Each attempt at an epoch
+//! writes its files under names of its own, so an attempt that loses the
+//! race for the manifest never overwrites the winner's files. Reading
+//! verifies every file against the manifest, so a corrupt checkpoint is
+//! reported, never used.
 //!
 //! ```text
-//! LOCATION/epoch-00000000000000000042/window-state
+//! LOCATION/epoch-00000000000000000042/9f2c41d07be3a1e5.window-state
 //! LOCATION/epoch-00000000000000000042/MANIFEST
 //! ```
 
@@ -88,6 +91,8 @@ pub enum StateError {
 pub struct FileEntry {
     /// Its name within the epoch.
     pub name: String,
+    /// The object that holds it, under the epoch's prefix.
+    pub object: String,
     /// Its size, bytes.
     pub size: u64,
     /// Its SHA-256 digest, hex.
@@ -220,14 +225,24 @@ impl CheckpointStore {
     }
 
     /// Write `files` as `epoch`, then its manifest with `metadata`. Fails
-    /// with [`StateError::AlreadyCommitted`] if the epoch has a manifest;
-    /// files of an earlier attempt that never committed are overwritten.
+    /// with [`StateError::AlreadyCommitted`] if the epoch has a manifest,
+    /// before writing anything when it had one already.
     pub async fn commit(
         &self,
         epoch: u64,
         files: Vec<(String, Bytes)>,
         metadata: serde_json::Value,
     ) -> Result<Manifest, StateError> {
+        let already_committed = || StateError::AlreadyCommitted {
+            location: self.location.clone(),
+            epoch,
+        };
+        match self.store.head(&self.file_path(epoch, MANIFEST)).await {
+            Ok(_) => return Err(already_committed()),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.store_error(e)),
+        }
+        let attempt = format!("{:016x}", rand::random::<u64>());
         let mut entries = Vec::with_capacity(files.len());
         for (name, bytes) in files {
             if name == MANIFEST || name.is_empty() || name.contains('/') {
@@ -236,12 +251,14 @@ impl CheckpointStore {
                     reason: format!("`{name}` cannot name a checkpoint file"),
                 });
             }
+            let object = format!("{attempt}.{name}");
+            let path = self.file_path(epoch, &object);
             entries.push(FileEntry {
-                name: name.clone(),
+                name,
+                object,
                 size: bytes.len() as u64,
                 sha256: hex::encode(Sha256::digest(&bytes)),
             });
-            let path = self.file_path(epoch, &name);
             self.store
                 .put(&path, PutPayload::from(bytes))
                 .await
@@ -264,10 +281,7 @@ impl CheckpointStore {
             .await
         {
             Ok(_) => Ok(manifest),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(StateError::AlreadyCommitted {
-                location: self.location.clone(),
-                epoch,
-            }),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(already_committed()),
             Err(e) => Err(self.store_error(e)),
         }
     }
@@ -331,7 +345,13 @@ impl CheckpointStore {
         }
         let mut files = BTreeMap::new();
         for entry in &manifest.files {
-            let bytes = match self.get(&self.file_path(epoch, &entry.name)).await {
+            if entry.object.contains('/') {
+                return Err(corrupt(format!(
+                    "file `{}` names an object outside its epoch",
+                    entry.name
+                )));
+            }
+            let bytes = match self.get(&self.file_path(epoch, &entry.object)).await {
                 Ok(bytes) => bytes,
                 Err(StateError::Store {
                     source: object_store::Error::NotFound { .. },

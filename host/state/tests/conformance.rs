@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -32,6 +33,24 @@ impl Backend {
             .clone()
             .join(format!("epoch-{epoch:020}"))
             .join(name)
+    }
+
+    /// The object that holds file `name` of committed `epoch`.
+    async fn object_of(&self, epoch: u64, name: &str) -> Path {
+        let manifest = self.checkpoints().read(epoch).await.unwrap().manifest;
+        let entry = manifest.files.iter().find(|f| f.name == name).unwrap();
+        self.epoch_file(epoch, &entry.object)
+    }
+
+    /// Every object of `epoch`, committed or not.
+    async fn objects_of(&self, epoch: u64) -> Vec<Path> {
+        let prefix = self.root.clone().join(format!("epoch-{epoch:020}"));
+        self.raw
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .unwrap()
     }
 }
 
@@ -130,6 +149,7 @@ async fn commit_then_read_gives_back_the_files_and_metadata(backend: Backend) {
 async fn an_epoch_commits_once(backend: Backend) {
     let store = backend.checkpoints();
     store.commit(1, files(1), json!(1)).await.unwrap();
+    let objects = backend.objects_of(1).await.len();
     let again = store.commit(1, files(2), json!(2)).await.unwrap_err();
     assert!(
         matches!(again, StateError::AlreadyCommitted { epoch: 1, .. }),
@@ -138,6 +158,31 @@ async fn an_epoch_commits_once(backend: Backend) {
     let checkpoint = store.read(1).await.unwrap();
     assert_eq!(checkpoint.manifest.metadata, json!(1));
     assert_eq!(checkpoint.file("window-state"), Some(&files(1)[0].1));
+    assert_eq!(
+        backend.objects_of(1).await.len(),
+        objects,
+        "the refused commit wrote files"
+    );
+}
+
+async fn a_losing_attempt_never_overwrites_the_winners_files(backend: Backend) {
+    let store = backend.checkpoints();
+    // Two attempts at epoch 1 race; the second writes its files after the
+    // first's and only then finds the manifest taken.
+    let (first, second) = (backend.checkpoints(), backend.checkpoints());
+    let (a, b) = tokio::join!(
+        first.commit(1, files(1), json!("first")),
+        second.commit(1, files(2), json!("second")),
+    );
+    let winner = match (a, b) {
+        (Ok(_), Err(StateError::AlreadyCommitted { .. })) => files(1),
+        (Err(StateError::AlreadyCommitted { .. }), Ok(_)) => files(2),
+        other => panic!("not exactly one winner: {other:?}"),
+    };
+    let checkpoint = store.read(1).await.unwrap();
+    for (name, bytes) in winner {
+        assert_eq!(checkpoint.file(&name), Some(&bytes), "{name}");
+    }
 }
 
 async fn a_torn_epoch_is_ignored_and_can_be_written_again(backend: Backend) {
@@ -169,7 +214,7 @@ async fn a_corrupt_epoch_is_reported_and_never_replaced_by_an_older_one(backend:
     let store = backend.checkpoints();
     store.commit(1, files(1), json!(1)).await.unwrap();
     store.commit(2, files(2), json!(2)).await.unwrap();
-    let path = backend.epoch_file(2, "window-state");
+    let path = backend.object_of(2, "window-state").await;
     let mut bytes = backend
         .raw
         .get(&path)
@@ -191,11 +236,8 @@ async fn a_corrupt_epoch_is_reported_and_never_replaced_by_an_older_one(backend:
         "{error}"
     );
     // A file the manifest lists is gone.
-    backend
-        .raw
-        .delete(&backend.epoch_file(1, "positions"))
-        .await
-        .unwrap();
+    let positions = backend.object_of(1, "positions").await;
+    backend.raw.delete(&positions).await.unwrap();
     let error = store.read(1).await.unwrap_err();
     assert!(
         matches!(&error, StateError::Corrupt { epoch: 1, reason, .. } if reason.contains("missing")),
@@ -248,12 +290,14 @@ async fn retain_keeps_the_newest_epochs_and_clears_torn_ones(backend: Backend) {
     assert_eq!(deleted, [1, 2, 3]);
     assert_eq!(store.committed().await.unwrap(), [4, 5]);
     for epoch in [1, 2, 3] {
-        let left = backend
-            .raw
-            .head(&backend.epoch_file(epoch, "window-state"))
-            .await;
-        assert!(left.is_err(), "epoch {epoch} still has files");
+        let left = backend.objects_of(epoch).await;
+        assert!(left.is_empty(), "epoch {epoch} still has {left:?}");
     }
+    assert_eq!(
+        backend.objects_of(4).await.len(),
+        3,
+        "a kept epoch lost files"
+    );
     assert!(
         backend
             .raw
@@ -276,6 +320,7 @@ macro_rules! conformance {
 conformance!(
     commit_then_read_gives_back_the_files_and_metadata,
     an_epoch_commits_once,
+    a_losing_attempt_never_overwrites_the_winners_files,
     a_torn_epoch_is_ignored_and_can_be_written_again,
     a_corrupt_epoch_is_reported_and_never_replaced_by_an_older_one,
     retain_keeps_the_newest_epochs_and_clears_torn_ones,
