@@ -178,16 +178,7 @@ impl Pipeline {
         let transforms = job
             .transforms
             .iter()
-            .map(|spec| {
-                TransformPlugin::load(
-                    runtime,
-                    &spec.name,
-                    &spec.plugin,
-                    spec.config.clone(),
-                    limits_of(spec),
-                )
-                .map_err(load_error(spec))
-            })
+            .map(|spec| load_transform(spec, runtime))
             .collect::<Result<_, _>>()?;
         let aggregate = job
             .aggregate
@@ -596,6 +587,18 @@ fn window_and_plugin(
 /// trigger interval, so no batch is held past `max_interval`.
 fn source_wait(first_row_at: Option<Instant>, max_interval: Duration) -> Duration {
     first_row_at.map_or(IDLE_WAIT, |t| max_interval.saturating_sub(t.elapsed()))
+}
+
+/// Load a transform plugin with the limits its job file gives it.
+fn load_transform(spec: &PluginSpec, runtime: &Runtime) -> Result<TransformPlugin, PipelineError> {
+    TransformPlugin::load(
+        runtime,
+        &spec.name,
+        &spec.plugin,
+        spec.config.clone(),
+        limits_of(spec),
+    )
+    .map_err(load_error(spec))
 }
 
 /// The error of a plugin that could not be loaded, naming it and its line.

@@ -11,9 +11,9 @@ use sluice_config::{
     AggregateSpec, DecodeConfig, EncodeConfig, Job, OnError, PluginSpec, SinkSpec, SourceSpec,
     WindowConfig,
 };
-use sluice_runtime::{Runtime, TransformPlugin};
+use sluice_runtime::Runtime;
 
-use crate::{DEAD_LETTER_OUTPUT, PipelineError, limits_of, load_error, window_and_plugin};
+use crate::{DEAD_LETTER_OUTPUT, PipelineError, load_transform, window_and_plugin};
 
 /// Option names whose values are secrets: shown as `****`.
 const SECRET_MARKERS: &[&str] = &[
@@ -57,14 +57,7 @@ impl Plan {
             stages.push(("decode", decoding(decode)));
         }
         for (i, spec) in job.transforms.iter().enumerate() {
-            let plugin = TransformPlugin::load(
-                runtime,
-                &spec.name,
-                &spec.plugin,
-                spec.config.clone(),
-                limits_of(spec),
-            )
-            .map_err(load_error(spec))?;
+            let plugin = load_transform(spec, runtime)?;
             stages.push((
                 "transform",
                 format!("{}. {}", i + 1, plugin_line(spec, plugin.digest())),

@@ -99,7 +99,7 @@ fn generated_texts(rows: usize) -> Vec<String> {
                 state ^= state >> 7;
                 state ^= state << 17;
                 text.push_str(pieces[(state % pieces.len() as u64) as usize]);
-                if state % 3 != 0 {
+                if !state.is_multiple_of(3) {
                     text.push(' ');
                 }
             }
