@@ -14,7 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_config::Job;
 use sluice_e2e::kafka::{Broker, create_topic, delete_topics};
-use sluice_pipeline::Pipeline;
+use sluice_job::{JobRunner, RunOptions};
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{Runtime, RuntimeConfig};
 
@@ -206,9 +206,9 @@ fn redact() -> String {
     )
 }
 
-fn sluice_job(runtime: &Runtime, text: &str) -> anyhow::Result<Pipeline> {
+fn sluice_job(runtime: &Runtime, text: &str) -> anyhow::Result<JobRunner> {
     let job = Job::parse(std::path::Path::new("bench.toml"), text)?;
-    Ok(Pipeline::build(&job, runtime)?)
+    Ok(JobRunner::build(&job, runtime, RunOptions::default())?)
 }
 
 /// `kafka-throughput`: (a) raw consume, (b) raw consume + produce, (c) a

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice_config::Job;
-use sluice_pipeline::{Pipeline, Plan};
+use sluice_job::{JobHandle, JobRunner, Plan, RunOptions};
 use sluice_plugin_build::Language;
 use sluice_runtime::{Runtime, RuntimeConfig, WASMTIME_VERSION, WIT_VERSION};
 
@@ -42,6 +42,10 @@ enum Command {
         /// Directory of compiled plugins, so a restart does not recompile.
         #[arg(long, env = "SLUICE_CACHE_DIR", default_value = ".sluice/cache")]
         cache_dir: PathBuf,
+        /// Start over from the source's starting offsets instead of the
+        /// job's last checkpoint (which is kept; new epochs follow it).
+        #[arg(long)]
+        from_scratch: bool,
     },
     /// Validate a job file, load its plugins and print its plan, without
     /// connecting to any broker or registry.
@@ -118,15 +122,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{plan}");
             Ok(())
         }
-        Command::Run { job, cache_dir } => {
+        Command::Run {
+            job,
+            cache_dir,
+            from_scratch,
+        } => {
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
-            let pipeline =
-                Pipeline::build(&job, &runtime).with_context(|| format!("job `{}`", job.name))?;
+            let runner = JobRunner::build(&job, &runtime, RunOptions { from_scratch })
+                .with_context(|| format!("job `{}`", job.name))?;
             let stop = stop_on_signals()?;
             tracing::info!(job = %job.name, "running");
-            let stats = pipeline
-                .run(&stop)
+            let handle = JobHandle::start_with_stop(runner, stop)?;
+            let stats = handle
+                .wait()
                 .with_context(|| format!("job `{}` stopped", job.name))?;
             tracing::info!(
                 job = %job.name,
@@ -135,6 +144,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rows_out = stats.rows_out,
                 routed = ?stats.rows_routed,
                 poison = ?stats.poison,
+                checkpoints = stats.checkpoints,
+                restarts = stats.restarts,
                 "finished"
             );
             for (plugin, counter, value) in runtime.metrics().snapshot() {
@@ -154,7 +165,7 @@ fn runtime(cache_dir: PathBuf) -> anyhow::Result<Runtime> {
 }
 
 /// A flag that SIGTERM and SIGINT set, so the job finishes the batch in
-/// flight, flushes its sinks and exits 0. A second signal, once a stop is
+/// flight, checkpoints, commits and exits 0. A second signal, once a stop is
 /// under way, ends the process at once (status 128 + the signal).
 fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};

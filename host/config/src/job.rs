@@ -33,6 +33,80 @@ pub struct Job {
     pub decode: Option<DecodeConfig>,
     /// How the sink's rows are encoded into Kafka values, if they are.
     pub encode: Option<EncodeConfig>,
+    /// Where and how often the job checkpoints; `None`: it keeps nothing,
+    /// and a restart starts over from the source's starting offsets.
+    pub checkpoint: Option<CheckpointConfig>,
+}
+
+/// The `[checkpoint]` section (Spark's `checkpointLocation`): epochs of the
+/// job's state and positions in object storage, and how output is
+/// delivered.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// A directory (relative to the job file), `file:///path`,
+    /// `s3://bucket/prefix` or `memory://` (tests).
+    pub location: String,
+    /// Object store options, e.g. `aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`;
+    /// unset ones come from the `AWS_*` environment.
+    #[serde(default, deserialize_with = "options")]
+    #[schemars(with = "Options")]
+    pub options: BTreeMap<String, String>,
+    /// An epoch ends at the first batch boundary after this long.
+    #[serde(
+        default = "CheckpointConfig::default_interval",
+        deserialize_with = "duration"
+    )]
+    #[schemars(with = "DurationText")]
+    pub interval: Duration,
+    /// Committed epochs kept; older ones are deleted.
+    #[serde(default = "CheckpointConfig::default_keep")]
+    pub keep: usize,
+    /// How output reaches Kafka sinks.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Attempts after a failure that going back to the last checkpoint may
+    /// cure (a plugin trap, a sink or broker outage); then the job stops.
+    #[serde(default = "CheckpointConfig::default_restart_attempts")]
+    pub restart_attempts: u32,
+    /// Wait before the first restart; it doubles with each attempt.
+    #[serde(
+        default = "CheckpointConfig::default_restart_backoff",
+        deserialize_with = "duration"
+    )]
+    #[schemars(with = "DurationText")]
+    pub restart_backoff: Duration,
+}
+
+impl CheckpointConfig {
+    fn default_interval() -> Duration {
+        Duration::from_secs(10)
+    }
+    fn default_keep() -> usize {
+        3
+    }
+    fn default_restart_attempts() -> u32 {
+        3
+    }
+    fn default_restart_backoff() -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+/// How output reaches Kafka sinks when the job checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Each epoch's output and source offsets commit in one Kafka
+    /// transaction after its checkpoint is durable; `read_committed`
+    /// readers see every record once. Needs a Kafka source and a broker
+    /// with transactions.
+    #[default]
+    ExactlyOnce,
+    /// No transactions: after a crash, the output since the last
+    /// checkpoint is written again.
+    AtLeastOnce,
 }
 
 /// The `[decode]` section: the source's Kafka `value` decoded into columns.
@@ -583,6 +657,8 @@ pub(crate) struct RawJob {
     decode: Option<DecodeConfig>,
     /// How the sink's rows are encoded into Kafka values.
     encode: Option<EncodeConfig>,
+    /// Where and how often the job checkpoints (off without it).
+    checkpoint: Option<CheckpointConfig>,
 }
 
 /// The `[aggregate]` section. Its plugin fields repeat `RawTransform`'s:
@@ -836,6 +912,24 @@ impl Job {
                 "max_rows and max_bytes must be positive".into(),
             ));
         }
+        let checkpoint = match raw.checkpoint {
+            Some(c) if c.keep < 2 => {
+                let offset = text.find("[checkpoint]").unwrap_or(0);
+                return Err(invalid(
+                    offset,
+                    "checkpoint.keep".into(),
+                    "keep at least 2 epochs: the newest may be one whose output never committed"
+                        .into(),
+                ));
+            }
+            Some(mut c) => {
+                if !c.location.contains("://") {
+                    c.location = base.join(&c.location).display().to_string();
+                }
+                Some(c)
+            }
+            None => None,
+        };
         Ok(Job {
             name: raw.job.name.unwrap_or_else(|| {
                 path.file_stem()
@@ -854,6 +948,7 @@ impl Job {
             aggregate,
             decode: raw.decode,
             encode: raw.encode,
+            checkpoint,
         })
     }
 }

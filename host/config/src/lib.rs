@@ -34,7 +34,7 @@ mod values;
 pub use schema::{json_schema, reference};
 
 pub use job::{
-    AggregateSpec, ColumnType, ConsoleSink, DatagenColumn, DatagenSource, DeclaredColumn,
+    AggregateSpec, CheckpointConfig, ColumnType, ConsoleSink, DatagenColumn, Delivery, DatagenSource, DeclaredColumn,
     DecodeConfig, DecodeFormat, EmitConfig, EncodeConfig, EncodeFormat, FileFormat, FileSink,
     FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, OnError,
     PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,

@@ -4,18 +4,21 @@
 //! offsets itself), assigns partitions from `subscribe`, `subscribePattern`
 //! or `assign`, and yields Spark's Kafka columns: `key`, `value`, `topic`,
 //! `partition`, `offset`, `timestamp`, `timestampType`, `headers`. The sink
-//! is an idempotent producer; a delivery error fails the write, nothing is
-//! dropped silently.
+//! is an idempotent producer, or part of the job's Kafka transaction for
+//! exactly-once; a delivery error fails the write, nothing is dropped
+//! silently.
 
 mod options;
 mod rows;
 mod sink;
 mod source;
+mod transaction;
 
 pub use options::{SourceOptions, StartingOffsets, Subscription};
 pub use rows::kafka_schema;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
+pub use transaction::{Transactions, epoch_of_metadata};
 
 /// Why a Kafka source or sink failed.
 #[derive(Debug, thiserror::Error)]

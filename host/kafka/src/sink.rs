@@ -1,5 +1,6 @@
-//! The Kafka sink: an idempotent producer. A batch is acknowledged in the
-//! background while the next is read; a delivery failure fails a later
+//! The Kafka sink: an idempotent producer, or a share of the job's
+//! transactional one ([`crate::Transactions`]). A batch is acknowledged in
+//! the background while the next is read; a delivery failure fails a later
 //! write, and `flush` waits for every acknowledgement.
 
 use std::collections::BTreeMap;
@@ -25,8 +26,37 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Collects delivery failures reported by librdkafka.
 #[derive(Debug, Default, Clone)]
-struct DeliveryTracker {
+pub(crate) struct DeliveryTracker {
     failures: Arc<Mutex<Vec<String>>>,
+}
+
+/// A producer and the failures of its deliveries: one per sink, or one
+/// shared by every sink of a transactional job.
+pub(crate) struct SharedProducer {
+    pub(crate) client: BaseProducer<DeliveryTracker>,
+    tracker: DeliveryTracker,
+}
+
+impl SharedProducer {
+    /// Create a producer with these librdkafka settings.
+    pub(crate) fn create(config: &ClientConfig) -> Result<Self, KafkaError> {
+        let tracker = DeliveryTracker::default();
+        let client = config
+            .create_with_context(tracker.clone())
+            .map_err(KafkaError::client("creating the producer"))?;
+        Ok(SharedProducer { client, tracker })
+    }
+
+    /// The failures reported since the last call.
+    pub(crate) fn take_failures(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .tracker
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -50,8 +80,7 @@ impl ProducerContext for DeliveryTracker {
 /// `valueFormat = "json"`, the value is instead the row's other columns as
 /// a JSON object (Spark's `to_json(struct(*))`).
 pub struct KafkaSink {
-    producer: BaseProducer<DeliveryTracker>,
-    tracker: DeliveryTracker,
+    producer: Arc<SharedProducer>,
     topic: Option<String>,
     value_as_json: bool,
 }
@@ -70,7 +99,25 @@ impl std::fmt::Debug for KafkaSink {
 impl KafkaSink {
     /// Create the idempotent producer.
     pub fn open(options: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
-        let client = client_settings(options, &["topic", "valueFormat"])?;
+        let config = producer_config(options)?;
+        let producer = Arc::new(SharedProducer::create(&config)?);
+        Self::with_producer(options, producer)
+    }
+
+    /// A sink that writes through the job's transactional producer: what
+    /// it writes becomes visible when the job's transaction commits.
+    pub fn open_in(
+        options: &BTreeMap<String, String>,
+        transactions: &crate::Transactions,
+    ) -> Result<Self, KafkaError> {
+        transactions.check_same_cluster(options)?;
+        Self::with_producer(options, transactions.producer())
+    }
+
+    fn with_producer(
+        options: &BTreeMap<String, String>,
+        producer: Arc<SharedProducer>,
+    ) -> Result<Self, KafkaError> {
         let value_as_json = match options.get("valueFormat").map(String::as_str) {
             None | Some("column") => false,
             Some("json") => true,
@@ -81,18 +128,8 @@ impl KafkaSink {
                 });
             }
         };
-        let mut config = ClientConfig::new();
-        for (key, value) in &client {
-            config.set(key, value);
-        }
-        config.set("enable.idempotence", "true");
-        let tracker = DeliveryTracker::default();
-        let producer = config
-            .create_with_context(tracker.clone())
-            .map_err(KafkaError::client("creating the producer"))?;
         Ok(KafkaSink {
             producer,
-            tracker,
             topic: options.get("topic").cloned(),
             value_as_json,
         })
@@ -123,13 +160,13 @@ impl KafkaSink {
                 record = record.headers(headers);
             }
             loop {
-                match self.producer.send(record) {
+                match self.producer.client.send(record) {
                     Ok(()) => break,
                     Err((
                         ClientError::MessageProduction(RDKafkaErrorCode::QueueFull),
                         returned,
                     )) => {
-                        self.producer.poll(Duration::from_millis(1));
+                        self.producer.client.poll(Duration::from_millis(1));
                         record = returned;
                     }
                     Err((error, _)) => {
@@ -140,13 +177,14 @@ impl KafkaSink {
         }
         // Serve delivery reports without waiting: this batch is acknowledged
         // in the background while the next one is read and processed.
-        self.producer.poll(Duration::ZERO);
+        self.producer.client.poll(Duration::ZERO);
         self.check_deliveries()
     }
 
     /// Wait for every record sent so far to be acknowledged.
     fn flush_all(&mut self) -> Result<(), KafkaError> {
         self.producer
+            .client
             .flush(FLUSH_TIMEOUT)
             .map_err(KafkaError::client("waiting for acknowledgements"))?;
         self.check_deliveries()
@@ -154,13 +192,7 @@ impl KafkaSink {
 
     /// Fail if librdkafka reported any record as not delivered.
     fn check_deliveries(&self) -> Result<(), KafkaError> {
-        let failures = std::mem::take(
-            &mut *self
-                .tracker
-                .failures
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let failures = self.producer.take_failures();
         match failures.first() {
             None => Ok(()),
             Some(first_error) => Err(KafkaError::Delivery {
@@ -189,6 +221,18 @@ impl Sink for KafkaSink {
             message: e.to_string(),
         })
     }
+}
+
+/// librdkafka settings of a producer for a sink's options: the `kafka.*`
+/// options, and idempotence.
+pub(crate) fn producer_config(options: &BTreeMap<String, String>) -> Result<ClientConfig, KafkaError> {
+    let client = client_settings(options, &["topic", "valueFormat"])?;
+    let mut config = ClientConfig::new();
+    for (key, value) in &client {
+        config.set(key, value);
+    }
+    config.set("enable.idempotence", "true");
+    Ok(config)
 }
 
 /// `batch` with a `value` column holding each row's other columns as JSON.

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError as ClientError;
 use rdkafka::message::Message;
 use rdkafka::metadata::MetadataTopic;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_source::{Chunk, Source, SourceError};
+use sluice_source::{Chunk, Position, Source, SourceError};
 
 use crate::KafkaError;
 use crate::options::{SourceOptions, StartingOffsets, Subscription};
@@ -54,9 +54,15 @@ impl KafkaSource {
     /// Connect (retrying with backoff while no broker answers), assign the
     /// partitions and resolve the starting offsets. With `available_now`,
     /// the source ends at the partitions' ends as of now.
+    ///
+    /// Partitions are assigned by hand, never through a group rebalance,
+    /// so a killed process leaves no group membership behind. The group
+    /// (`kafka.group.id`, else `default_group_id`) only holds the offsets
+    /// a job commits in its Kafka transactions.
     pub fn open(
         options: &BTreeMap<String, String>,
         available_now: bool,
+        default_group_id: &str,
     ) -> Result<Self, KafkaError> {
         let options = SourceOptions::parse(options)?;
         let mut config = ClientConfig::new();
@@ -64,7 +70,7 @@ impl KafkaSource {
             config.set(key, value);
         }
         if !options.client.contains_key("group.id") {
-            config.set("group.id", format!("sluice-{}", std::process::id()));
+            config.set("group.id", default_group_id);
         }
         if !options.client.contains_key("queued.max.messages.kbytes") {
             config.set(
@@ -105,6 +111,48 @@ impl KafkaSource {
         }
         tracing::info!(partitions = source.positions.len(), "Kafka source assigned");
         Ok(source)
+    }
+
+    /// The offsets the consumer group has committed for the assigned
+    /// partitions, with each commit's metadata; partitions without a
+    /// committed offset are left out.
+    pub fn committed(&self) -> Result<Vec<(Position, String)>, KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in self.positions.keys() {
+            list.add_partition(topic, *partition);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(list, REQUEST_TIMEOUT)
+            .map_err(KafkaError::client("reading the group's committed offsets"))?;
+        let found = committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some((
+                    Position {
+                        topic: e.topic().to_owned(),
+                        partition: e.partition(),
+                        offset,
+                    },
+                    e.metadata().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect();
+        // Drop the list before the consumer can be dropped (TOOLCHAIN.md:
+        // dropping a consumer while it lives hangs).
+        drop(committed);
+        Ok(found)
+    }
+
+    /// The consumer group's metadata, which a transaction's offset commit
+    /// needs (`send_offsets_to_transaction`).
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata, KafkaError> {
+        self.consumer.group_metadata().ok_or_else(|| KafkaError::Option {
+            option: "kafka.group.id".into(),
+            message: "the consumer has no group metadata".into(),
+        })
     }
 
     /// Data-loss events seen and skipped (with `failOnDataLoss=false`).
@@ -384,10 +432,39 @@ impl Source for KafkaSource {
         self.options.max_offsets_per_trigger
     }
 
-    fn partitions(&self) -> Vec<i64> {
-        let mut partitions: Vec<i64> = self.positions.keys().map(|(_, p)| i64::from(*p)).collect();
-        partitions.sort_unstable();
-        partitions.dedup();
-        partitions
+    fn partitions(&self) -> Vec<(String, i64)> {
+        self.positions
+            .keys()
+            .map(|(topic, partition)| (topic.clone(), i64::from(*partition)))
+            .collect()
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        self.positions
+            .iter()
+            .map(|((topic, partition), offset)| Position {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect()
+    }
+
+    /// Go to checkpointed offsets; an offset that is gone from the log is
+    /// handled as `failOnDataLoss` says.
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        let error = |e: KafkaError| SourceError::Read {
+            what: "Kafka".into(),
+            message: e.to_string(),
+        };
+        for position in positions {
+            let partition = (position.topic.clone(), position.partition);
+            let (low, high) = self.watermarks(&partition).map_err(error)?;
+            let offset = self
+                .check_available(&partition, position.offset, low, high)
+                .map_err(error)?;
+            self.positions.insert(partition, offset);
+        }
+        self.assign().map_err(error)
     }
 }

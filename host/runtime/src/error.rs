@@ -145,4 +145,18 @@ impl RuntimeError {
             }
         )
     }
+
+    /// Whether the job may go back to its last checkpoint and try again: a
+    /// trap, an exceeded limit or a plugin's `transient` error may not
+    /// recur on a fresh instance; a plugin's `fatal` error, a bad component
+    /// or bad output will.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            RuntimeError::DeadlineExceeded { .. }
+            | RuntimeError::MemoryLimitExceeded { .. }
+            | RuntimeError::Trap { .. } => true,
+            RuntimeError::Plugin { kind, .. } => *kind == PluginErrorKind::Transient,
+            _ => false,
+        }
+    }
 }

@@ -226,6 +226,11 @@ impl<I> PluginCore<I> {
         }
     }
 
+    /// Drop every idle instance.
+    pub(crate) fn clear_idle(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Return a healthy instance to the pool (or drop it if the pool is full).
     pub(crate) fn release(&self, instance: I) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

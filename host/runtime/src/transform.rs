@@ -1,6 +1,7 @@
 //! A loaded transform plugin and its pool of instances.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use wasmtime::Store;
@@ -45,6 +46,10 @@ pub struct TransformPlugin {
     core: PluginCore<PluginInstance>,
     pre: TransformPre<HostState>,
     process_export: ComponentExportIndex,
+    /// The state every new instance is restored to after `init`: the last
+    /// one taken or restored, so an instance rebuilt after a trap starts
+    /// from the last snapshot, never silently from empty.
+    baseline: Mutex<Option<Arc<[u8]>>>,
 }
 
 impl std::fmt::Debug for TransformPlugin {
@@ -56,6 +61,7 @@ impl std::fmt::Debug for TransformPlugin {
 /// One live instance with its own store.
 struct PluginInstance {
     store: Store<HostState>,
+    bindings: Transform,
     process: Func,
 }
 
@@ -99,6 +105,7 @@ impl TransformPlugin {
             core: loaded.core,
             pre,
             process_export: loaded.export,
+            baseline: Mutex::new(None),
         };
         let first = plugin.instantiate()?;
         plugin.core.release(first);
@@ -136,6 +143,39 @@ impl TransformPlugin {
             Ok(transformed) => self.lift_output(transformed),
             Err(error) => Err(self.core.plugin_error(error)),
         }
+    }
+
+    /// The plugin's own state (its `snapshot` export); `None` for a
+    /// stateless plugin. The state also becomes the one a rebuilt instance
+    /// is restored to.
+    pub fn snapshot(&self) -> Result<Option<Vec<u8>>, RuntimeError> {
+        let mut instance = self.core.checkout(|| self.instantiate())?;
+        self.core.arm(&mut instance.store);
+        let state = instance
+            .bindings
+            .sluice_plugin_transformer()
+            .call_snapshot(&mut instance.store);
+        let state = match state {
+            Ok(state) => state,
+            Err(error) => return Err(self.core.call_failed(&instance.store, "snapshot", error)),
+        };
+        self.core.release(instance);
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) =
+            state.as_deref().map(Arc::from);
+        Ok(state)
+    }
+
+    /// Put the plugin back to `state` (from [`TransformPlugin::snapshot`],
+    /// maybe of an earlier version of the plugin), or to its initial state
+    /// with `None`. Idle instances are dropped: every instance from now on
+    /// is initialised and then restored to `state`. A plugin that cannot
+    /// read the state answers with its error.
+    pub fn restore(&self, state: Option<&[u8]>) -> Result<(), RuntimeError> {
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = state.map(Arc::from);
+        self.core.clear_idle();
+        let instance = self.instantiate()?;
+        self.core.release(instance);
+        Ok(())
     }
 
     /// The rows a plugin's `invalid-input` error rejected, if that is the
@@ -204,6 +244,23 @@ impl TransformPlugin {
             .call_init(&mut store, &self.core.config)
             .map_err(|e| self.core.call_failed(&store, "init", e))?;
         init.map_err(|e| self.core.plugin_error(e))?;
-        Ok(PluginInstance { store, process })
+        let baseline = self
+            .baseline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(state) = baseline {
+            self.core.arm(&mut store);
+            let restored = bindings
+                .sluice_plugin_transformer()
+                .call_restore(&mut store, &state)
+                .map_err(|e| self.core.call_failed(&store, "restore", e))?;
+            restored.map_err(|e| self.core.plugin_error(e))?;
+        }
+        Ok(PluginInstance {
+            store,
+            bindings,
+            process,
+        })
     }
 }

@@ -1,8 +1,15 @@
 //! Sinks of rows for a job: `console` (a table per batch, like Spark's
-//! console sink) and `file` (JSON lines, appended).
+//! console sink), `file` (JSON lines, appended) and, for tests, memory.
+//!
+//! A sink sees the job's epochs: what it is handed between two commits
+//! belongs to one epoch, which the job commits once its checkpoint is
+//! durable, or aborts when it goes back to the last checkpoint. Sinks that
+//! can hold an epoch back (memory, Kafka's transactions) make output
+//! exactly-once; the others deliver at least once.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::sync::{Arc, Mutex};
 
 use arrow::json::LineDelimitedWriter;
 use arrow::record_batch::RecordBatch;
@@ -38,6 +45,66 @@ pub trait Sink: Send + std::fmt::Debug {
 
     /// Wait until everything written so far is durable (or shown).
     fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// The epoch's checkpoint is durable (the job flushed every sink
+    /// before taking it): make what was written since the last commit
+    /// visible.
+    fn commit(&mut self, _epoch: u64) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// The job goes back to its last checkpoint: drop what was written
+    /// since the last commit, where the sink can.
+    fn abort(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Rows a [`MemorySink`] committed, shared with whoever reads them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRows(Arc<Mutex<Vec<RecordBatch>>>);
+
+impl MemoryRows {
+    /// The committed batches, in order.
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Keeps rows in memory; an epoch's rows become visible in
+/// [`MemoryRows`] only when it commits.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    pending: Vec<RecordBatch>,
+    committed: MemoryRows,
+}
+
+impl MemorySink {
+    /// A sink whose committed rows `rows` shows.
+    pub fn new(rows: MemoryRows) -> Self {
+        MemorySink {
+            pending: Vec::new(),
+            committed: rows,
+        }
+    }
+}
+
+impl Sink for MemorySink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        self.pending.push(batch.clone());
+        Ok(())
+    }
+
+    fn commit(&mut self, _epoch: u64) -> Result<(), SinkError> {
+        let mut committed = self.committed.0.lock().unwrap_or_else(|e| e.into_inner());
+        committed.append(&mut self.pending);
+        Ok(())
+    }
+
+    fn abort(&mut self) -> Result<(), SinkError> {
+        self.pending.clear();
         Ok(())
     }
 }

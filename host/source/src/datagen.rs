@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sluice_config::{DatagenColumn, DatagenSource, Generator};
 
-use crate::{Chunk, Source, SourceError};
+use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
 
 const FIRST_NAMES: &[&str] = &[
     "ann", "bob", "chen", "dana", "eli", "fatima", "goran", "hana", "ivan", "jo",
@@ -161,6 +161,21 @@ impl Source for Datagen {
             return Ok(Chunk::Idle);
         }
         Ok(Chunk::Rows(self.generate(ready as usize)))
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        row_position(self.produced)
+    }
+
+    /// Random rows are not replayed: the rows after a seek are new ones
+    /// (seeded by the position), and the row count and rate go on from it.
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        let produced = rows_at(positions)?;
+        self.produced = produced;
+        self.rng = SmallRng::seed_from_u64(self.spec.seed ^ produced);
+        let rate = self.spec.rows_per_second as f64;
+        self.started = Instant::now() - Duration::from_secs_f64(produced as f64 / rate);
+        Ok(())
     }
 }
 

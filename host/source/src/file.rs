@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{ColumnType, FileFormat, FileSource};
 
-use crate::{Chunk, Source, SourceError};
+use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
 
 /// Rows read to infer a schema when none is declared.
 const INFER_ROWS: usize = 1_000;
@@ -19,6 +19,10 @@ pub struct FileReader {
     what: String,
     schema: SchemaRef,
     batches: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
+    /// Rows handed out.
+    rows: u64,
+    /// The rest of a batch a seek landed in.
+    pending: Option<RecordBatch>,
 }
 
 impl std::fmt::Debug for FileReader {
@@ -88,6 +92,8 @@ impl FileReader {
             what,
             schema,
             batches,
+            rows: 0,
+            pending: None,
         })
     }
 }
@@ -98,14 +104,62 @@ impl Source for FileReader {
     }
 
     fn next_chunk(&mut self, _max_rows: usize, _max_wait: Duration) -> Result<Chunk, SourceError> {
+        if let Some(rest) = self.pending.take() {
+            self.rows += rest.num_rows() as u64;
+            return Ok(Chunk::Rows(rest));
+        }
         match self.batches.next() {
             None => Ok(Chunk::End),
-            Some(Ok(batch)) => Ok(Chunk::Rows(batch)),
+            Some(Ok(batch)) => {
+                self.rows += batch.num_rows() as u64;
+                Ok(Chunk::Rows(batch))
+            }
             Some(Err(e)) => Err(SourceError::Read {
                 what: self.what.clone(),
                 message: e.to_string(),
             }),
         }
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        row_position(self.rows)
+    }
+
+    /// Skip forward to a row; a file is read from its start, so the
+    /// position may not be behind the rows read already.
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        let target = rows_at(positions)?;
+        if target < self.rows {
+            return Err(SourceError::Config(format!(
+                "cannot go back to row {target} of {}: {} rows were read already",
+                self.what, self.rows
+            )));
+        }
+        while self.rows < target {
+            let batch = match self.batches.next() {
+                Some(Ok(batch)) => batch,
+                Some(Err(e)) => {
+                    return Err(SourceError::Read {
+                        what: self.what.clone(),
+                        message: e.to_string(),
+                    });
+                }
+                None => {
+                    return Err(SourceError::Config(format!(
+                        "{} has {} rows, fewer than the {target} its checkpoint read",
+                        self.what, self.rows
+                    )));
+                }
+            };
+            let rows = batch.num_rows() as u64;
+            if self.rows + rows > target {
+                // The rest of this batch is the next chunk.
+                let skip = (target - self.rows) as usize;
+                self.pending = Some(batch.slice(skip, batch.num_rows() - skip));
+            }
+            self.rows += rows.min(target - self.rows);
+        }
+        Ok(())
     }
 }
 

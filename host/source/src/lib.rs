@@ -1,9 +1,12 @@
 //! Sources of rows for a job: the built-in `datagen` and `nexmark`
-//! generators and files (JSON lines, CSV). A source hands out Arrow
+//! generators, files (JSON lines, CSV) and, for tests, memory. Every
+//! source says where it is ([`Position`]) and can go back there, so a
+//! checkpoint can hold it. A source hands out Arrow
 //! chunks; the pipeline cuts them into micro-batches.
 
 mod datagen;
 mod file;
+mod memory;
 mod nexmark;
 
 use std::time::Duration;
@@ -15,6 +18,7 @@ use sluice_config::SourceSpec;
 pub use self::nexmark::Nexmark;
 pub use datagen::Datagen;
 pub use file::{FileReader, arrow_type};
+pub use memory::MemorySource;
 
 /// Why a source failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,19 @@ pub enum SourceError {
         /// Why it failed.
         message: String,
     },
+}
+
+/// Where a source is in one of its partitions: the offset of the next
+/// record it will read. Sources without topics or partitions have one
+/// position, topic `""` and partition 0, counting rows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// The topic (`""` for a source without topics).
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to read.
+    pub offset: i64,
 }
 
 /// What a source has for the pipeline right now.
@@ -60,11 +77,45 @@ pub trait Source: Send + std::fmt::Debug {
         None
     }
 
-    /// The input partitions, as the `partition` column numbers them, when
-    /// the source knows them up front (Kafka); event-time watermarks wait
-    /// for each of them.
-    fn partitions(&self) -> Vec<i64> {
+    /// The input partitions, as (`topic`, `partition`) columns name them,
+    /// when the source knows them up front (Kafka); event-time watermarks
+    /// wait for each of them.
+    fn partitions(&self) -> Vec<(String, i64)> {
         Vec::new()
+    }
+
+    /// Where the source is: reading from here gives exactly the records
+    /// after the last chunk handed out.
+    fn positions(&self) -> Vec<Position>;
+
+    /// Go to `positions` (taken by [`Source::positions`], maybe by an
+    /// earlier run); partitions they do not name keep their position.
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError>;
+}
+
+/// The one position of a source without partitions, at `rows` rows.
+pub fn row_position(rows: u64) -> Vec<Position> {
+    vec![Position {
+        topic: String::new(),
+        partition: 0,
+        offset: i64::try_from(rows).unwrap_or(i64::MAX),
+    }]
+}
+
+/// The row count a source without partitions is to go to, from positions.
+pub fn rows_at(positions: &[Position]) -> Result<u64, SourceError> {
+    match positions {
+        [] => Ok(0),
+        [Position {
+            topic,
+            partition: 0,
+            offset,
+        }] if topic.is_empty() => u64::try_from(*offset)
+            .map_err(|_| SourceError::Config(format!("a negative position, {offset}"))),
+        other => Err(SourceError::Config(format!(
+            "positions of another kind of source ({} partitions); this source has one",
+            other.len()
+        ))),
     }
 }
 

@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{NexmarkSource, NexmarkTable};
 
-use crate::{Chunk, Source, SourceError};
+use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
 
 /// Rows the column builders reserve room for up front, at most.
 const MAX_RESERVED_ROWS: usize = 64 * 1024;
@@ -25,6 +25,8 @@ pub struct Nexmark {
     table: NexmarkTable,
     schema: SchemaRef,
     generator: EventGenerator,
+    config: NexmarkConfig,
+    event_type: EventType,
     /// Events (of every kind) after which the stream ends.
     events: Option<u64>,
 }
@@ -58,7 +60,9 @@ impl Nexmark {
         Ok(Nexmark {
             table: spec.table,
             schema: Arc::new(Schema::new(fields)),
-            generator: EventGenerator::new(config).with_type_filter(event_type),
+            generator: EventGenerator::new(config.clone()).with_type_filter(event_type),
+            config,
+            event_type,
             events: spec.events,
         })
     }
@@ -105,6 +109,18 @@ impl Source for Nexmark {
                 what: "nexmark events".into(),
                 message: e.to_string(),
             })
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        row_position(self.generator.offset())
+    }
+
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        let offset = rows_at(positions)?;
+        self.generator = EventGenerator::new(self.config.clone())
+            .with_type_filter(self.event_type)
+            .with_offset(offset);
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@
 mod accumulator;
 mod assign;
 mod operator;
+mod snapshot;
 mod state;
 mod watermark;
 
@@ -22,7 +23,8 @@ pub use accumulator::Accumulator;
 pub use assign::WindowKind;
 pub use operator::{EmitMode, WindowOperator, WindowOutput, WindowSpec};
 pub use state::StateStore;
-pub use watermark::WatermarkTracker;
+pub use snapshot::{KEY_GROUPS, key_group_of};
+pub use watermark::{PartitionId, WatermarkState, WatermarkTracker};
 
 /// Why windowed aggregation failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,9 @@ pub enum WindowError {
         /// What is wrong.
         message: String,
     },
+    /// A window-state snapshot cannot be read.
+    #[error("window state snapshot: {0}")]
+    Snapshot(String),
     /// Arrow failed assembling rows.
     #[error("assembling window rows: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -15,7 +15,11 @@ use crate::WindowError;
 use crate::accumulator::Accumulator;
 use crate::assign::WindowKind;
 use crate::state::{Group, StateStore, Window};
-use crate::watermark::WatermarkTracker;
+use crate::watermark::{PartitionId, WatermarkTracker};
+
+/// The column that, beside the partition column, names a row's input
+/// partition when the input has it (Kafka's `topic`).
+const TOPIC_COLUMN: &str = "topic";
 
 /// When results are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,18 +76,31 @@ pub struct WindowOutput {
 /// Windowed aggregation over micro-batches.
 #[derive(Debug)]
 pub struct WindowOperator<A> {
-    spec: WindowSpec,
+    pub(crate) spec: WindowSpec,
     accumulator: A,
-    watermark: WatermarkTracker,
-    store: StateStore,
-    keys: Option<KeyCodec>,
+    pub(crate) watermark: WatermarkTracker,
+    pub(crate) store: StateStore,
+    pub(crate) keys: Option<KeyCodec>,
 }
 
 /// Turns key columns into comparable bytes and back.
 #[derive(Debug)]
-struct KeyCodec {
-    converter: RowConverter,
-    fields: Vec<Field>,
+pub(crate) struct KeyCodec {
+    pub(crate) converter: RowConverter,
+    pub(crate) fields: Vec<Field>,
+}
+
+impl KeyCodec {
+    /// A codec for key columns of these fields.
+    pub(crate) fn new(fields: Vec<Field>) -> Result<Self, WindowError> {
+        let converter = RowConverter::new(
+            fields
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        Ok(KeyCodec { converter, fields })
+    }
 }
 
 /// The groups of one batch: their windows and keys, and each taken row's
@@ -130,7 +147,11 @@ impl<A: Accumulator> WindowOperator<A> {
     /// column) before the first batch: each holds the watermark back until
     /// it has data or goes idle. Without a partition column every row is in
     /// one partition, and the announcement is ignored.
-    pub fn expect_partitions(&mut self, partitions: impl IntoIterator<Item = i64>, now: Instant) {
+    pub fn expect_partitions(
+        &mut self,
+        partitions: impl IntoIterator<Item = PartitionId>,
+        now: Instant,
+    ) {
         if self.spec.partition_column.is_none() {
             return;
         }
@@ -533,13 +554,7 @@ impl<A: Accumulator> WindowOperator<A> {
                 .iter()
                 .map(|name| schema.field_with_name(name).cloned())
                 .collect::<Result<_, _>>()?;
-            let converter = RowConverter::new(
-                fields
-                    .iter()
-                    .map(|f| SortField::new(f.data_type().clone()))
-                    .collect(),
-            )?;
-            self.keys = Some(KeyCodec { converter, fields });
+            self.keys = Some(KeyCodec::new(fields)?);
         }
         let codec = self.keys.as_ref().expect("set above");
         Ok(Some(codec.converter.convert_columns(&columns)?))
@@ -582,15 +597,23 @@ impl<A: Accumulator> WindowOperator<A> {
                 })
             }
         };
-        let mut max_by_partition: HashMap<i64, i64> = HashMap::new();
+        let topics = self
+            .spec
+            .partition_column
+            .as_ref()
+            .and_then(|_| batch.column_by_name(TOPIC_COLUMN))
+            .and_then(|c| c.as_string_opt::<i32>());
+        let mut max_by_partition: HashMap<(Option<&str>, i64), i64> = HashMap::new();
         for (row, time) in times.iter().enumerate() {
             let Some(t) = *time else { continue };
             let partition = partitions.as_ref().and_then(|p| p[row]).unwrap_or(0);
-            let max = max_by_partition.entry(partition).or_insert(t);
+            let topic = topics.filter(|t| t.is_valid(row)).map(|t| t.value(row));
+            let max = max_by_partition.entry((topic, partition)).or_insert(t);
             *max = (*max).max(t);
         }
-        for (partition, max) in max_by_partition {
-            self.watermark.observe(partition, max, now);
+        for ((topic, partition), max) in max_by_partition {
+            let id = (topic.unwrap_or_default().to_owned(), partition);
+            self.watermark.observe(id, max, now);
         }
         Ok(())
     }

@@ -59,6 +59,22 @@ impl StateStore {
         self.windows.values().map(HashMap::len).sum()
     }
 
+    /// Every group: window, key and entry, in window order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (Window, &[u8], &Entry)> {
+        self.windows.iter().flat_map(|(&(end, start), groups)| {
+            groups
+                .iter()
+                .map(move |(key, entry)| ((start, end), key.as_ref(), entry))
+        })
+    }
+
+    /// Drop every group.
+    pub(crate) fn clear(&mut self) {
+        self.windows.clear();
+        self.sessions.clear();
+        self.bytes = 0;
+    }
+
     pub(crate) fn get(&self, window: Window, key: &[u8]) -> Option<&Entry> {
         self.windows.get(&(window.1, window.0))?.get(key)
     }

@@ -1,17 +1,31 @@
 //! The watermark: per partition, the maximum event time seen minus the
 //! bounded out-of-orderness; overall, the minimum across partitions that
-//! have had data within the idle timeout.
+//! have had data within the idle timeout. A partition is named by its
+//! topic and number: two topics' partition 0 are two partitions.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// An input partition: its topic (empty for a source without topics) and
+/// its number.
+pub type PartitionId = (String, i64);
 
 /// Tracks event time per partition and derives the watermark.
 #[derive(Debug)]
 pub struct WatermarkTracker {
     out_of_orderness: i64,
     idle_timeout: Duration,
-    partitions: HashMap<i64, PartitionTime>,
+    partitions: HashMap<PartitionId, PartitionTime>,
     watermark: i64,
+}
+
+/// A tracker's event-time progress, as a checkpoint keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatermarkState {
+    /// The watermark, ms.
+    pub watermark: i64,
+    /// Each partition's maximum event time, ms.
+    pub partitions: Vec<(PartitionId, i64)>,
 }
 
 #[derive(Debug)]
@@ -41,7 +55,7 @@ impl WatermarkTracker {
     /// source that knows its partitions (Kafka) announces them at start, so
     /// a partition read late cannot find its rows already behind the
     /// watermark.
-    pub fn expect(&mut self, partition: i64, now: Instant) {
+    pub fn expect(&mut self, partition: PartitionId, now: Instant) {
         self.partitions.entry(partition).or_insert(PartitionTime {
             max_event_time: i64::MIN,
             last_data: now,
@@ -49,7 +63,7 @@ impl WatermarkTracker {
     }
 
     /// Record that `partition` had data up to `max_event_time` at `now`.
-    pub fn observe(&mut self, partition: i64, max_event_time: i64, now: Instant) {
+    pub fn observe(&mut self, partition: PartitionId, max_event_time: i64, now: Instant) {
         let entry = self.partitions.entry(partition).or_insert(PartitionTime {
             max_event_time,
             last_data: now,
@@ -73,6 +87,37 @@ impl WatermarkTracker {
         self.watermark
     }
 
+    /// The watermark and each partition's maximum event time.
+    pub fn state(&self) -> WatermarkState {
+        let mut partitions: Vec<(PartitionId, i64)> = self
+            .partitions
+            .iter()
+            .map(|(id, p)| (id.clone(), p.max_event_time))
+            .collect();
+        partitions.sort_unstable();
+        WatermarkState {
+            watermark: self.watermark,
+            partitions,
+        }
+    }
+
+    /// Go back to `state`; every partition counts as having had data at
+    /// `now`, so none is idle right after a restore.
+    pub fn restore(&mut self, state: &WatermarkState, now: Instant) {
+        self.watermark = state.watermark;
+        self.partitions = state
+            .partitions
+            .iter()
+            .map(|(id, max_event_time)| {
+                let time = PartitionTime {
+                    max_event_time: *max_event_time,
+                    last_data: now,
+                };
+                (id.clone(), time)
+            })
+            .collect();
+    }
+
     /// The input has ended: every window may close.
     pub fn end_of_input(&mut self) -> i64 {
         self.watermark = i64::MAX;
@@ -84,19 +129,39 @@ impl WatermarkTracker {
 mod tests {
     use super::*;
 
+    fn p(partition: i64) -> PartitionId {
+        ("t".to_owned(), partition)
+    }
+
+    #[test]
+    fn two_topics_partition_zero_are_two_partitions_and_restore_keeps_both() {
+        let start = Instant::now();
+        let mut tracker = WatermarkTracker::new(0, Duration::from_secs(10));
+        tracker.observe(("a".to_owned(), 0), 500, start);
+        tracker.observe(("b".to_owned(), 0), 300, start);
+        assert_eq!(tracker.advance(start), 300);
+        let state = tracker.state();
+        assert_eq!(state.partitions.len(), 2);
+        let mut restored = WatermarkTracker::new(0, Duration::from_secs(10));
+        restored.restore(&state, start);
+        restored.observe(("a".to_owned(), 0), 900, start);
+        // b's partition 0 still holds the watermark back after the restore.
+        assert_eq!(restored.advance(start), 300);
+    }
+
     #[test]
     fn an_expected_partition_without_data_holds_the_watermark_until_idle() {
         let start = Instant::now();
         let mut tracker = WatermarkTracker::new(0, Duration::from_secs(10));
-        tracker.expect(0, start);
-        tracker.expect(1, start);
-        tracker.observe(0, 500, start);
+        tracker.expect(p(0), start);
+        tracker.expect(p(1), start);
+        tracker.observe(p(0), 500, start);
         assert_eq!(tracker.advance(start), i64::MIN);
-        tracker.observe(1, 300, start);
+        tracker.observe(p(1), 300, start);
         assert_eq!(tracker.advance(start), 300);
         let later = start + Duration::from_secs(11);
-        tracker.expect(2, start);
-        tracker.observe(0, 900, later);
+        tracker.expect(p(2), start);
+        tracker.observe(p(0), 900, later);
         // 1 and 2 have been silent for 11 s: only 0 counts.
         assert_eq!(tracker.advance(later), 900);
     }
@@ -105,14 +170,14 @@ mod tests {
     fn the_slowest_active_partition_holds_the_watermark_and_idle_ones_do_not() {
         let start = Instant::now();
         let mut tracker = WatermarkTracker::new(5, Duration::from_secs(10));
-        tracker.observe(0, 100, start);
-        tracker.observe(1, 40, start);
+        tracker.observe(p(0), 100, start);
+        tracker.observe(p(1), 40, start);
         assert_eq!(tracker.advance(start), 35);
-        tracker.observe(0, 200, start + Duration::from_secs(11));
+        tracker.observe(p(0), 200, start + Duration::from_secs(11));
         // Partition 1 has been silent for 11 s: excluded.
         assert_eq!(tracker.advance(start + Duration::from_secs(11)), 195);
         // Out-of-order data never moves the watermark back.
-        tracker.observe(0, 150, start + Duration::from_secs(12));
+        tracker.observe(p(0), 150, start + Duration::from_secs(12));
         assert_eq!(tracker.advance(start + Duration::from_secs(12)), 195);
     }
 }

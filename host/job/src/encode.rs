@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_config::{EncodeConfig, EncodeFormat};
 use sluice_format::{EncodeSpec, FormatError, ValueEncoder, ValueFormat, open_encoder};
 
-use crate::PipelineError;
+use crate::JobError;
 
 /// Columns that the encoded record keeps beside its value.
 const RECORD_COLUMNS: &[&str] = &["key", "headers"];
@@ -39,7 +39,7 @@ pub(crate) struct EncodeStage {
 }
 
 impl EncodeStage {
-    pub(crate) fn new(config: &EncodeConfig) -> Result<Self, PipelineError> {
+    pub(crate) fn new(config: &EncodeConfig) -> Result<Self, JobError> {
         let format = match config.format {
             EncodeFormat::Avro => ValueFormat::Avro,
             EncodeFormat::Protobuf => ValueFormat::Protobuf,
@@ -57,13 +57,13 @@ impl EncodeStage {
     }
 
     /// `batch`'s record columns and the encoded `value`.
-    pub(crate) fn encode(&mut self, batch: &RecordBatch) -> Result<RecordBatch, PipelineError> {
+    pub(crate) fn encode(&mut self, batch: &RecordBatch) -> Result<RecordBatch, JobError> {
         let schema = batch.schema();
-        let indices = |names: &mut dyn Iterator<Item = &str>| -> Result<Vec<usize>, PipelineError> {
+        let indices = |names: &mut dyn Iterator<Item = &str>| -> Result<Vec<usize>, JobError> {
             names
                 .map(|name| {
                     schema.index_of(name).map_err(|_| {
-                        PipelineError::Encode(FormatError::Encode(format!(
+                        JobError::Encode(FormatError::Encode(format!(
                             "the output schema's field `{name}` is not a column of the rows"
                         )))
                     })
@@ -78,9 +78,9 @@ impl EncodeStage {
                     .collect();
                 let rows = schema
                     .project(&candidates)
-                    .map_err(|e| PipelineError::Batch(e.to_string()))?;
+                    .map_err(|e| JobError::Batch(e.to_string()))?;
                 self.encoder
-                    .insert(open_encoder(&self.spec, &rows).map_err(PipelineError::Encode)?)
+                    .insert(open_encoder(&self.spec, &rows).map_err(JobError::Encode)?)
             }
         };
         let fields = encoder.fields();
@@ -90,13 +90,13 @@ impl EncodeStage {
             .collect();
         let value_rows = batch
             .project(&value)
-            .map_err(|e| PipelineError::Batch(e.to_string()))?;
-        let values = encoder.encode(&value_rows).map_err(PipelineError::Encode)?;
+            .map_err(|e| JobError::Batch(e.to_string()))?;
+        let values = encoder.encode(&value_rows).map_err(JobError::Encode)?;
         let mut fields: Vec<Field> = record.iter().map(|&i| schema.field(i).clone()).collect();
         let mut columns: Vec<ArrayRef> = record.iter().map(|&i| batch.column(i).clone()).collect();
         fields.push(Field::new("value", DataType::Binary, false));
         columns.push(Arc::new(values));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| PipelineError::Batch(e.to_string()))
+            .map_err(|e| JobError::Batch(e.to_string()))
     }
 }

@@ -13,7 +13,9 @@ use sluice_config::{
 };
 use sluice_runtime::Runtime;
 
-use crate::{DEAD_LETTER_OUTPUT, PipelineError, load_transform, window_and_plugin};
+use sluice_operator::{TransformOperator, WindowAggregate};
+
+use crate::{DEAD_LETTER_OUTPUT, JobError};
 
 /// Option names whose values are secrets: shown as `****`.
 const SECRET_MARKERS: &[&str] = &[
@@ -36,7 +38,7 @@ impl Plan {
     /// Validate `job` beyond its file: load and type-check every plugin
     /// (a transform must export the transformer, an aggregate the
     /// aggregator), check the windows, and describe each stage.
-    pub fn of(job: &Job, runtime: &Runtime) -> Result<Plan, PipelineError> {
+    pub fn of(job: &Job, runtime: &Runtime) -> Result<Plan, JobError> {
         let mut stages = vec![("source", source(&job.source))];
         let trigger = job.trigger;
         stages.push((
@@ -57,18 +59,19 @@ impl Plan {
             stages.push(("decode", decoding(decode)));
         }
         for (i, spec) in job.transforms.iter().enumerate() {
-            let plugin = load_transform(spec, runtime)?;
+            let operator = TransformOperator::load(spec, runtime)?;
             stages.push((
                 "transform",
-                format!("{}. {}", i + 1, plugin_line(spec, plugin.digest())),
+                format!("{}. {}", i + 1, plugin_line(spec, operator.plugin().digest())),
             ));
         }
         if !job.transforms.is_empty() {
             stages.push(("rejected", rejections(job)));
         }
         if let Some(spec) = &job.aggregate {
-            let (_, plugin) = window_and_plugin(spec, runtime)?;
-            stages.push(("aggregate", plugin_line(&spec.plugin, plugin.digest())));
+            let aggregate = WindowAggregate::load(spec, runtime)?;
+            let digest = sluice_operator::Operator::plugin_digest(&aggregate);
+            stages.push(("aggregate", plugin_line(&spec.plugin, digest)));
             stages.push(("windows", windows(spec)));
         }
         if let Some(encode) = &job.encode {
@@ -78,6 +81,7 @@ impl Plan {
         for (name, spec) in &job.outputs {
             stages.push(("output", format!("`{name}` → {}", sink(spec))));
         }
+        stages.push(("checkpoint", checkpointing(job)));
         Ok(Plan {
             job: job.name.clone(),
             stages,
@@ -174,6 +178,24 @@ fn encoding(encode: &EncodeConfig) -> String {
         } else {
             ""
         }
+    )
+}
+
+/// Where and how the job checkpoints, and what that makes its delivery.
+fn checkpointing(job: &Job) -> String {
+    let Some(checkpoint) = &job.checkpoint else {
+        return "off: the job keeps no state or positions across a restart; add [checkpoint] location = ...".into();
+    };
+    let delivery = match checkpoint.delivery {
+        sluice_config::Delivery::ExactlyOnce => "exactly-once (Kafka transactions with the source offsets)",
+        sluice_config::Delivery::AtLeastOnce => "at-least-once",
+    };
+    format!(
+        "{} every {}, keeping {}; {delivery}; up to {} restarts from the last checkpoint",
+        checkpoint.location,
+        duration(checkpoint.interval),
+        checkpoint.keep,
+        checkpoint.restart_attempts
     )
 }
 

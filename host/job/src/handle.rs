@@ -1,0 +1,87 @@
+//! A running job behind a handle: started on a thread of its own, stopped
+//! at a batch boundary, its status read while it runs. The CLI and the
+//! server both drive jobs through it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::{JobError, JobRunner, RunStats};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum JobState {
+    /// Built, not yet running.
+    #[default]
+    Starting,
+    /// Processing batches.
+    Running,
+    /// Finishing the batch in flight and its epoch.
+    Stopping,
+    /// Ended: its source ended or it was stopped.
+    Finished,
+    /// Stopped by an error, given here.
+    Failed(String),
+}
+
+/// What a running job has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStatus {
+    /// Where the job is.
+    pub state: JobState,
+    /// Batches processed.
+    pub batches: u64,
+    /// Source rows read.
+    pub rows_in: u64,
+    /// The newest committed (or restored) checkpoint epoch.
+    pub last_checkpoint: Option<u64>,
+}
+
+/// A job running on its own thread.
+#[derive(Debug)]
+pub struct JobHandle {
+    stop: Arc<AtomicBool>,
+    status: Arc<Mutex<JobStatus>>,
+    thread: JoinHandle<Result<RunStats, JobError>>,
+}
+
+impl JobHandle {
+    /// Start `runner` on a new thread.
+    pub fn start(runner: JobRunner) -> std::io::Result<Self> {
+        Self::start_with_stop(runner, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Start `runner`, stopping when `stop` is set (by a signal handler,
+    /// say) or [`JobHandle::stop`] is called.
+    pub fn start_with_stop(runner: JobRunner, stop: Arc<AtomicBool>) -> std::io::Result<Self> {
+        let status = runner.status();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("sluice-job".into())
+            .spawn(move || runner.run(&flag))?;
+        Ok(JobHandle {
+            stop,
+            status,
+            thread,
+        })
+    }
+
+    /// Ask the job to stop: it finishes the batch in flight, checkpoints,
+    /// commits and ends.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// What the job has done so far.
+    pub fn status(&self) -> JobStatus {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Wait for the job to end.
+    pub fn wait(self) -> Result<RunStats, JobError> {
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}

@@ -1,0 +1,729 @@
+//! The job's loop: batches through the operators to the sinks, epochs,
+//! checkpoints, commits, and going back to the last checkpoint after a
+//! failure.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use sluice_config::{Delivery, Job, OnError, SinkSpec, SourceSpec, Trigger};
+use sluice_kafka::{KafkaSink, KafkaSource, Transactions, epoch_of_metadata};
+use sluice_operator::{Collector, Operator, Rejected, TransformOperator, WindowAggregate};
+use sluice_runtime::Runtime;
+use sluice_sink::Sink;
+use sluice_source::{Chunk, Position, Source};
+
+use crate::checkpoint::{
+    Checkpoints, EpochMetadata, SavedPosition, check_compatible, describe, state_file,
+};
+use crate::dead_letter::{Cause, dead_letters, original_records};
+use crate::decode::{DecodeStage, count_poison};
+use crate::encode::EncodeStage;
+use crate::handle::{JobState, JobStatus};
+use crate::{DEAD_LETTER_OUTPUT, JobError};
+
+/// How long the source may wait for the first row of a batch: a stop is
+/// noticed within it.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// How a run starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Ignore the checkpoints at the job's location (they are kept; new
+    /// epochs follow them) and start from the source's starting offsets.
+    pub from_scratch: bool,
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    /// Micro-batches processed.
+    pub batches: u64,
+    /// Rows read from the source.
+    pub rows_in: u64,
+    /// Rows written to the main sink.
+    pub rows_out: u64,
+    /// Rows written to each named output (the dead-letter output included).
+    pub rows_routed: BTreeMap<String, u64>,
+    /// Time spent reading and batching.
+    pub source_time: Duration,
+    /// Rows that could not be decoded or that operators rejected, by kind,
+    /// whatever the job's policy did with them.
+    pub poison: BTreeMap<String, u64>,
+    /// Time spent in operators (routed-output writes included).
+    pub plugin_time: Duration,
+    /// Time spent handing batches to the main sink and flushing sinks.
+    pub sink_time: Duration,
+    /// Epochs checkpointed and committed.
+    pub checkpoints: u64,
+    /// Time spent taking checkpoints and committing epochs.
+    pub checkpoint_time: Duration,
+    /// Times the job went back to its last checkpoint after a failure.
+    pub restarts: u32,
+}
+
+/// Where rejected rows go.
+#[derive(Debug, Clone)]
+enum Rejections {
+    /// To this output.
+    Output(String),
+    /// Counted and dropped (`on_error = "skip-and-count"`).
+    Skip,
+    /// They stop the job; the hint says how to keep it going.
+    Fail(String),
+}
+
+/// A job, ready to run.
+#[derive(Debug)]
+pub struct JobRunner {
+    name: String,
+    trigger: Trigger,
+    source: Box<dyn Source>,
+    operators: Vec<Box<dyn Operator>>,
+    sink: Box<dyn Sink>,
+    outputs: BTreeMap<String, Box<dyn Sink>>,
+    decode: Option<DecodeStage>,
+    encode: Option<EncodeStage>,
+    rejections: Rejections,
+    checkpoints: Option<Checkpoints>,
+    transactions: Option<Transactions>,
+    restart_attempts: u32,
+    restart_backoff: Duration,
+    /// Where the source started: where a failure before the first
+    /// checkpoint goes back to.
+    start_positions: Vec<Position>,
+    /// Whether the current epoch has processed a batch.
+    epoch_dirty: bool,
+    epoch_started: Instant,
+    status: Arc<Mutex<JobStatus>>,
+    stats: RunStats,
+}
+
+impl JobRunner {
+    /// Open the source and sinks, load every plugin and, with
+    /// `[checkpoint]`, restore the checkpoint the job left (unless
+    /// `options.from_scratch`), so a bad job fails before the first row.
+    pub fn build(job: &Job, runtime: &Runtime, options: RunOptions) -> Result<Self, JobError> {
+        let mut operators: Vec<Box<dyn Operator>> = Vec::new();
+        for spec in &job.transforms {
+            operators.push(Box::new(TransformOperator::load(spec, runtime)?));
+        }
+        let mut aggregate = job
+            .aggregate
+            .as_ref()
+            .map(|spec| WindowAggregate::load(spec, runtime))
+            .transpose()?;
+        let group_id = format!("sluice-{}", job.name);
+        // The Kafka source is needed as itself first, for its group's
+        // offsets and metadata.
+        let kafka = match &job.source {
+            SourceSpec::Kafka(kafka) => Some(KafkaSource::open(
+                &kafka.options,
+                job.trigger.available_now,
+                &group_id,
+            )?),
+            _ => None,
+        };
+        let checkpoints = job.checkpoint.as_ref().map(Checkpoints::open).transpose()?;
+        let kafka_sink = std::iter::once(&job.sink)
+            .chain(job.outputs.values())
+            .find_map(|spec| match spec {
+                SinkSpec::Kafka(kafka) => Some(&kafka.options),
+                _ => None,
+            });
+        let exactly_once = job
+            .checkpoint
+            .as_ref()
+            .is_some_and(|c| c.delivery == Delivery::ExactlyOnce);
+        let (transactions, group_offsets) = match (exactly_once, kafka_sink, &kafka) {
+            (true, Some(sink_options), Some(source)) => {
+                let transactions =
+                    Transactions::open(sink_options, &group_id, source.group_metadata()?)?;
+                (Some(transactions), Some(source.committed()?))
+            }
+            (true, Some(_), None) => {
+                return Err(JobError::Setup(
+                    "exactly-once into Kafka commits the source's offsets in the output's transaction, so it needs a Kafka source; set checkpoint.delivery = \"at-least-once\"".into(),
+                ));
+            }
+            _ => (None, None),
+        };
+        let source: Box<dyn Source> = match kafka {
+            Some(kafka) => Box::new(kafka),
+            None => sluice_source::open(&job.source, job.trigger.max_rows)?,
+        };
+        let open = |spec: &SinkSpec, label: &str| -> Result<Box<dyn Sink>, JobError> {
+            Ok(match (spec, &transactions) {
+                (SinkSpec::Kafka(kafka), Some(t)) => Box::new(KafkaSink::open_in(&kafka.options, t)?),
+                (SinkSpec::Kafka(kafka), None) => Box::new(KafkaSink::open(&kafka.options)?),
+                (other, _) => sluice_sink::open(other, label)?,
+            })
+        };
+        let sink = open(&job.sink, "sink")?;
+        let outputs = job
+            .outputs
+            .iter()
+            .map(|(name, spec)| Ok((name.clone(), open(spec, &format!("output `{name}`"))?)))
+            .collect::<Result<BTreeMap<_, _>, JobError>>()?;
+        let decode = job
+            .decode
+            .as_ref()
+            .map(|config| DecodeStage::build(config, &job.source, &source.schema()))
+            .transpose()?;
+        let encode = job.encode.as_ref().map(EncodeStage::new).transpose()?;
+        if let Some(aggregate) = aggregate.as_mut() {
+            aggregate.expect_partitions(source.partitions());
+        }
+        operators.extend(aggregate.map(|a| Box::new(a) as Box<dyn Operator>));
+        let mut trigger = job.trigger;
+        if let Some(cap) = source.max_rows_per_batch() {
+            trigger.max_rows = trigger.max_rows.min(cap);
+        }
+        let start_positions = source.positions();
+        let (restart_attempts, restart_backoff) = job
+            .checkpoint
+            .as_ref()
+            .map_or((0, Duration::ZERO), |c| (c.restart_attempts, c.restart_backoff));
+        let mut runner = JobRunner {
+            name: job.name.clone(),
+            trigger,
+            source,
+            operators,
+            sink,
+            outputs,
+            decode,
+            encode,
+            rejections: rejections(job),
+            checkpoints,
+            transactions,
+            restart_attempts,
+            restart_backoff,
+            start_positions,
+            epoch_dirty: false,
+            epoch_started: Instant::now(),
+            status: Arc::new(Mutex::new(JobStatus::default())),
+            stats: RunStats::default(),
+        };
+        if !options.from_scratch {
+            runner.restore_at_start(group_offsets)?;
+        }
+        runner.start_positions = runner.source.positions();
+        Ok(runner)
+    }
+
+    /// The status the job keeps up to date while it runs.
+    pub(crate) fn status(&self) -> Arc<Mutex<JobStatus>> {
+        Arc::clone(&self.status)
+    }
+
+    /// Restore the checkpoint a restart resumes from: the one the Kafka
+    /// group's committed offsets name (exactly-once), or the newest.
+    fn restore_at_start(&mut self, group_offsets: Option<Vec<(Position, String)>>) -> Result<(), JobError> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(());
+        };
+        let epoch = match group_offsets {
+            Some(offsets) if offsets.is_empty() => None,
+            Some(offsets) => {
+                let tagged: Vec<Option<u64>> =
+                    offsets.iter().map(|(_, m)| epoch_of_metadata(m)).collect();
+                let named = match tagged.first() {
+                    Some(Some(first)) if tagged.iter().all(|t| *t == Some(*first)) => Some(*first),
+                    _ => None,
+                };
+                let positions: Vec<Position> = offsets.into_iter().map(|(p, _)| p).collect();
+                let found = match named {
+                    Some(epoch) => Some(epoch),
+                    None => checkpoints.epoch_at(&positions)?,
+                };
+                match found {
+                    Some(epoch) => Some(epoch),
+                    None => {
+                        return Err(JobError::Incompatible {
+                            location: checkpoints.location().to_owned(),
+                            epoch: 0,
+                            reason: format!(
+                                "the consumer group `sluice-{}` has committed offsets that match none of the checkpoints",
+                                self.name
+                            ),
+                        });
+                    }
+                }
+            }
+            None => checkpoints.committed()?.last().copied(),
+        };
+        if let Some(epoch) = epoch {
+            self.restore(epoch)?;
+            tracing::info!(job = %self.name, epoch, "restored from the checkpoint");
+        }
+        Ok(())
+    }
+
+    /// Put the operators and the source back to checkpointed `epoch`.
+    fn restore(&mut self, epoch: u64) -> Result<(), JobError> {
+        let checkpoints = self.checkpoints.as_mut().expect("only with checkpoints");
+        let location = checkpoints.location().to_owned();
+        let incompatible = |reason: String| JobError::Incompatible {
+            location: location.clone(),
+            epoch,
+            reason,
+        };
+        let checkpoint = checkpoints.read(epoch)?;
+        let metadata: EpochMetadata =
+            serde_json::from_value(checkpoint.manifest.metadata.clone())
+                .map_err(|e| incompatible(format!("its manifest is not a Sluice job's: {e}")))?;
+        check_compatible(&metadata.operators, &self.operators).map_err(incompatible)?;
+        for operator in &mut self.operators {
+            let state = checkpoint.file(&state_file(operator.name()));
+            operator
+                .restore(state.map(|s| s.as_ref()))
+                .map_err(|e| incompatible(e.to_string()))?;
+        }
+        let positions: Vec<Position> = metadata.positions.iter().map(Position::from).collect();
+        self.source.seek(&positions)?;
+        checkpoints.last_committed = Some(epoch);
+        self.status_mut(|s| s.last_checkpoint = Some(epoch));
+        Ok(())
+    }
+
+    /// Go back to the last committed epoch (or the start) after a failure:
+    /// the open transaction and whatever sinks hold of the epoch are
+    /// dropped, the operators and the source restored.
+    fn go_back(&mut self) -> Result<(), JobError> {
+        if let Some(transactions) = &mut self.transactions {
+            transactions.abort()?;
+        }
+        self.sink.abort()?;
+        for output in self.outputs.values_mut() {
+            output.abort()?;
+        }
+        self.epoch_dirty = false;
+        match self.checkpoints.as_ref().and_then(|c| c.last_committed) {
+            Some(epoch) => self.restore(epoch),
+            None => {
+                for operator in &mut self.operators {
+                    operator.restore(None)?;
+                }
+                let start = self.start_positions.clone();
+                Ok(self.source.seek(&start)?)
+            }
+        }
+    }
+
+    /// Run until the source ends or `stop` is set; the batch in progress is
+    /// finished and, with checkpoints, the epoch committed. A failure that
+    /// a restart may cure goes back to the last checkpoint and tries again,
+    /// up to the restart attempts. Sinks are flushed whether the job ends,
+    /// stops or fails.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<RunStats, JobError> {
+        self.status_mut(|s| s.state = JobState::Running);
+        let mut attempt = 0;
+        let result = loop {
+            match self.run_epochs(stop) {
+                Ok(()) => break Ok(()),
+                Err(error)
+                    if error.is_recoverable()
+                        && self.checkpoints.is_some()
+                        && attempt < self.restart_attempts
+                        && !stop.load(Ordering::Relaxed) =>
+                {
+                    attempt += 1;
+                    let backoff = self.restart_backoff * 2u32.saturating_pow(attempt - 1);
+                    tracing::warn!(
+                        job = %self.name,
+                        attempt,
+                        of = self.restart_attempts,
+                        ?backoff,
+                        "going back to the last checkpoint: {error}"
+                    );
+                    self.stats.restarts += 1;
+                    std::thread::sleep(backoff);
+                    if let Err(error) = self.go_back() {
+                        break Err(error);
+                    }
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        let result = match result {
+            Ok(()) => self.flush().map(|()| self.stats.clone()),
+            Err(error) => {
+                if let Some(transactions) = &mut self.transactions
+                    && let Err(abort) = transactions.abort()
+                {
+                    tracing::warn!("aborting the transaction of a failed job: {abort}");
+                }
+                if let Err(flush) = self.flush() {
+                    tracing::warn!("flushing the sinks of a failed job: {flush}");
+                }
+                Err(error)
+            }
+        };
+        self.status_mut(|s| {
+            s.state = match &result {
+                Ok(_) => JobState::Finished,
+                Err(error) => JobState::Failed(error.to_string()),
+            }
+        });
+        for operator in &mut self.operators {
+            if let Err(error) = operator.close() {
+                tracing::warn!(operator = operator.name(), "closing: {error}");
+            }
+        }
+        result
+    }
+
+    /// Process batches until the source ends or `stop` is set, ending an
+    /// epoch every checkpoint interval.
+    fn run_epochs(&mut self, stop: &AtomicBool) -> Result<(), JobError> {
+        loop {
+            let started = Instant::now();
+            let (batch, ended) = self.next_batch(stop)?;
+            self.stats.source_time += started.elapsed();
+            if let Some(batch) = batch {
+                self.process(batch)?;
+            }
+            if ended {
+                self.finish_operators()?;
+                return self.end_epoch();
+            }
+            if stop.load(Ordering::Relaxed) {
+                self.status_mut(|s| s.state = JobState::Stopping);
+                if self.checkpoints.is_none() {
+                    let open: usize = self.operators.iter().map(|o| o.state_bytes()).sum();
+                    if open > 0 {
+                        tracing::warn!(
+                            state_bytes = open,
+                            "stopped with state and no [checkpoint]: the state is not kept"
+                        );
+                    }
+                }
+                return self.end_epoch();
+            }
+            if self
+                .checkpoints
+                .as_ref()
+                .is_some_and(|c| self.epoch_started.elapsed() >= c.interval)
+            {
+                self.end_epoch()?;
+            }
+        }
+    }
+
+    /// End the epoch: flush the sinks, take the checkpoint, then commit the
+    /// epoch's output (and, exactly-once, its offsets). Without
+    /// checkpoints, only the flush and the sinks' commit.
+    fn end_epoch(&mut self) -> Result<(), JobError> {
+        self.epoch_started = Instant::now();
+        if !self.epoch_dirty {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.flush()?;
+        let Some(checkpoints) = self.checkpoints.as_mut() else {
+            self.sink.commit(0)?;
+            for output in self.outputs.values_mut() {
+                output.commit(0)?;
+            }
+            self.epoch_dirty = false;
+            return Ok(());
+        };
+        let positions = self.source.positions();
+        let mut files = Vec::new();
+        let mut has_state = Vec::with_capacity(self.operators.len());
+        for operator in &mut self.operators {
+            let state = operator.snapshot()?;
+            has_state.push(state.is_some());
+            if let Some(state) = state {
+                files.push((state_file(operator.name()), Bytes::from(state)));
+            }
+        }
+        let metadata = EpochMetadata {
+            job: self.name.clone(),
+            positions: positions.iter().map(SavedPosition::from).collect(),
+            operators: describe(&self.operators, &has_state),
+        };
+        let epoch = checkpoints.commit(files, &metadata)?;
+        if let Some(transactions) = &mut self.transactions {
+            transactions.commit(epoch, &positions)?;
+        }
+        self.sink.commit(epoch)?;
+        for output in self.outputs.values_mut() {
+            output.commit(epoch)?;
+        }
+        if let Err(error) = checkpoints.retain() {
+            tracing::warn!("deleting old checkpoints: {error}");
+        }
+        self.epoch_dirty = false;
+        self.stats.checkpoints += 1;
+        self.stats.checkpoint_time += started.elapsed();
+        self.status_mut(|s| s.last_checkpoint = Some(epoch));
+        tracing::debug!(job = %self.name, epoch, "checkpoint committed");
+        Ok(())
+    }
+
+    /// Flush the sink and every output.
+    fn flush(&mut self) -> Result<(), JobError> {
+        let started = Instant::now();
+        self.sink.flush()?;
+        for output in self.outputs.values_mut() {
+            output.flush()?;
+        }
+        self.stats.sink_time += started.elapsed();
+        Ok(())
+    }
+
+    /// Buffer chunks until a trigger limit is reached or the source ends.
+    fn next_batch(&mut self, stop: &AtomicBool) -> Result<(Option<RecordBatch>, bool), JobError> {
+        let mut chunks = Vec::new();
+        let (mut rows, mut bytes) = (0usize, 0u64);
+        let mut first_row_at: Option<Instant> = None;
+        let ended = loop {
+            if rows >= self.trigger.max_rows
+                || bytes >= self.trigger.max_bytes
+                || first_row_at.is_some_and(|t| t.elapsed() >= self.trigger.max_interval)
+                || stop.load(Ordering::Relaxed)
+            {
+                break false;
+            }
+            let max_wait = source_wait(first_row_at, self.trigger.max_interval);
+            match self
+                .source
+                .next_chunk(self.trigger.max_rows - rows, max_wait)?
+            {
+                Chunk::Rows(chunk) if chunk.num_rows() > 0 => {
+                    first_row_at.get_or_insert_with(Instant::now);
+                    rows += chunk.num_rows();
+                    bytes += chunk.get_array_memory_size() as u64;
+                    chunks.push(chunk);
+                }
+                Chunk::Rows(_) | Chunk::Idle => {
+                    if first_row_at.is_none()
+                        && self
+                            .checkpoints
+                            .as_ref()
+                            .is_some_and(|c| self.epoch_started.elapsed() >= c.interval)
+                    {
+                        // Idle, with an epoch due: end it rather than wait.
+                        break false;
+                    }
+                }
+                Chunk::End => break true,
+            }
+        };
+        if chunks.is_empty() {
+            return Ok((None, ended));
+        }
+        let batch = concat_batches(&self.source.schema(), &chunks)
+            .map_err(|e| JobError::Batch(e.to_string()))?;
+        Ok((Some(batch), ended))
+    }
+
+    /// Pass one batch through the operators and write the results.
+    fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
+        if let Some(transactions) = &mut self.transactions {
+            transactions.begin()?;
+        }
+        self.epoch_dirty = true;
+        self.stats.batches += 1;
+        self.stats.rows_in += source_rows.num_rows() as u64;
+        let started = Instant::now();
+        let poison_before: u64 = self.stats.poison.values().sum();
+        let mut batch = source_rows.clone();
+        if let Some(stage) = self.decode.as_mut() {
+            let decoded = stage.decode(&source_rows)?;
+            count_poison(&mut self.stats.poison, &decoded.poison);
+            if !decoded.poison.is_empty()
+                && let Rejections::Output(output) = self.rejections.clone()
+            {
+                let indices = arrow::array::UInt32Array::from(
+                    decoded.poison.iter().map(|p| p.row).collect::<Vec<_>>(),
+                );
+                let records = arrow::compute::take_record_batch(&source_rows, &indices)
+                    .map_err(|e| JobError::Batch(e.to_string()))?;
+                let causes: Vec<Cause> = decoded
+                    .poison
+                    .iter()
+                    .map(|p| Cause {
+                        kind: p.kind.name().to_owned(),
+                        message: p.message.clone(),
+                        operator: "decode".into(),
+                    })
+                    .collect();
+                let dead = dead_letters(&records, &causes, &self.name)?;
+                self.write_output("decode", &output, &dead)?;
+            }
+            batch = decoded.rows;
+        }
+        let mut out = Collector::default();
+        let mut current = Some(batch);
+        for operator in &mut self.operators {
+            let Some(batch) = current.take() else { break };
+            current = operator.process_batch(batch, &mut out)?;
+        }
+        self.set_aside(&source_rows, out)?;
+        let poison_after: u64 = self.stats.poison.values().sum();
+        if poison_after > poison_before {
+            tracing::warn!(
+                in_batch = poison_after - poison_before,
+                totals = ?self.stats.poison,
+                "rows that could not be decoded or were rejected"
+            );
+        }
+        self.stats.plugin_time += started.elapsed();
+        if let Some(batch) = current {
+            self.write_sink(&batch)?;
+        }
+        self.status_mut(|s| {
+            s.batches += 1;
+            s.rows_in += source_rows.num_rows() as u64;
+        });
+        Ok(())
+    }
+
+    /// The input has ended: let every operator emit what it holds, each
+    /// passing on through the operators after it.
+    fn finish_operators(&mut self) -> Result<(), JobError> {
+        for index in 0..self.operators.len() {
+            let mut out = Collector::default();
+            let mut current = self.operators[index].on_watermark(i64::MAX, &mut out)?;
+            for operator in &mut self.operators[index + 1..] {
+                let Some(batch) = current.take() else { break };
+                current = operator.process_batch(batch, &mut out)?;
+            }
+            let empty = RecordBatch::new_empty(self.source.schema());
+            self.set_aside(&empty, out)?;
+            if let Some(batch) = current {
+                self.epoch_dirty = true;
+                self.write_sink(&batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write what operators routed, and dead-letter what they rejected.
+    fn set_aside(&mut self, source_rows: &RecordBatch, out: Collector) -> Result<(), JobError> {
+        for routed in out.routed {
+            self.write_output(&routed.operator, &routed.output, &routed.rows)?;
+        }
+        for rejected in out.rejected {
+            self.reject(source_rows, rejected)?;
+        }
+        Ok(())
+    }
+
+    /// Rows an operator rejected: to the dead-letter output, as the records
+    /// they came from where they can be found; or counted, or an error, as
+    /// the job says.
+    fn reject(&mut self, source_rows: &RecordBatch, rejected: Rejected) -> Result<(), JobError> {
+        let rows = rejected.rows.num_rows();
+        *self
+            .stats
+            .poison
+            .entry(rejected.kind.name().to_owned())
+            .or_default() += rows as u64;
+        match self.rejections.clone() {
+            Rejections::Skip => Ok(()),
+            Rejections::Fail(hint) => Err(JobError::Rejected {
+                operator: rejected.operator,
+                rows,
+                kind: rejected.kind.name().to_owned(),
+                message: rejected.message,
+                hint,
+            }),
+            Rejections::Output(output) => {
+                let records = original_records(source_rows, &rejected.rows);
+                let cause = Cause {
+                    kind: rejected.kind.name().to_owned(),
+                    message: rejected.message,
+                    operator: rejected.operator.clone(),
+                };
+                let dead = dead_letters(&records, &vec![cause; rows], &self.name)?;
+                self.write_output(&rejected.operator, &output, &dead)
+            }
+        }
+    }
+
+    fn write_sink(&mut self, batch: &RecordBatch) -> Result<(), JobError> {
+        self.stats.rows_out += batch.num_rows() as u64;
+        let started = Instant::now();
+        match self.encode.as_mut() {
+            Some(encode) => self.sink.write(&encode.encode(batch)?)?,
+            None => self.sink.write(batch)?,
+        }
+        self.stats.sink_time += started.elapsed();
+        Ok(())
+    }
+
+    fn write_output(
+        &mut self,
+        operator: &str,
+        output: &str,
+        rows: &RecordBatch,
+    ) -> Result<(), JobError> {
+        let Some(sink) = self.outputs.get_mut(output) else {
+            return Err(JobError::UnknownOutput {
+                plugin: operator.to_owned(),
+                output: output.to_owned(),
+                defined: self.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        };
+        if rows.num_rows() > 0 {
+            sink.write(rows)?;
+        }
+        *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
+        Ok(())
+    }
+
+    fn status_mut(&self, update: impl FnOnce(&mut JobStatus)) {
+        update(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// Where a job's rejected rows go: `[decode]`'s policy when it has one;
+/// else the `dead-letter` output if the job defines it; else they stop
+/// the job.
+fn rejections(job: &Job) -> Rejections {
+    match &job.decode {
+        Some(decode) => match decode.on_error {
+            OnError::Dlq => Rejections::Output(decode.dead_letter.clone()),
+            OnError::SkipAndCount => Rejections::Skip,
+            OnError::Fail => Rejections::Fail(
+                "decode.on_error is \"fail\"; set it to \"dlq\" or \"skip-and-count\" to go on"
+                    .into(),
+            ),
+        },
+        None if job.outputs.contains_key(DEAD_LETTER_OUTPUT) => {
+            Rejections::Output(DEAD_LETTER_OUTPUT.into())
+        }
+        None => Rejections::Fail(format!(
+            "the job has no dead-letter output; add [outputs.{DEAD_LETTER_OUTPUT}]"
+        )),
+    }
+}
+
+/// How long the source may wait for rows: before a batch's first row,
+/// [`IDLE_WAIT`] (so a stop is noticed); after it, what is left of the
+/// trigger interval, so no batch is held past `max_interval`.
+fn source_wait(first_row_at: Option<Instant>, max_interval: Duration) -> Duration {
+    first_row_at.map_or(IDLE_WAIT, |t| max_interval.saturating_sub(t.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_never_waits_past_the_trigger_interval() {
+        let interval = Duration::from_millis(5);
+        assert_eq!(source_wait(None, interval), IDLE_WAIT);
+        let just_now = Instant::now();
+        assert!(source_wait(Some(just_now), interval) <= interval);
+        let long_ago = Instant::now() - Duration::from_secs(1);
+        assert_eq!(source_wait(Some(long_ago), interval), Duration::ZERO);
+    }
+}
