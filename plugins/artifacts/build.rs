@@ -27,6 +27,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("SPIN_FOREVER", "spin-forever", "spin_forever"),
     ("ALLOC_FOREVER", "alloc-forever", "alloc_forever"),
     ("SANDBOX_PROBE", "sandbox-probe", "sandbox_probe"),
+    ("ROW_COUNTER", "row-counter", "row_counter"),
 ];
 
 /// (constant name, project directory under `plugins/`) of the plugins in

@@ -77,6 +77,17 @@ enum Rejections {
     Fail(String),
 }
 
+/// The source and sinks a job runs between.
+#[derive(Debug)]
+pub struct Connectors {
+    /// Where rows come from.
+    pub source: Box<dyn Source>,
+    /// The main sink.
+    pub sink: Box<dyn Sink>,
+    /// The named outputs (dead letters and late rows included).
+    pub outputs: BTreeMap<String, Box<dyn Sink>>,
+}
+
 /// A job, ready to run.
 #[derive(Debug)]
 pub struct JobRunner {
@@ -108,15 +119,6 @@ impl JobRunner {
     /// `[checkpoint]`, restore the checkpoint the job left (unless
     /// `options.from_scratch`), so a bad job fails before the first row.
     pub fn build(job: &Job, runtime: &Runtime, options: RunOptions) -> Result<Self, JobError> {
-        let mut operators: Vec<Box<dyn Operator>> = Vec::new();
-        for spec in &job.transforms {
-            operators.push(Box::new(TransformOperator::load(spec, runtime)?));
-        }
-        let mut aggregate = job
-            .aggregate
-            .as_ref()
-            .map(|spec| WindowAggregate::load(spec, runtime))
-            .transpose()?;
         let group_id = format!("sluice-{}", job.name);
         // The Kafka source is needed as itself first, for its group's
         // offsets and metadata.
@@ -128,7 +130,6 @@ impl JobRunner {
             )?),
             _ => None,
         };
-        let checkpoints = job.checkpoint.as_ref().map(Checkpoints::open).transpose()?;
         let kafka_sink = std::iter::once(&job.sink)
             .chain(job.outputs.values())
             .find_map(|spec| match spec {
@@ -163,34 +164,81 @@ impl JobRunner {
                 (other, _) => sluice_sink::open(other, label)?,
             })
         };
-        let sink = open(&job.sink, "sink")?;
-        let outputs = job
-            .outputs
-            .iter()
-            .map(|(name, spec)| Ok((name.clone(), open(spec, &format!("output `{name}`"))?)))
-            .collect::<Result<BTreeMap<_, _>, JobError>>()?;
+        let connectors = Connectors {
+            sink: open(&job.sink, "sink")?,
+            outputs: job
+                .outputs
+                .iter()
+                .map(|(name, spec)| Ok((name.clone(), open(spec, &format!("output `{name}`"))?)))
+                .collect::<Result<_, JobError>>()?,
+            source,
+        };
+        let mut runner = Self::assemble(job, runtime, connectors, transactions)?;
+        if !options.from_scratch {
+            runner.restore_at_start(group_offsets)?;
+        }
+        runner.start_positions = runner.source.positions();
+        Ok(runner)
+    }
+
+    /// Like [`JobRunner::build`], with the source and sinks given instead
+    /// of opened from the job file (whose `[source]`, `[sink]` and
+    /// `[outputs]` are then ignored): for running a job in process, with
+    /// memory sources and sinks.
+    pub fn with_connectors(
+        job: &Job,
+        runtime: &Runtime,
+        options: RunOptions,
+        connectors: Connectors,
+    ) -> Result<Self, JobError> {
+        let mut runner = Self::assemble(job, runtime, connectors, None)?;
+        if !options.from_scratch {
+            runner.restore_at_start(None)?;
+        }
+        runner.start_positions = runner.source.positions();
+        Ok(runner)
+    }
+
+    /// Load the operators and set up the stages around the connectors.
+    fn assemble(
+        job: &Job,
+        runtime: &Runtime,
+        connectors: Connectors,
+        transactions: Option<Transactions>,
+    ) -> Result<Self, JobError> {
+        let Connectors {
+            source,
+            sink,
+            outputs,
+        } = connectors;
+        let mut operators: Vec<Box<dyn Operator>> = Vec::new();
+        for spec in &job.transforms {
+            operators.push(Box::new(TransformOperator::load(spec, runtime)?));
+        }
+        if let Some(spec) = &job.aggregate {
+            let mut aggregate = WindowAggregate::load(spec, runtime)?;
+            aggregate.expect_partitions(source.partitions());
+            operators.push(Box::new(aggregate));
+        }
+        let checkpoints = job.checkpoint.as_ref().map(Checkpoints::open).transpose()?;
         let decode = job
             .decode
             .as_ref()
             .map(|config| DecodeStage::build(config, &job.source, &source.schema()))
             .transpose()?;
         let encode = job.encode.as_ref().map(EncodeStage::new).transpose()?;
-        if let Some(aggregate) = aggregate.as_mut() {
-            aggregate.expect_partitions(source.partitions());
-        }
-        operators.extend(aggregate.map(|a| Box::new(a) as Box<dyn Operator>));
         let mut trigger = job.trigger;
         if let Some(cap) = source.max_rows_per_batch() {
             trigger.max_rows = trigger.max_rows.min(cap);
         }
-        let start_positions = source.positions();
         let (restart_attempts, restart_backoff) = job
             .checkpoint
             .as_ref()
             .map_or((0, Duration::ZERO), |c| (c.restart_attempts, c.restart_backoff));
-        let mut runner = JobRunner {
+        Ok(JobRunner {
             name: job.name.clone(),
             trigger,
+            start_positions: source.positions(),
             source,
             operators,
             sink,
@@ -202,17 +250,11 @@ impl JobRunner {
             transactions,
             restart_attempts,
             restart_backoff,
-            start_positions,
             epoch_dirty: false,
             epoch_started: Instant::now(),
             status: Arc::new(Mutex::new(JobStatus::default())),
             stats: RunStats::default(),
-        };
-        if !options.from_scratch {
-            runner.restore_at_start(group_offsets)?;
-        }
-        runner.start_positions = runner.source.positions();
-        Ok(runner)
+        })
     }
 
     /// The status the job keeps up to date while it runs.

@@ -1,0 +1,453 @@
+//! Whole jobs run in process, between memory (and generated) sources and
+//! memory sinks: dead letters, a stateful plugin across a restart and a
+//! trap, golden window runs (straight, checkpointed, failed and
+//! restored), and what a restore refuses.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use sluice_config::Job;
+use sluice_job::{Connectors, JobError, JobRunner, RunOptions, RunStats};
+use sluice_plugin_artifacts as artifacts;
+use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_sink::{MemoryRows, MemorySink, Sink};
+use sluice_source::{Chunk, MemorySource, Position, Source, SourceError};
+use sluice_state::StateError;
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig::default()).unwrap()
+}
+
+fn job(text: &str) -> Job {
+    Job::parse(Path::new("/nonexistent/job.toml"), text).unwrap()
+}
+
+/// The committed rows of each sink after a run.
+struct Run {
+    result: Result<RunStats, JobError>,
+    sink: Vec<RecordBatch>,
+    outputs: BTreeMap<String, Vec<RecordBatch>>,
+}
+
+/// Run `job` from `source` into memory sinks (`sink` and `outputs`).
+fn run(job: &Job, source: Box<dyn Source>, outputs: &[&str], options: RunOptions) -> Run {
+    let sink_rows = MemoryRows::default();
+    let output_rows: BTreeMap<String, MemoryRows> = outputs
+        .iter()
+        .map(|name| ((*name).to_owned(), MemoryRows::default()))
+        .collect();
+    let connectors = Connectors {
+        source,
+        sink: Box::new(MemorySink::new(sink_rows.clone())),
+        outputs: output_rows
+            .iter()
+            .map(|(name, rows)| {
+                let sink: Box<dyn Sink> = Box::new(MemorySink::new(rows.clone()));
+                (name.clone(), sink)
+            })
+            .collect(),
+    };
+    let result = JobRunner::with_connectors(job, &runtime(), options, connectors)
+        .and_then(|runner| runner.run(&AtomicBool::new(false)));
+    Run {
+        result,
+        sink: sink_rows.batches(),
+        outputs: output_rows
+            .into_iter()
+            .map(|(name, rows)| (name, rows.batches()))
+            .collect(),
+    }
+}
+
+fn ids_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        ),
+    ]))
+}
+
+/// Rows `ids`, at event time `id` seconds, except where `no_time` says.
+fn id_rows(ids: std::ops::Range<i64>, no_time: &[i64]) -> MemorySource {
+    let schema = ids_schema();
+    let times = TimestampMillisecondArray::from_iter(
+        ids.clone()
+            .map(|id| (!no_time.contains(&id)).then_some(id * 1000)),
+    );
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int64Array::from_iter_values(ids)), Arc::new(times)],
+    )
+    .unwrap();
+    MemorySource::new(schema, vec![batch])
+}
+
+fn int64s(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name(column)
+                .unwrap_or_else(|| panic!("no column {column} in {:?}", b.schema()))
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column = b.column_by_name(column).unwrap().as_string::<i32>().clone();
+            (0..column.len())
+                .map(|i| column.value(i).to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn plugin_rejections_and_rows_without_event_time_dead_letter_in_one_schema() {
+    let job = job(&format!(
+        r#"
+[job]
+name = "dead-letters"
+[source]
+type = "datagen"
+columns = [{{ name = "x", generator = "int" }}]
+[trigger]
+max_rows = 100
+[[transform]]
+plugin = "{filter}"
+config = {{ column = "id", op = "lt", value = "5", on_mismatch = "reject" }}
+[aggregate]
+plugin = "{stats}"
+event_time = "t"
+window = {{ type = "tumbling", size = "10s" }}
+[sink]
+type = "console"
+[outputs.dead-letter]
+type = "console"
+[outputs.late]
+type = "console"
+"#,
+        filter = artifacts::FILTER,
+        stats = artifacts::STATS,
+    ));
+    let run = run(
+        &job,
+        Box::new(id_rows(0..8, &[2])),
+        &["dead-letter", "late"],
+        RunOptions::default(),
+    );
+    run.result.unwrap();
+    let dead = &run.outputs["dead-letter"];
+    assert_eq!(dead.len(), 2, "one batch per cause: {dead:?}");
+    assert_eq!(
+        dead[0].schema(),
+        dead[1].schema(),
+        "every cause has the same dead-letter schema"
+    );
+    assert_eq!(int64s(dead, "id"), vec![5, 6, 7, 2]);
+    assert_eq!(
+        strings(dead, "__sluice.errors.kind"),
+        ["invalid-input", "invalid-input", "invalid-input", "missing-event-time"]
+    );
+    assert_eq!(
+        strings(dead, "__sluice.errors.operator"),
+        ["filter", "filter", "filter", "stats"]
+    );
+    assert!(strings(dead, "__sluice.errors.job").iter().all(|j| j == "dead-letters"));
+    // The other rows were counted: ids 0, 1, 3, 4 in window [0, 10s).
+    assert_eq!(int64s(&run.sink, "count"), vec![4]);
+}
+
+fn counter_job(location: &Path, trap_on_id: Option<i64>) -> Job {
+    let trap = trap_on_id.map_or(String::new(), |id| format!("trap_on_id = \"{id}\""));
+    job(&format!(
+        r#"
+[job]
+name = "counter"
+[source]
+type = "datagen"
+columns = [{{ name = "x", generator = "int" }}]
+[trigger]
+max_rows = 10
+[[transform]]
+plugin = "{plugin}"
+config = {{ {trap} }}
+[sink]
+type = "console"
+[checkpoint]
+location = "{location}"
+interval = "0s"
+restart_backoff = "10ms"
+"#,
+        plugin = artifacts::ROW_COUNTER,
+        location = location.display(),
+    ))
+}
+
+#[test]
+fn a_stateful_plugin_keeps_its_count_across_a_trap_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first run reads ids 0..30; its instance traps on id 25, the job
+    // goes back to the checkpoint after id 19 and the rebuilt instance
+    // starts from that count.
+    let first = run(
+        &counter_job(dir.path(), Some(25)),
+        Box::new(id_rows(0..30, &[])),
+        &[],
+        RunOptions::default(),
+    );
+    let stats = first.result.unwrap();
+    assert_eq!(stats.restarts, 1, "the trap sent the job back once");
+    // The second run resumes at id 30 with the count of 30.
+    let second = run(
+        &counter_job(dir.path(), None),
+        Box::new(id_rows(0..50, &[])),
+        &[],
+        RunOptions::default(),
+    );
+    second.result.unwrap();
+    let mut output = first.sink.clone();
+    output.extend(second.sink.clone());
+    assert_eq!(int64s(&output, "id"), (0..50).collect::<Vec<_>>());
+    assert_eq!(int64s(&output, "seen"), (1..=50).collect::<Vec<_>>());
+}
+
+#[test]
+fn without_a_checkpoint_a_trap_stops_the_job_with_the_plugin_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = counter_job(dir.path(), Some(3));
+    job.checkpoint = None;
+    let run = run(&job, Box::new(id_rows(0..10, &[])), &[], RunOptions::default());
+    let error = run.result.unwrap_err().to_string();
+    assert!(error.contains("row-counter") || error.contains("row_counter"), "{error}");
+    assert!(run.sink.is_empty(), "nothing of the failed batch was committed");
+}
+
+#[test]
+fn a_torn_checkpoint_is_skipped_and_a_corrupt_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(
+        &counter_job(dir.path(), None),
+        Box::new(id_rows(0..30, &[])),
+        &[],
+        RunOptions::default(),
+    );
+    first.result.unwrap();
+    let mut epochs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    epochs.sort();
+    assert!(epochs.len() >= 2, "{epochs:?}");
+    // Tear the newest epoch: its manifest is gone, one file is left.
+    let newest = epochs.last().unwrap();
+    std::fs::remove_file(newest.join("MANIFEST")).unwrap();
+    let second = run(
+        &counter_job(dir.path(), None),
+        Box::new(id_rows(0..40, &[])),
+        &[],
+        RunOptions::default(),
+    );
+    second.result.unwrap();
+    // The epoch before the torn one ended at id 19: the job resumes there.
+    assert_eq!(int64s(&second.sink, "id"), (20..40).collect::<Vec<_>>());
+    assert_eq!(int64s(&second.sink, "seen"), (21..=40).collect::<Vec<_>>());
+
+    // Corrupt the newest committed epoch's state file.
+    let mut epochs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("MANIFEST").exists())
+        .collect();
+    epochs.sort();
+    let state = std::fs::read_dir(epochs.last().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("operator."))
+        .unwrap();
+    std::fs::write(&state, b"\x01\x00\x00\x00\x00\x00\x00\x00").unwrap();
+    let third = run(
+        &counter_job(dir.path(), None),
+        Box::new(id_rows(0..50, &[])),
+        &[],
+        RunOptions::default(),
+    );
+    match third.result {
+        Err(JobError::Checkpoint(StateError::Corrupt { .. })) => {}
+        other => panic!("a corrupt checkpoint must be reported, got {other:?}"),
+    }
+    assert!(third.sink.is_empty());
+}
+
+/// A source that fails, as a killed process would stop, after handing out
+/// `chunks` chunks.
+#[derive(Debug)]
+struct FailsAfter {
+    inner: Box<dyn Source>,
+    chunks: usize,
+}
+
+impl Source for FailsAfter {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
+        if self.chunks == 0 {
+            return Err(SourceError::Config("killed".into()));
+        }
+        self.chunks -= 1;
+        self.inner.next_chunk(max_rows, max_wait)
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        self.inner.positions()
+    }
+
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        self.inner.seek(positions)
+    }
+}
+
+/// Rows as sorted JSON lines, to compare outputs as multisets.
+fn lines(batches: &[RecordBatch]) -> Vec<String> {
+    let mut buffer = Vec::new();
+    let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
+    for batch in batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    let mut lines: Vec<String> = String::from_utf8(buffer)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn nexmark_job(plugin: &str, aggregate: &str, checkpoint: Option<&Path>) -> Job {
+    let checkpoint = checkpoint.map_or(String::new(), |dir| {
+        format!(
+            "[checkpoint]\nlocation = \"{}\"\ninterval = \"0s\"\nrestart_attempts = 0\n",
+            dir.display()
+        )
+    });
+    job(&format!(
+        r#"
+[job]
+name = "golden"
+[source]
+type = "nexmark"
+events = 20000
+base_time = 1700000000000
+event_rate = 10000
+[trigger]
+max_rows = 1000
+[aggregate]
+plugin = "{plugin}"
+event_time = "date_time"
+{aggregate}
+[sink]
+type = "console"
+[outputs.late]
+type = "console"
+{checkpoint}
+"#
+    ))
+}
+
+fn nexmark_source(job: &Job) -> Box<dyn Source> {
+    sluice_source::open(&job.source, 1000).unwrap()
+}
+
+/// Every window case runs three ways: straight through, with a
+/// checkpoint after every batch, and failed part-way and restored. The
+/// three outputs are the same rows.
+#[test]
+fn window_queries_give_the_same_rows_straight_checkpointed_and_restored() {
+    let cases = [
+        (
+            artifacts::NEXMARK_Q5,
+            "columns = [\"auction\"]\nwindow = { type = \"hopping\", size = \"2s\", slide = \"500ms\" }",
+        ),
+        (
+            artifacts::NEXMARK_Q7,
+            "window = { type = \"tumbling\", size = \"1s\" }",
+        ),
+        (
+            artifacts::NEXMARK_Q11,
+            "key = [\"bidder\"]\ncolumns = []\nwindow = { type = \"session\", gap = \"100ms\" }",
+        ),
+    ];
+    for (plugin, aggregate) in cases {
+        let straight_job = nexmark_job(plugin, aggregate, None);
+        let straight = run(
+            &straight_job,
+            nexmark_source(&straight_job),
+            &["late"],
+            RunOptions::default(),
+        );
+        straight.result.unwrap();
+        let want = lines(&straight.sink);
+        assert!(!want.is_empty(), "{aggregate}: no results to compare");
+
+        let dir = tempfile::tempdir().unwrap();
+        let job = nexmark_job(plugin, aggregate, Some(dir.path()));
+        let checkpointed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
+        assert!(checkpointed.result.unwrap().checkpoints > 5);
+        assert_eq!(lines(&checkpointed.sink), want, "{aggregate}: checkpointed");
+
+        let dir = tempfile::tempdir().unwrap();
+        let job = nexmark_job(plugin, aggregate, Some(dir.path()));
+        let failing = FailsAfter {
+            inner: nexmark_source(&job),
+            chunks: 7,
+        };
+        let killed = run(&job, Box::new(failing), &["late"], RunOptions::default());
+        assert!(killed.result.is_err(), "{aggregate}: the first run fails");
+        let resumed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
+        resumed.result.unwrap();
+        let mut got = killed.sink;
+        got.extend(resumed.sink);
+        assert_eq!(lines(&got), want, "{aggregate}: failed and restored");
+    }
+}
+
+#[test]
+fn a_changed_window_is_refused_by_name_unless_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let window = |size: &str| format!("window = {{ type = \"tumbling\", size = \"{size}\" }}");
+    let job = nexmark_job(artifacts::NEXMARK_Q7, &window("1s"), Some(dir.path()));
+    run(&job, nexmark_source(&job), &["late"], RunOptions::default())
+        .result
+        .unwrap();
+    let changed = nexmark_job(artifacts::NEXMARK_Q7, &window("2s"), Some(dir.path()));
+    let refused = run(&changed, nexmark_source(&changed), &["late"], RunOptions::default());
+    let error = refused.result.unwrap_err();
+    assert!(
+        matches!(error, JobError::Incompatible { .. }) && error.to_string().contains("size: 1000"),
+        "{error}"
+    );
+    let fresh = run(
+        &changed,
+        nexmark_source(&changed),
+        &["late"],
+        RunOptions { from_scratch: true },
+    );
+    assert!(fresh.result.unwrap().rows_out > 0);
+}
