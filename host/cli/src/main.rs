@@ -127,11 +127,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache_dir,
             from_scratch,
         } => {
+            // Handlers first: a signal during setup stops the job at its
+            // first batch boundary, cleanly, rather than killing it.
+            let stop = stop_on_signals()?;
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
             let runner = JobRunner::build(&job, &runtime, RunOptions { from_scratch })
                 .with_context(|| format!("job `{}`", job.name))?;
-            let stop = stop_on_signals()?;
             tracing::info!(job = %job.name, "running");
             let handle = JobHandle::start_with_stop(runner, stop)?;
             let stats = handle

@@ -34,10 +34,10 @@ mod values;
 pub use schema::{json_schema, reference};
 
 pub use job::{
-    AggregateSpec, CheckpointConfig, ColumnType, ConsoleSink, DatagenColumn, Delivery, DatagenSource, DeclaredColumn,
-    DecodeConfig, DecodeFormat, EmitConfig, EncodeConfig, EncodeFormat, FileFormat, FileSink,
-    FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, OnError,
-    PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
+    AggregateSpec, CheckpointConfig, ColumnType, ConsoleSink, DatagenColumn, DatagenSource,
+    DeclaredColumn, DecodeConfig, DecodeFormat, Delivery, EmitConfig, EncodeConfig, EncodeFormat,
+    FileFormat, FileSink, FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource,
+    NexmarkTable, OnError, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };
 
 use std::path::PathBuf;

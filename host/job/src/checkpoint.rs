@@ -140,7 +140,9 @@ impl Checkpoints {
 
     /// Delete committed epochs beyond the newest `keep`.
     pub(crate) fn retain(&self) -> Result<(), StateError> {
-        self.runtime.block_on(self.store.retain(self.keep)).map(drop)
+        self.runtime
+            .block_on(self.store.retain(self.keep))
+            .map(drop)
     }
 
     /// The newest committed epoch whose positions, for the partitions the

@@ -88,17 +88,18 @@ fn kafka_records(
             )
         })
     };
-    let source: Vec<(&str, Option<Vec<String>>)> =
-        SOURCE_FIELDS.iter().map(|name| (*name, text(name))).collect();
+    let source: Vec<(&str, Option<Vec<String>>)> = SOURCE_FIELDS
+        .iter()
+        .map(|name| (*name, text(name)))
+        .collect();
     let header_fields = Fields::from(vec![
         Field::new("key", DataType::Utf8, false),
         Field::new("value", DataType::Binary, true),
     ]);
-    let mut headers = ListBuilder::new(StructBuilder::from_fields(header_fields.clone(), 0))
-        .with_field(Arc::new(Field::new_list_field(
-            DataType::Struct(header_fields),
-            true,
-        )));
+    let mut headers =
+        ListBuilder::new(StructBuilder::from_fields(header_fields.clone(), 0)).with_field(
+            Arc::new(Field::new_list_field(DataType::Struct(header_fields), true)),
+        );
     let original = picked
         .column_by_name("headers")
         .and_then(|c| c.as_list_opt::<i32>().cloned());
@@ -216,8 +217,7 @@ pub(crate) fn original_records(source: &RecordBatch, rows: &RecordBatch) -> Reco
                 .collect(),
         )
     };
-    let (Some(source_locations), Some(row_locations)) = (locations(source), locations(rows))
-    else {
+    let (Some(source_locations), Some(row_locations)) = (locations(source), locations(rows)) else {
         return rows.clone();
     };
     let index: HashMap<&Location, u32> = source_locations

@@ -12,8 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{DeclaredColumn, DecodeConfig, DecodeFormat, OnError, SourceSpec};
 use sluice_format::{
-    DecodeSpec, FormatError, Poison, SchemaVersion, ValueDecoder, ValueFormat,
-    open_decoder,
+    DecodeSpec, FormatError, Poison, SchemaVersion, ValueDecoder, ValueFormat, open_decoder,
 };
 
 use crate::JobError;
@@ -141,8 +140,7 @@ impl DecodeStage {
     /// with backoff, then stops the job; poison records follow the policy.
     pub(crate) fn decode(&mut self, batch: &RecordBatch) -> Result<DecodedBatch, JobError> {
         let values = batch.column_by_name("value").expect("checked at build");
-        let values =
-            cast(values, &DataType::Binary).map_err(|e| JobError::Batch(e.to_string()))?;
+        let values = cast(values, &DataType::Binary).map_err(|e| JobError::Batch(e.to_string()))?;
         let values: &BinaryArray = values.as_binary();
         let mut attempt = 0;
         let decoded = loop {
@@ -166,9 +164,7 @@ impl DecodeStage {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for name in &self.keep {
             let column = batch.column_by_name(name).expect("checked at build");
-            columns.push(
-                take(column, &indices, None).map_err(|e| JobError::Batch(e.to_string()))?,
-            );
+            columns.push(take(column, &indices, None).map_err(|e| JobError::Batch(e.to_string()))?);
         }
         columns.extend(decoded.batch.columns().iter().cloned());
         let rows = RecordBatch::try_new(self.schema.clone(), columns)

@@ -74,7 +74,10 @@ impl JobHandle {
 
     /// What the job has done so far.
     pub fn status(&self) -> JobStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Wait for the job to end.

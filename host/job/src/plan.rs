@@ -62,7 +62,11 @@ impl Plan {
             let operator = TransformOperator::load(spec, runtime)?;
             stages.push((
                 "transform",
-                format!("{}. {}", i + 1, plugin_line(spec, operator.plugin().digest())),
+                format!(
+                    "{}. {}",
+                    i + 1,
+                    plugin_line(spec, operator.plugin().digest())
+                ),
             ));
         }
         if !job.transforms.is_empty() {
@@ -187,7 +191,9 @@ fn checkpointing(job: &Job) -> String {
         return "off: the job keeps no state or positions across a restart; add [checkpoint] location = ...".into();
     };
     let delivery = match checkpoint.delivery {
-        sluice_config::Delivery::ExactlyOnce => "exactly-once (Kafka transactions with the source offsets)",
+        sluice_config::Delivery::ExactlyOnce => {
+            "exactly-once (Kafka transactions with the source offsets)"
+        }
         sluice_config::Delivery::AtLeastOnce => "at-least-once",
     };
     format!(

@@ -159,7 +159,9 @@ impl JobRunner {
         };
         let open = |spec: &SinkSpec, label: &str| -> Result<Box<dyn Sink>, JobError> {
             Ok(match (spec, &transactions) {
-                (SinkSpec::Kafka(kafka), Some(t)) => Box::new(KafkaSink::open_in(&kafka.options, t)?),
+                (SinkSpec::Kafka(kafka), Some(t)) => {
+                    Box::new(KafkaSink::open_in(&kafka.options, t)?)
+                }
                 (SinkSpec::Kafka(kafka), None) => Box::new(KafkaSink::open(&kafka.options)?),
                 (other, _) => sluice_sink::open(other, label)?,
             })
@@ -231,10 +233,10 @@ impl JobRunner {
         if let Some(cap) = source.max_rows_per_batch() {
             trigger.max_rows = trigger.max_rows.min(cap);
         }
-        let (restart_attempts, restart_backoff) = job
-            .checkpoint
-            .as_ref()
-            .map_or((0, Duration::ZERO), |c| (c.restart_attempts, c.restart_backoff));
+        let (restart_attempts, restart_backoff) =
+            job.checkpoint.as_ref().map_or((0, Duration::ZERO), |c| {
+                (c.restart_attempts, c.restart_backoff)
+            });
         Ok(JobRunner {
             name: job.name.clone(),
             trigger,
@@ -264,7 +266,10 @@ impl JobRunner {
 
     /// Restore the checkpoint a restart resumes from: the one the Kafka
     /// group's committed offsets name (exactly-once), or the newest.
-    fn restore_at_start(&mut self, group_offsets: Option<Vec<(Position, String)>>) -> Result<(), JobError> {
+    fn restore_at_start(
+        &mut self,
+        group_offsets: Option<Vec<(Position, String)>>,
+    ) -> Result<(), JobError> {
         let Some(checkpoints) = &self.checkpoints else {
             return Ok(());
         };
@@ -315,9 +320,8 @@ impl JobRunner {
             reason,
         };
         let checkpoint = checkpoints.read(epoch)?;
-        let metadata: EpochMetadata =
-            serde_json::from_value(checkpoint.manifest.metadata.clone())
-                .map_err(|e| incompatible(format!("its manifest is not a Sluice job's: {e}")))?;
+        let metadata: EpochMetadata = serde_json::from_value(checkpoint.manifest.metadata.clone())
+            .map_err(|e| incompatible(format!("its manifest is not a Sluice job's: {e}")))?;
         check_compatible(&metadata.operators, &self.operators).map_err(incompatible)?;
         for operator in &mut self.operators {
             let state = checkpoint.file(&state_file(operator.name()));

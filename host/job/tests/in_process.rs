@@ -67,11 +67,7 @@ fn run(job: &Job, source: Box<dyn Source>, outputs: &[&str], options: RunOptions
 fn ids_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
-        Field::new(
-            "t",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            true,
-        ),
+        Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true),
     ]))
 }
 
@@ -160,13 +156,22 @@ type = "console"
     assert_eq!(int64s(dead, "id"), vec![5, 6, 7, 2]);
     assert_eq!(
         strings(dead, "__sluice.errors.kind"),
-        ["invalid-input", "invalid-input", "invalid-input", "missing-event-time"]
+        [
+            "invalid-input",
+            "invalid-input",
+            "invalid-input",
+            "missing-event-time"
+        ]
     );
     assert_eq!(
         strings(dead, "__sluice.errors.operator"),
         ["filter", "filter", "filter", "stats"]
     );
-    assert!(strings(dead, "__sluice.errors.job").iter().all(|j| j == "dead-letters"));
+    assert!(
+        strings(dead, "__sluice.errors.job")
+            .iter()
+            .all(|j| j == "dead-letters")
+    );
     // The other rows were counted: ids 0, 1, 3, 4 in window [0, 10s).
     assert_eq!(int64s(&run.sink, "count"), vec![4]);
 }
@@ -230,10 +235,21 @@ fn without_a_checkpoint_a_trap_stops_the_job_with_the_plugin_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut job = counter_job(dir.path(), Some(3));
     job.checkpoint = None;
-    let run = run(&job, Box::new(id_rows(0..10, &[])), &[], RunOptions::default());
+    let run = run(
+        &job,
+        Box::new(id_rows(0..10, &[])),
+        &[],
+        RunOptions::default(),
+    );
     let error = run.result.unwrap_err().to_string();
-    assert!(error.contains("row-counter") || error.contains("row_counter"), "{error}");
-    assert!(run.sink.is_empty(), "nothing of the failed batch was committed");
+    assert!(
+        error.contains("row-counter") || error.contains("row_counter"),
+        "{error}"
+    );
+    assert!(
+        run.sink.is_empty(),
+        "nothing of the failed batch was committed"
+    );
 }
 
 #[test]
@@ -437,7 +453,12 @@ fn a_changed_window_is_refused_by_name_unless_from_scratch() {
         .result
         .unwrap();
     let changed = nexmark_job(artifacts::NEXMARK_Q7, &window("2s"), Some(dir.path()));
-    let refused = run(&changed, nexmark_source(&changed), &["late"], RunOptions::default());
+    let refused = run(
+        &changed,
+        nexmark_source(&changed),
+        &["late"],
+        RunOptions::default(),
+    );
     let error = refused.result.unwrap_err();
     assert!(
         matches!(error, JobError::Incompatible { .. }) && error.to_string().contains("size: 1000"),

@@ -225,7 +225,9 @@ impl Sink for KafkaSink {
 
 /// librdkafka settings of a producer for a sink's options: the `kafka.*`
 /// options, and idempotence.
-pub(crate) fn producer_config(options: &BTreeMap<String, String>) -> Result<ClientConfig, KafkaError> {
+pub(crate) fn producer_config(
+    options: &BTreeMap<String, String>,
+) -> Result<ClientConfig, KafkaError> {
     let client = client_settings(options, &["topic", "valueFormat"])?;
     let mut config = ClientConfig::new();
     for (key, value) in &client {

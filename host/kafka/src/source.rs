@@ -39,6 +39,8 @@ pub struct KafkaSource {
     builder: RowBuilder,
     last_refresh: Instant,
     data_loss_events: u64,
+    /// Whether the consumer has been given the partitions.
+    assigned: bool,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -95,6 +97,7 @@ impl KafkaSource {
             builder,
             last_refresh: Instant::now(),
             data_loss_events: 0,
+            assigned: false,
         };
         source.wait_for_brokers()?;
         let mut ends = BTreeMap::new();
@@ -105,7 +108,9 @@ impl KafkaSource {
             source.positions.insert(partition.clone(), offset);
             ends.insert(partition, high);
         }
-        source.assign()?;
+        // Assigned at the first poll, after a checkpoint's offsets (if
+        // any) have been applied: assigning twice in quick succession trips
+        // an assertion in librdkafka.
         if available_now {
             source.end_offsets = Some(ends);
         }
@@ -149,10 +154,12 @@ impl KafkaSource {
     /// The consumer group's metadata, which a transaction's offset commit
     /// needs (`send_offsets_to_transaction`).
     pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata, KafkaError> {
-        self.consumer.group_metadata().ok_or_else(|| KafkaError::Option {
-            option: "kafka.group.id".into(),
-            message: "the consumer has no group metadata".into(),
-        })
+        self.consumer
+            .group_metadata()
+            .ok_or_else(|| KafkaError::Option {
+                option: "kafka.group.id".into(),
+                message: "the consumer has no group metadata".into(),
+            })
     }
 
     /// Data-loss events seen and skipped (with `failOnDataLoss=false`).
@@ -277,7 +284,8 @@ impl KafkaSource {
     }
 
     /// Point the consumer at the current positions.
-    fn assign(&self) -> Result<(), KafkaError> {
+    fn assign(&mut self) -> Result<(), KafkaError> {
+        self.assigned = true;
         let mut list = TopicPartitionList::new();
         for ((topic, partition), offset) in &self.positions {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
@@ -358,6 +366,9 @@ impl KafkaSource {
     fn poll_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, KafkaError> {
         if self.finished() {
             return Ok(Chunk::End);
+        }
+        if !self.assigned {
+            self.assign()?;
         }
         if self.end_offsets.is_none()
             && !matches!(self.options.subscription, Subscription::Partitions(_))
@@ -465,6 +476,32 @@ impl Source for KafkaSource {
                 .map_err(error)?;
             self.positions.insert(partition, offset);
         }
-        self.assign().map_err(error)
+        if !self.assigned {
+            return Ok(());
+        }
+        // Already consuming: move the fetchers (which also drops what they
+        // fetched past the new positions).
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.positions {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|e| error(KafkaError::client("preparing a seek")(e)))?;
+        }
+        let sought = self
+            .consumer
+            .seek_partitions(list, REQUEST_TIMEOUT)
+            .map_err(|e| error(KafkaError::client("seeking to the checkpoint")(e)))?;
+        let failed = sought.elements().iter().find_map(|e| {
+            e.error()
+                .err()
+                .map(|cause| format!("{}-{}: {cause}", e.topic(), e.partition()))
+        });
+        drop(sought);
+        match failed {
+            Some(message) => Err(SourceError::Read {
+                what: "Kafka".into(),
+                message: format!("seeking to the checkpoint: {message}"),
+            }),
+            None => Ok(()),
+        }
     }
 }

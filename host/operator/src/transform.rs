@@ -81,13 +81,12 @@ impl Operator for TransformOperator {
                     let Some(rejected) = TransformPlugin::rejected_rows(&error) else {
                         return Err(error.into());
                     };
-                    let (bad, good) =
-                        split_rows(&batch, &rejected.rows).map_err(|message| {
-                            OperatorError::Batch {
-                                operator: self.name().to_owned(),
-                                message,
-                            }
-                        })?;
+                    let (bad, good) = split_rows(&batch, &rejected.rows).map_err(|message| {
+                        OperatorError::Batch {
+                            operator: self.name().to_owned(),
+                            message,
+                        }
+                    })?;
                     out.rejected.push(Rejected {
                         operator: self.name().to_owned(),
                         kind: RejectKind::InvalidInput,

@@ -84,8 +84,7 @@ impl WindowAggregate {
     /// Announce the input's partitions before the first batch, so each
     /// holds the watermark back until it has data or goes idle.
     pub fn expect_partitions(&mut self, partitions: Vec<PartitionId>) {
-        self.operator
-            .expect_partitions(partitions, Instant::now());
+        self.operator.expect_partitions(partitions, Instant::now());
     }
 
     /// The output late rows go to.
@@ -175,9 +174,9 @@ impl Operator for WindowAggregate {
         self.operator
             .restore(state, Instant::now())
             .map_err(|error| OperatorError::Restore {
-            operator: self.name.clone(),
-            reason: error.to_string(),
-        })
+                operator: self.name.clone(),
+                reason: error.to_string(),
+            })
     }
 
     fn state_definition(&self) -> String {

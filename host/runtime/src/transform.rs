@@ -160,8 +160,7 @@ impl TransformPlugin {
             Err(error) => return Err(self.core.call_failed(&instance.store, "snapshot", error)),
         };
         self.core.release(instance);
-        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) =
-            state.as_deref().map(Arc::from);
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = state.as_deref().map(Arc::from);
         Ok(state)
     }
 

@@ -106,11 +106,13 @@ pub fn row_position(rows: u64) -> Vec<Position> {
 pub fn rows_at(positions: &[Position]) -> Result<u64, SourceError> {
     match positions {
         [] => Ok(0),
-        [Position {
-            topic,
-            partition: 0,
-            offset,
-        }] if topic.is_empty() => u64::try_from(*offset)
+        [
+            Position {
+                topic,
+                partition: 0,
+                offset,
+            },
+        ] if topic.is_empty() => u64::try_from(*offset)
             .map_err(|_| SourceError::Config(format!("a negative position, {offset}"))),
         other => Err(SourceError::Config(format!(
             "positions of another kind of source ({} partitions); this source has one",

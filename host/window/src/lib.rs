@@ -22,8 +22,8 @@ mod watermark;
 pub use accumulator::Accumulator;
 pub use assign::WindowKind;
 pub use operator::{EmitMode, WindowOperator, WindowOutput, WindowSpec};
-pub use state::StateStore;
 pub use snapshot::{KEY_GROUPS, key_group_of};
+pub use state::StateStore;
 pub use watermark::{PartitionId, WatermarkState, WatermarkTracker};
 
 /// Why windowed aggregation failed.

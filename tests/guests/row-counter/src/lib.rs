@@ -30,7 +30,10 @@ impl Transform for RowCounter {
     fn process(&mut self, batch: RecordBatch) -> Result<Output> {
         if let (Some(trap), false) = (self.trap_on_id, self.restored)
             && let Some(ids) = batch.column_by_name("id")
-            && ids.as_primitive::<Int64Type>().iter().any(|id| id == Some(trap))
+            && ids
+                .as_primitive::<Int64Type>()
+                .iter()
+                .any(|id| id == Some(trap))
         {
             panic!("row-counter: told to trap on id {trap}");
         }
