@@ -23,7 +23,7 @@ const RECORDS: usize = 200_000;
 /// Partitions of the input topic.
 const PARTITIONS: i32 = 3;
 
-fn broker() -> String {
+pub(crate) fn broker() -> String {
     std::env::var("SLUICE_BENCH_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
@@ -39,7 +39,7 @@ fn bench_broker() -> Broker {
 /// A topic of one benchmark path, deleted when dropped: noida-db keeps
 /// every record in one file that it rewrites in full, so topics left
 /// behind slow the broker down for every later path and run.
-struct BenchTopic(String);
+pub(crate) struct BenchTopic(String);
 
 impl std::ops::Deref for BenchTopic {
     type Target = str;
@@ -56,7 +56,7 @@ impl Drop for BenchTopic {
 }
 
 /// A new topic with `PARTITIONS` partitions.
-fn topic(name: &str) -> BenchTopic {
+pub(crate) fn topic(name: &str) -> BenchTopic {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -104,7 +104,7 @@ fn payload(i: usize) -> String {
     )
 }
 
-fn fill(topic: &str, records: usize) -> anyhow::Result<()> {
+pub(crate) fn fill(topic: &str, records: usize) -> anyhow::Result<()> {
     let producer = producer()?;
     for i in 0..records {
         let value = payload(i);
@@ -206,7 +206,7 @@ fn redact() -> String {
     )
 }
 
-fn sluice_job(runtime: &Runtime, text: &str) -> anyhow::Result<JobRunner> {
+pub(crate) fn sluice_job(runtime: &Runtime, text: &str) -> anyhow::Result<JobRunner> {
     let job = Job::parse(std::path::Path::new("bench.toml"), text)?;
     Ok(JobRunner::build(&job, runtime, RunOptions::default())?)
 }

@@ -7,8 +7,10 @@
 //! cargo run --release -p sluice-bench -- nexmark
 //! cargo run --release -p sluice-bench -- decode
 //! cargo run --release -p sluice-bench -- languages
+//! cargo run --release -p sluice-bench -- checkpoint   # needs scripts/services start
 //! ```
 
+mod checkpoint;
 mod decode;
 mod kafka;
 mod languages;
@@ -26,8 +28,9 @@ fn main() -> anyhow::Result<()> {
         "nexmark" => nexmark::run(),
         "decode" => decode::run(),
         "languages" => languages::run(),
+        "checkpoint" => checkpoint::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, checkpoint"
         ),
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use sluice_sdk::arrow_array::{Array, Int64Array, RecordBatch, cast::AsArray, types::Int64Type};
+use sluice_sdk::arrow_array::{Int64Array, RecordBatch, cast::AsArray, types::Int64Type};
 use sluice_sdk::arrow_schema::{DataType, Field, Schema};
 use sluice_sdk::{Config, Error, Output, Result, Transform, export_transform};
 
