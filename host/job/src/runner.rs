@@ -179,6 +179,7 @@ impl JobRunner {
         if !options.from_scratch {
             runner.restore_at_start(group_offsets)?;
         }
+        runner.recover_sinks()?;
         runner.start_positions = runner.source.positions();
         Ok(runner)
     }
@@ -197,6 +198,7 @@ impl JobRunner {
         if !options.from_scratch {
             runner.restore_at_start(None)?;
         }
+        runner.recover_sinks()?;
         runner.start_positions = runner.source.positions();
         Ok(runner)
     }
@@ -306,6 +308,20 @@ impl JobRunner {
         if let Some(epoch) = epoch {
             self.restore(epoch)?;
             tracing::info!(job = %self.name, epoch, "restored from the checkpoint");
+        }
+        Ok(())
+    }
+
+    /// With checkpoints, tell every sink which epoch the job resumes from,
+    /// so sinks that hold epochs back finish or drop what a crash left.
+    fn recover_sinks(&mut self) -> Result<(), JobError> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(());
+        };
+        let restored = checkpoints.last_committed;
+        self.sink.recover(restored)?;
+        for output in self.outputs.values_mut() {
+            output.recover(restored)?;
         }
         Ok(())
     }

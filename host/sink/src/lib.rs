@@ -1,5 +1,6 @@
 //! Sinks of rows for a job: `console` (a table per batch, like Spark's
-//! console sink), `file` (JSON lines, appended) and, for tests, memory.
+//! console sink), `file` (JSON lines, appended; exactly-once when the job
+//! checkpoints) and, for tests, memory.
 //!
 //! A sink sees the job's epochs: what it is handed between two commits
 //! belongs to one epoch, which the job commits once its checkpoint is
@@ -7,14 +8,16 @@
 //! can hold an epoch back (memory, Kafka's transactions) make output
 //! exactly-once; the others deliver at least once.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+mod file;
+
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use arrow::json::LineDelimitedWriter;
 use arrow::record_batch::RecordBatch;
 use arrow::util::pretty::pretty_format_batches;
 use sluice_config::SinkSpec;
+
+use file::JsonLinesFile;
 
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,14 @@ pub trait Sink: Send + std::fmt::Debug {
     /// The job goes back to its last checkpoint: drop what was written
     /// since the last commit, where the sink can.
     fn abort(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// The job checkpoints, and has restored epoch `restored` (`None`: it
+    /// starts fresh). A sink that can hold epochs back does so from now
+    /// on, makes visible an epoch up to `restored` that was checkpointed
+    /// but not yet made visible, and drops what it holds of later ones.
+    fn recover(&mut self, _restored: Option<u64>) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -117,22 +128,7 @@ pub fn open(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, SinkError> {
             num_rows: console.num_rows,
             batches: 0,
         }),
-        SinkSpec::File(file) => {
-            let path = &file.path;
-            let what = format!("{label} ({})", path.display());
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| SinkError::Open {
-                    what: what.clone(),
-                    message: e.to_string(),
-                })?;
-            Box::new(JsonLines {
-                what,
-                writer: LineDelimitedWriter::new(BufWriter::new(file)),
-            })
-        }
+        SinkSpec::File(file) => Box::new(JsonLinesFile::open(&file.path, label)?),
         SinkSpec::Kafka(_) => {
             return Err(SinkError::Open {
                 what: label.to_owned(),
@@ -178,33 +174,5 @@ impl Sink for Console {
                 what: self.label.clone(),
                 message: e.to_string(),
             })
-    }
-}
-
-/// Appends rows as JSON lines.
-struct JsonLines {
-    what: String,
-    writer: LineDelimitedWriter<BufWriter<File>>,
-}
-
-impl std::fmt::Debug for JsonLines {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonLines")
-            .field("file", &self.what)
-            .finish()
-    }
-}
-
-impl Sink for JsonLines {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
-        let error = |message: String| SinkError::Write {
-            what: self.what.clone(),
-            message,
-        };
-        self.writer.write(batch).map_err(|e| error(e.to_string()))?;
-        self.writer
-            .get_mut()
-            .flush()
-            .map_err(|e| error(e.to_string()))
     }
 }
