@@ -391,9 +391,43 @@ fn nexmark_source(job: &Job) -> Box<dyn Source> {
     sluice_source::open(&job.source, 1000).unwrap()
 }
 
-/// Every window case runs three ways: straight through, with a
-/// checkpoint after every batch, and failed part-way and restored. The
-/// three outputs are the same rows.
+/// Run the job `job_at` makes three ways: straight through, with a
+/// checkpoint after every batch, and failed part-way and restored; the
+/// three outputs must be the same rows.
+fn three_ways(case: &str, job_at: impl Fn(Option<&Path>) -> Job) {
+    let straight_job = job_at(None);
+    let straight = run(
+        &straight_job,
+        nexmark_source(&straight_job),
+        &["late"],
+        RunOptions::default(),
+    );
+    straight.result.unwrap();
+    let want = lines(&straight.sink);
+    assert!(!want.is_empty(), "{case}: no results to compare");
+
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_at(Some(dir.path()));
+    let checkpointed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
+    assert!(checkpointed.result.unwrap().checkpoints > 5);
+    assert_eq!(lines(&checkpointed.sink), want, "{case}: checkpointed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_at(Some(dir.path()));
+    let failing = FailsAfter {
+        inner: nexmark_source(&job),
+        chunks: 7,
+    };
+    let killed = run(&job, Box::new(failing), &["late"], RunOptions::default());
+    assert!(killed.result.is_err(), "{case}: the first run fails");
+    let resumed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
+    resumed.result.unwrap();
+    let mut got = killed.sink;
+    got.extend(resumed.sink);
+    assert_eq!(lines(&got), want, "{case}: failed and restored");
+}
+
+/// Every window case: the windowed Nexmark queries.
 #[test]
 fn window_queries_give_the_same_rows_straight_checkpointed_and_restored() {
     let cases = [
@@ -411,36 +445,33 @@ fn window_queries_give_the_same_rows_straight_checkpointed_and_restored() {
         ),
     ];
     for (plugin, aggregate) in cases {
-        let straight_job = nexmark_job(plugin, aggregate, None);
-        let straight = run(
-            &straight_job,
-            nexmark_source(&straight_job),
-            &["late"],
-            RunOptions::default(),
-        );
-        straight.result.unwrap();
-        let want = lines(&straight.sink);
-        assert!(!want.is_empty(), "{aggregate}: no results to compare");
+        three_ways(aggregate, |dir| nexmark_job(plugin, aggregate, dir));
+    }
+}
 
-        let dir = tempfile::tempdir().unwrap();
-        let job = nexmark_job(plugin, aggregate, Some(dir.path()));
-        let checkpointed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
-        assert!(checkpointed.result.unwrap().checkpoints > 5);
-        assert_eq!(lines(&checkpointed.sink), want, "{aggregate}: checkpointed");
-
-        let dir = tempfile::tempdir().unwrap();
-        let job = nexmark_job(plugin, aggregate, Some(dir.path()));
-        let failing = FailsAfter {
-            inner: nexmark_source(&job),
-            chunks: 7,
-        };
-        let killed = run(&job, Box::new(failing), &["late"], RunOptions::default());
-        assert!(killed.result.is_err(), "{aggregate}: the first run fails");
-        let resumed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
-        resumed.result.unwrap();
-        let mut got = killed.sink;
-        got.extend(resumed.sink);
-        assert_eq!(lines(&got), want, "{aggregate}: failed and restored");
+/// The stateless Nexmark queries (q0 pass-through, q1 currency, q2
+/// selection), as transforms.
+#[test]
+fn stateless_nexmark_queries_give_the_same_rows_straight_checkpointed_and_restored() {
+    for plugin in [artifacts::NEXMARK_Q0, artifacts::NEXMARK_Q1, artifacts::NEXMARK_Q2] {
+        three_ways(plugin, |dir| {
+            let mut job = nexmark_job(
+                artifacts::NEXMARK_Q7,
+                "window = { type = \"tumbling\", size = \"1s\" }",
+                dir,
+            );
+            job.aggregate = None;
+            job.transforms = vec![sluice_config::PluginSpec {
+                name: "query".into(),
+                plugin: plugin.into(),
+                field: "transform[0].plugin".into(),
+                line: 1,
+                config: Vec::new(),
+                memory_limit: 64 << 20,
+                deadline: Duration::from_secs(10),
+            }];
+            job
+        });
     }
 }
 
