@@ -453,7 +453,11 @@ fn window_queries_give_the_same_rows_straight_checkpointed_and_restored() {
 /// selection), as transforms.
 #[test]
 fn stateless_nexmark_queries_give_the_same_rows_straight_checkpointed_and_restored() {
-    for plugin in [artifacts::NEXMARK_Q0, artifacts::NEXMARK_Q1, artifacts::NEXMARK_Q2] {
+    for plugin in [
+        artifacts::NEXMARK_Q0,
+        artifacts::NEXMARK_Q1,
+        artifacts::NEXMARK_Q2,
+    ] {
         three_ways(plugin, |dir| {
             let mut job = nexmark_job(
                 artifacts::NEXMARK_Q7,
