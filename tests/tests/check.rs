@@ -94,10 +94,12 @@ fn a_good_job_prints_its_plan_from_source_to_sinks() {
             "windows",
             "sink",
             "output",
-            "output"
+            "output",
+            "checkpoint"
         ],
         "{plan}"
     );
+    assert!(plan.contains("checkpoint off"), "{plan}");
     for expected in [
         "job `orders-by-user`",
         "subscribe=orders",

@@ -587,9 +587,7 @@ impl JobRunner {
 
     /// Pass one batch through the operators and write the results.
     fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
-        if let Some(transactions) = &mut self.transactions {
-            transactions.begin()?;
-        }
+        self.in_transaction()?;
         self.epoch_dirty = true;
         self.stats.batches += 1;
         self.stats.rows_in += source_rows.num_rows() as u64;
@@ -710,7 +708,17 @@ impl JobRunner {
         }
     }
 
+    /// Open the epoch's transaction, if the job has one and it is not
+    /// open: every write goes into it, whatever stage makes it.
+    fn in_transaction(&mut self) -> Result<(), JobError> {
+        if let Some(transactions) = &mut self.transactions {
+            transactions.begin()?;
+        }
+        Ok(())
+    }
+
     fn write_sink(&mut self, batch: &RecordBatch) -> Result<(), JobError> {
+        self.in_transaction()?;
         self.stats.rows_out += batch.num_rows() as u64;
         let started = Instant::now();
         match self.encode.as_mut() {
@@ -735,6 +743,9 @@ impl JobRunner {
             });
         };
         if rows.num_rows() > 0 {
+            if let Some(transactions) = &mut self.transactions {
+                transactions.begin()?;
+            }
             sink.write(rows)?;
         }
         *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
