@@ -205,10 +205,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The windowed Kafka job, with `checkpoint` as its `[checkpoint]` section.
+/// The windowed Kafka job, with `checkpoint` as its `[checkpoint]` section;
+/// named after its output, so each run has a consumer group of its own.
 fn windowed_job(input: &str, output: &str, checkpoint: &str) -> String {
     format!(
-        "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n\
+        "[job]\nname = {output:?}\n\n[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n\
          [trigger]\nmax_rows = 10000\nmax_interval = \"100ms\"\navailable_now = true\n\n\
          [aggregate]\nplugin = {stats:?}\nkey = [\"key\"]\ncolumns = []\nevent_time = \"timestamp\"\npartition_column = \"partition\"\nwindow = {{ type = \"tumbling\", size = \"1s\" }}\n\n\
          [sink]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, topic = {output:?}, valueFormat = \"json\" }}\n\n\
