@@ -6,7 +6,8 @@
 //!    `SLUICE_TEST_S3_ENDPOINT`, if set), reading it back and restoring it.
 //! 2. A windowed Kafka job (exactly-once, checkpoint every second) against
 //!    the same job with checkpoints off, in the same run, on the same
-//!    input: throughput.
+//!    input: throughput, and the p99 of batch latency (cut to handed to
+//!    the sinks, a checkpoint and commit it triggers included).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -239,9 +240,12 @@ fn job_overhead() -> anyhow::Result<()> {
     };
     let mut off = Vec::new();
     let mut on = Vec::new();
+    let (mut off_p99, mut on_p99) = (Vec::new(), Vec::new());
     // Alternate, so a broker pause lands on either side.
     for _ in 0..3 {
-        off.push(run("")?.0);
+        let (rate, stats) = run("")?;
+        off.push(rate);
+        off_p99.push(ms(stats.batch_latency.quantile(0.99)));
         let dir = tempfile::tempdir()?;
         let (rate, stats) = run(&format!(
             "[checkpoint]\nlocation = {:?}\ninterval = \"1s\"\n",
@@ -252,12 +256,16 @@ fn job_overhead() -> anyhow::Result<()> {
             stats.checkpoints, stats.checkpoint_time
         );
         on.push(rate);
+        on_p99.push(ms(stats.batch_latency.quantile(0.99)));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let (off, on) = (median(&mut off), median(&mut on));
+    let (off_p99, on_p99) = (median(&mut off_p99), median(&mut on_p99));
+    println!("checkpoint.job.off.batch_p99: {off_p99:.1} ms (median of 3)");
+    println!("checkpoint.job.every_1s_exactly_once.batch_p99: {on_p99:.1} ms (median of 3)");
     println!("checkpoint.job.off: {off:.0} records/s (median of 3)");
     println!("checkpoint.job.every_1s_exactly_once: {on:.0} records/s (median of 3)");
     println!("checkpoint.job.ratio_on_over_off: {:.3} x", on / off);

@@ -28,7 +28,7 @@ mod runner;
 
 pub use handle::{JobHandle, JobState, JobStatus};
 pub use plan::Plan;
-pub use runner::{Connectors, JobRunner, RunOptions, RunStats};
+pub use runner::{BatchLatency, Connectors, JobRunner, RunOptions, RunStats};
 
 use sluice_format::FormatError;
 use sluice_operator::OperatorError;

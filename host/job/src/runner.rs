@@ -64,6 +64,37 @@ pub struct RunStats {
     pub checkpoint_time: Duration,
     /// Times the job went back to its last checkpoint after a failure.
     pub restarts: u32,
+    /// How long each batch took, from being cut to being handed to the
+    /// sinks, the end of an epoch it closed (checkpoint and commit)
+    /// included.
+    pub batch_latency: BatchLatency,
+}
+
+/// A histogram of batch durations, microseconds.
+#[derive(Debug, Clone)]
+pub struct BatchLatency(hdrhistogram::Histogram<u64>);
+
+impl Default for BatchLatency {
+    fn default() -> Self {
+        BatchLatency(hdrhistogram::Histogram::new(3).expect("3 significant figures are valid"))
+    }
+}
+
+impl BatchLatency {
+    fn record(&mut self, duration: Duration) {
+        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        self.0.saturating_record(micros.max(1));
+    }
+
+    /// The duration below which `quantile` (0.0–1.0) of batches took.
+    pub fn quantile(&self, quantile: f64) -> Duration {
+        Duration::from_micros(self.0.value_at_quantile(quantile))
+    }
+
+    /// Batches recorded.
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
 }
 
 /// Where rejected rows go.
@@ -446,6 +477,8 @@ impl JobRunner {
             let started = Instant::now();
             let (batch, ended) = self.next_batch(stop)?;
             self.stats.source_time += started.elapsed();
+            let cut = Instant::now();
+            let processed = batch.is_some();
             if let Some(batch) = batch {
                 self.process(batch)?;
             }
@@ -472,6 +505,9 @@ impl JobRunner {
                 .is_some_and(|c| self.epoch_started.elapsed() >= c.interval)
             {
                 self.end_epoch()?;
+            }
+            if processed {
+                self.stats.batch_latency.record(cut.elapsed());
             }
         }
     }
