@@ -122,17 +122,27 @@ pub fn produce(broker: &Broker, topic: &str, records: &[Record]) {
         if let Some(value) = &record.value {
             base = base.payload(value);
         }
-        loop {
-            match producer.send(base) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    producer.poll(Duration::from_millis(20));
-                    base = returned;
-                }
+        send_waiting(&producer, base);
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Send `record`, polling and trying again while the producer refuses it
+/// (its queue is full).
+pub fn send_waiting<K, P>(producer: &BaseProducer, mut record: BaseRecord<'_, K, P>)
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, returned)) => {
+                producer.poll(Duration::from_millis(20));
+                record = returned;
             }
         }
     }
-    producer.flush(Duration::from_secs(60)).unwrap();
 }
 
 /// Read `topic` from the start until `expected` records arrived or

@@ -19,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_e2e::kafka::{Broker, brokers, create_topic, unique};
+use sluice_e2e::kafka::{Broker, brokers, create_topic, send_waiting, unique};
 use sluice_e2e::sluice_binary;
 use sluice_plugin_artifacts as artifacts;
 
@@ -59,20 +59,12 @@ fn produce_events(broker: &Broker, topic: &str, count: usize, over: Duration) {
         }
         let key = format!("k{}", i % KEYS);
         let value = i.to_string();
-        let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic)
+        let record: BaseRecord<'_, str, str> = BaseRecord::to(topic)
             .partition((i % PARTITIONS as usize) as i32)
             .key(key.as_str())
             .payload(value.as_str())
             .timestamp(base_time + i as i64);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = returned;
-                }
-            }
-        }
+        send_waiting(&producer, record);
     }
     producer.flush(Duration::from_secs(120)).unwrap();
 }

@@ -149,12 +149,12 @@ fn state_sizes(io: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     }
     let mut epoch = 0;
     for megabytes in sizes {
-        let operator = filled(megabytes)?;
-        let held = operator.state().bytes();
+        let full = filled(megabytes)?;
+        let held = full.state().bytes();
         let started = Instant::now();
-        let encoded = bytes::Bytes::from(operator.snapshot()?);
+        let encoded = bytes::Bytes::from(full.snapshot()?);
         let encode = started.elapsed();
-        drop(operator);
+        drop(full);
         println!(
             "checkpoint.state_{megabytes}mb.encode: {:.1} ms ({:.0} MB held, {:.0} MB encoded)",
             ms(encode),
@@ -173,7 +173,7 @@ fn state_sizes(io: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             let started = Instant::now();
             let checkpoint = io.block_on(store.read(epoch))?;
             let read = started.elapsed();
-            let mut restored = operator_for_restore();
+            let mut restored = operator();
             let started = Instant::now();
             restored.restore(
                 checkpoint
@@ -196,10 +196,6 @@ fn state_sizes(io: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn operator_for_restore() -> WindowOperator<FixedState> {
-    operator()
 }
 
 fn ms(d: Duration) -> f64 {

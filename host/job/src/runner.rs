@@ -207,11 +207,7 @@ impl JobRunner {
             source,
         };
         let mut runner = Self::assemble(job, runtime, connectors, transactions)?;
-        if !options.from_scratch {
-            runner.restore_at_start(group_offsets)?;
-        }
-        runner.recover_sinks()?;
-        runner.start_positions = runner.source.positions();
+        runner.resume(options, group_offsets)?;
         Ok(runner)
     }
 
@@ -226,11 +222,7 @@ impl JobRunner {
         connectors: Connectors,
     ) -> Result<Self, JobError> {
         let mut runner = Self::assemble(job, runtime, connectors, None)?;
-        if !options.from_scratch {
-            runner.restore_at_start(None)?;
-        }
-        runner.recover_sinks()?;
-        runner.start_positions = runner.source.positions();
+        runner.resume(options, None)?;
         Ok(runner)
     }
 
@@ -340,6 +332,21 @@ impl JobRunner {
             self.restore(epoch)?;
             tracing::info!(job = %self.name, epoch, "restored from the checkpoint");
         }
+        Ok(())
+    }
+
+    /// Restore the job's checkpoint (unless `options.from_scratch`), let
+    /// the sinks recover, and note where the source starts.
+    fn resume(
+        &mut self,
+        options: RunOptions,
+        group_offsets: Option<Vec<(Position, String)>>,
+    ) -> Result<(), JobError> {
+        if !options.from_scratch {
+            self.restore_at_start(group_offsets)?;
+        }
+        self.recover_sinks()?;
+        self.start_positions = self.source.positions();
         Ok(())
     }
 
@@ -623,7 +630,6 @@ impl JobRunner {
 
     /// Pass one batch through the operators and write the results.
     fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
-        self.in_transaction()?;
         self.epoch_dirty = true;
         self.stats.batches += 1;
         self.stats.rows_in += source_rows.num_rows() as u64;
@@ -771,17 +777,16 @@ impl JobRunner {
         output: &str,
         rows: &RecordBatch,
     ) -> Result<(), JobError> {
-        let Some(sink) = self.outputs.get_mut(output) else {
+        if !self.outputs.contains_key(output) {
             return Err(JobError::UnknownOutput {
                 plugin: operator.to_owned(),
                 output: output.to_owned(),
                 defined: self.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
             });
-        };
+        }
         if rows.num_rows() > 0 {
-            if let Some(transactions) = &mut self.transactions {
-                transactions.begin()?;
-            }
+            self.in_transaction()?;
+            let sink = self.outputs.get_mut(output).expect("checked above");
             sink.write(rows)?;
         }
         *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;

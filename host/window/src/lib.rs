@@ -22,7 +22,7 @@ mod watermark;
 pub use accumulator::Accumulator;
 pub use assign::WindowKind;
 pub use operator::{EmitMode, WindowOperator, WindowOutput, WindowSpec};
-pub use snapshot::{KEY_GROUPS, key_group_of};
+pub use snapshot::KEY_GROUPS;
 pub use state::StateStore;
 pub use watermark::{PartitionId, WatermarkState, WatermarkTracker};
 

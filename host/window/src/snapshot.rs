@@ -14,9 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, LargeBinaryArray, UInt16Array,
-};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, LargeBinaryArray, UInt16Array};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
@@ -239,11 +237,4 @@ fn decode_partitions(text: &str) -> Option<Vec<((String, i64), i64)>> {
             Some(((topic, partition), max))
         })
         .collect()
-}
-
-/// The key group of every row of `batch`'s key columns, as a checkpoint
-/// assigns them (exposed for tests of the encoding's stability).
-pub fn key_group_of(values: &[ArrayRef]) -> Result<Vec<u16>, WindowError> {
-    let rows = values.first().map_or(0, |c| c.len());
-    key_groups(values, rows)
 }
