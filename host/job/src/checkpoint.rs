@@ -75,6 +75,8 @@ pub(crate) fn state_file(operator: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct Checkpoints {
     store: CheckpointStore,
+    /// Drives the store's I/O, for the job's thread and for the threads
+    /// that write epochs in the background.
     runtime: tokio::runtime::Runtime,
     pub(crate) interval: Duration,
     keep: usize,
@@ -88,8 +90,21 @@ pub(crate) struct Checkpoints {
 impl Checkpoints {
     /// Open the store and find the first free epoch.
     pub(crate) fn open(config: &CheckpointConfig) -> Result<Self, StateError> {
-        let store = CheckpointStore::open(&config.location, &config.options)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        Self::with_store(
+            CheckpointStore::open(&config.location, &config.options)?,
+            config,
+        )
+    }
+
+    /// Use `store` (instead of `config`'s location), and find the first
+    /// free epoch.
+    pub(crate) fn with_store(
+        store: CheckpointStore,
+        config: &CheckpointConfig,
+    ) -> Result<Self, StateError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sluice-checkpoint-io")
             .enable_all()
             .build()
             .map_err(|e| StateError::Location {
@@ -123,26 +138,18 @@ impl Checkpoints {
         self.runtime.block_on(self.store.read(epoch))
     }
 
-    /// Write the current epoch, then drop epochs past `keep`.
-    pub(crate) fn commit(
-        &mut self,
-        files: Vec<(String, Bytes)>,
-        metadata: &EpochMetadata,
-    ) -> Result<u64, StateError> {
+    /// Take the current epoch's number, and what writes it from another
+    /// thread; the next epoch is the one after, whether this one commits
+    /// or not.
+    pub(crate) fn next_epoch(&mut self) -> (u64, EpochWriter) {
         let epoch = self.epoch;
-        let metadata = serde_json::to_value(metadata).expect("epoch metadata serialises");
-        self.runtime
-            .block_on(self.store.commit(epoch, files, metadata))?;
-        self.last_committed = Some(epoch);
         self.epoch += 1;
-        Ok(epoch)
-    }
-
-    /// Delete committed epochs beyond the newest `keep`.
-    pub(crate) fn retain(&self) -> Result<(), StateError> {
-        self.runtime
-            .block_on(self.store.retain(self.keep))
-            .map(drop)
+        let writer = EpochWriter {
+            store: self.store.clone(),
+            runtime: self.runtime.handle().clone(),
+            keep: self.keep,
+        };
+        (epoch, writer)
     }
 
     /// The newest committed epoch whose positions, for the partitions the
@@ -170,6 +177,36 @@ impl Checkpoints {
             }
         }
         Ok(None)
+    }
+}
+
+/// Writes an epoch's checkpoint from any thread.
+#[derive(Debug)]
+pub(crate) struct EpochWriter {
+    store: CheckpointStore,
+    runtime: tokio::runtime::Handle,
+    keep: usize,
+}
+
+impl EpochWriter {
+    /// Write `epoch`: its files, then its manifest.
+    pub(crate) fn write(
+        &self,
+        epoch: u64,
+        files: Vec<(String, Bytes)>,
+        metadata: &EpochMetadata,
+    ) -> Result<(), StateError> {
+        let metadata = serde_json::to_value(metadata).expect("epoch metadata serialises");
+        self.runtime
+            .block_on(self.store.commit(epoch, files, metadata))
+            .map(drop)
+    }
+
+    /// Delete committed epochs beyond the newest `keep`.
+    pub(crate) fn retain(&self) -> Result<(), StateError> {
+        self.runtime
+            .block_on(self.store.retain(self.keep))
+            .map(drop)
     }
 }
 

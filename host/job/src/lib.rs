@@ -19,6 +19,7 @@
 //! plugin trap, a sink outage) is retried under the restart strategy.
 
 mod checkpoint;
+mod commit;
 mod dead_letter;
 mod decode;
 mod encode;

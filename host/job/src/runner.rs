@@ -16,10 +16,12 @@ use sluice_operator::{Collector, Operator, Rejected, TransformOperator, WindowAg
 use sluice_runtime::Runtime;
 use sluice_sink::Sink;
 use sluice_source::{Chunk, Position, Source};
+use sluice_state::CheckpointStore;
 
 use crate::checkpoint::{
     Checkpoints, EpochMetadata, SavedPosition, check_compatible, describe, state_file,
 };
+use crate::commit::{Deferred, Destination, Epoch, InFlight};
 use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
@@ -60,13 +62,21 @@ pub struct RunStats {
     pub sink_time: Duration,
     /// Epochs checkpointed and committed.
     pub checkpoints: u64,
-    /// Time spent taking checkpoints and committing epochs.
+    /// Time the job's thread spent on checkpoints: taking snapshots, and
+    /// waiting for an epoch's commit where the next could not go on
+    /// without it.
     pub checkpoint_time: Duration,
+    /// Time the epochs took to commit (checkpoint written, transaction
+    /// committed), from their snapshot, off the job's thread.
+    pub commit_time: Duration,
+    /// Batches processed while the last epoch was committing.
+    pub batches_during_commits: u64,
     /// Times the job went back to its last checkpoint after a failure.
     pub restarts: u32,
     /// How long each batch took, from being cut to being handed to the
-    /// sinks, the end of an epoch it closed (checkpoint and commit)
-    /// included.
+    /// sinks (or held back for them while the last epoch commits), the
+    /// end of an epoch it closed (the snapshot, and any wait for the last
+    /// epoch's commit) included.
     pub batch_latency: BatchLatency,
 }
 
@@ -117,6 +127,9 @@ pub struct Connectors {
     pub sink: Box<dyn Sink>,
     /// The named outputs (dead letters and late rows included).
     pub outputs: BTreeMap<String, Box<dyn Sink>>,
+    /// A checkpoint store to use instead of the job's
+    /// `checkpoint.location` (the job's other checkpoint settings apply).
+    pub checkpoint_store: Option<CheckpointStore>,
 }
 
 /// A job, ready to run.
@@ -140,6 +153,10 @@ pub struct JobRunner {
     start_positions: Vec<Position>,
     /// Whether the current epoch has processed a batch.
     epoch_dirty: bool,
+    /// The last epoch, while it commits.
+    in_flight: Option<InFlight>,
+    /// The current epoch's writes, while the last one commits.
+    deferred: Deferred,
     epoch_started: Instant,
     status: Arc<Mutex<JobStatus>>,
     stats: RunStats,
@@ -205,6 +222,7 @@ impl JobRunner {
                 .map(|(name, spec)| Ok((name.clone(), open(spec, &format!("output `{name}`"))?)))
                 .collect::<Result<_, JobError>>()?,
             source,
+            checkpoint_store: None,
         };
         let mut runner = Self::assemble(job, runtime, connectors, transactions)?;
         runner.resume(options, group_offsets)?;
@@ -237,6 +255,7 @@ impl JobRunner {
             source,
             sink,
             outputs,
+            checkpoint_store,
         } = connectors;
         let mut operators: Vec<Box<dyn Operator>> = Vec::new();
         for spec in &job.transforms {
@@ -247,7 +266,14 @@ impl JobRunner {
             aggregate.expect_partitions(source.partitions());
             operators.push(Box::new(aggregate));
         }
-        let checkpoints = job.checkpoint.as_ref().map(Checkpoints::open).transpose()?;
+        let checkpoints = job
+            .checkpoint
+            .as_ref()
+            .map(|config| match checkpoint_store {
+                Some(store) => Checkpoints::with_store(store, config),
+                None => Checkpoints::open(config),
+            })
+            .transpose()?;
         let decode = job
             .decode
             .as_ref()
@@ -278,6 +304,8 @@ impl JobRunner {
             restart_attempts,
             restart_backoff,
             epoch_dirty: false,
+            in_flight: None,
+            deferred: Deferred::default(),
             epoch_started: Instant::now(),
             status: Arc::new(Mutex::new(JobStatus::default())),
             stats: RunStats::default(),
@@ -394,6 +422,7 @@ impl JobRunner {
     /// the open transaction and whatever sinks hold of the epoch are
     /// dropped, the operators and the source restored.
     fn go_back(&mut self) -> Result<(), JobError> {
+        self.drop_current_epoch();
         if let Some(transactions) = &mut self.transactions {
             transactions.abort()?;
         }
@@ -452,6 +481,7 @@ impl JobRunner {
         let result = match result {
             Ok(()) => self.flush().map(|()| self.stats.clone()),
             Err(error) => {
+                self.drop_current_epoch();
                 if let Some(transactions) = &mut self.transactions
                     && let Err(abort) = transactions.abort()
                 {
@@ -491,7 +521,8 @@ impl JobRunner {
             }
             if ended {
                 self.finish_operators()?;
-                return self.end_epoch();
+                self.end_epoch()?;
+                return self.settle();
             }
             if stop.load(Ordering::Relaxed) {
                 self.status_mut(|s| s.state = JobState::Stopping);
@@ -504,8 +535,10 @@ impl JobRunner {
                         );
                     }
                 }
-                return self.end_epoch();
+                self.end_epoch()?;
+                return self.settle();
             }
+            self.poll_commit()?;
             if self
                 .checkpoints
                 .as_ref()
@@ -519,15 +552,17 @@ impl JobRunner {
         }
     }
 
-    /// End the epoch: flush the sinks, take the checkpoint, then commit the
-    /// epoch's output (and, exactly-once, its offsets). Without
-    /// checkpoints, only the flush and the sinks' commit.
+    /// End the epoch: wait for the last epoch's commit, flush the sinks,
+    /// take the snapshot, and start the epoch's commit (checkpoint, then,
+    /// exactly-once, the transaction with its offsets) on a thread of its
+    /// own. Without checkpoints, only the flush and the sinks' commit.
     fn end_epoch(&mut self) -> Result<(), JobError> {
         self.epoch_started = Instant::now();
         if !self.epoch_dirty {
             return Ok(());
         }
         let started = Instant::now();
+        self.settle()?;
         self.flush()?;
         let Some(checkpoints) = self.checkpoints.as_mut() else {
             self.sink.commit(0)?;
@@ -552,23 +587,64 @@ impl JobRunner {
             positions: positions.iter().map(SavedPosition::from).collect(),
             operators: describe(&self.operators, &has_state),
         };
-        let epoch = checkpoints.commit(files, &metadata)?;
-        if let Some(transactions) = &mut self.transactions {
-            transactions.commit(epoch, &positions)?;
+        let (number, writer) = checkpoints.next_epoch();
+        let epoch = Epoch {
+            number,
+            files,
+            metadata,
+            positions,
+        };
+        self.in_flight = Some(InFlight::start(writer, epoch, self.transactions.take())?);
+        self.epoch_dirty = false;
+        self.stats.checkpoint_time += started.elapsed();
+        Ok(())
+    }
+
+    /// If the last epoch's commit has ended, finish it.
+    fn poll_commit(&mut self) -> Result<(), JobError> {
+        if self.in_flight.as_ref().is_some_and(InFlight::is_done) {
+            self.settle()?;
         }
+        Ok(())
+    }
+
+    /// Wait for the last epoch's commit, if one is running; then let the
+    /// sinks commit it, and write what the current epoch held back.
+    fn settle(&mut self) -> Result<(), JobError> {
+        let Some(in_flight) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let committed = in_flight.wait();
+        self.stats.checkpoint_time += started.elapsed();
+        self.transactions = committed.transactions;
+        committed.result?;
+        let epoch = committed.epoch;
         self.sink.commit(epoch)?;
         for output in self.outputs.values_mut() {
             output.commit(epoch)?;
         }
-        if let Err(error) = checkpoints.retain() {
-            tracing::warn!("deleting old checkpoints: {error}");
+        if let Some(checkpoints) = self.checkpoints.as_mut() {
+            checkpoints.last_committed = Some(epoch);
         }
-        self.epoch_dirty = false;
         self.stats.checkpoints += 1;
-        self.stats.checkpoint_time += started.elapsed();
+        self.stats.commit_time += committed.took;
         self.status_mut(|s| s.last_checkpoint = Some(epoch));
-        tracing::debug!(job = %self.name, epoch, "checkpoint committed");
+        tracing::debug!(job = %self.name, epoch, took = ?committed.took, "checkpoint committed");
+        for (to, batch) in self.deferred.take() {
+            self.deliver(to, batch)?;
+        }
         Ok(())
+    }
+
+    /// After a failure: forget what the current epoch held back, and let
+    /// the last epoch's commit end (if it committed, the sinks commit it
+    /// too, and it is where the job goes back to).
+    fn drop_current_epoch(&mut self) {
+        self.deferred.take();
+        if let Err(error) = self.settle() {
+            tracing::warn!(job = %self.name, "the last epoch did not commit: {error}");
+        }
     }
 
     /// Flush the sink and every output.
@@ -632,6 +708,9 @@ impl JobRunner {
     fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
         self.epoch_dirty = true;
         self.stats.batches += 1;
+        if self.in_flight.is_some() {
+            self.stats.batches_during_commits += 1;
+        }
         self.stats.rows_in += source_rows.num_rows() as u64;
         let started = Instant::now();
         let poison_before: u64 = self.stats.poison.values().sum();
@@ -760,15 +839,12 @@ impl JobRunner {
     }
 
     fn write_sink(&mut self, batch: &RecordBatch) -> Result<(), JobError> {
-        self.in_transaction()?;
         self.stats.rows_out += batch.num_rows() as u64;
-        let started = Instant::now();
-        match self.encode.as_mut() {
-            Some(encode) => self.sink.write(&encode.encode(batch)?)?,
-            None => self.sink.write(batch)?,
-        }
-        self.stats.sink_time += started.elapsed();
-        Ok(())
+        let encoded = match self.encode.as_mut() {
+            Some(encode) => encode.encode(batch)?,
+            None => batch.clone(),
+        };
+        self.deliver(Destination::Sink, encoded)
     }
 
     fn write_output(
@@ -785,11 +861,34 @@ impl JobRunner {
             });
         }
         if rows.num_rows() > 0 {
-            self.in_transaction()?;
-            let sink = self.outputs.get_mut(output).expect("checked above");
-            sink.write(rows)?;
+            self.deliver(Destination::Output(output.to_owned()), rows.clone())?;
         }
         *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Hand rows to a sink, in the epoch's transaction; or, while the last
+    /// epoch commits, hold them back (waiting for the commit once too much
+    /// is held).
+    fn deliver(&mut self, to: Destination, batch: RecordBatch) -> Result<(), JobError> {
+        if self.in_flight.is_some() {
+            self.deferred.push(to, batch);
+            if self.deferred.is_full() {
+                self.settle()?;
+            }
+            return Ok(());
+        }
+        self.in_transaction()?;
+        let started = Instant::now();
+        match to {
+            Destination::Sink => self.sink.write(&batch)?,
+            Destination::Output(name) => self
+                .outputs
+                .get_mut(&name)
+                .expect("outputs are checked before their rows are delivered")
+                .write(&batch)?,
+        }
+        self.stats.sink_time += started.elapsed();
         Ok(())
     }
 

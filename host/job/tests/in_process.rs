@@ -11,13 +11,15 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use object_store::memory::InMemory;
+use object_store::throttle::{ThrottleConfig, ThrottledStore};
 use sluice_config::Job;
 use sluice_job::{Connectors, JobError, JobRunner, RunOptions, RunStats};
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_sink::{MemoryRows, MemorySink, Sink};
 use sluice_source::{Chunk, MemorySource, Position, Source, SourceError};
-use sluice_state::StateError;
+use sluice_state::{CheckpointStore, StateError};
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig::default()).unwrap()
@@ -36,6 +38,17 @@ struct Run {
 
 /// Run `job` from `source` into memory sinks (`sink` and `outputs`).
 fn run(job: &Job, source: Box<dyn Source>, outputs: &[&str], options: RunOptions) -> Run {
+    run_with_store(job, source, outputs, options, None)
+}
+
+/// Like [`run`], checkpointing to `store` if given.
+fn run_with_store(
+    job: &Job,
+    source: Box<dyn Source>,
+    outputs: &[&str],
+    options: RunOptions,
+    checkpoint_store: Option<CheckpointStore>,
+) -> Run {
     let sink_rows = MemoryRows::default();
     let output_rows: BTreeMap<String, MemoryRows> = outputs
         .iter()
@@ -51,6 +64,7 @@ fn run(job: &Job, source: Box<dyn Source>, outputs: &[&str], options: RunOptions
                 (name.clone(), sink)
             })
             .collect(),
+        checkpoint_store,
     };
     let result = JobRunner::with_connectors(job, &runtime(), options, connectors)
         .and_then(|runner| runner.run(&AtomicBool::new(false)));
@@ -228,6 +242,94 @@ fn a_stateful_plugin_keeps_its_count_across_a_trap_and_a_restart() {
     output.extend(second.sink.clone());
     assert_eq!(int64s(&output, "id"), (0..50).collect::<Vec<_>>());
     assert_eq!(int64s(&output, "seen"), (1..=50).collect::<Vec<_>>());
+}
+
+/// A checkpoint store in memory whose every write takes `delay`, like a
+/// slow object store's.
+fn slow_store(delay: Duration) -> CheckpointStore {
+    let config = ThrottleConfig {
+        wait_put_per_call: delay,
+        ..ThrottleConfig::default()
+    };
+    let store = ThrottledStore::new(InMemory::new(), config);
+    CheckpointStore::from_store(
+        Arc::new(store),
+        object_store::path::Path::default(),
+        "memory://slow",
+    )
+}
+
+/// A source that waits `pause` before each chunk, like a topic that
+/// receives rows over time.
+#[derive(Debug)]
+struct Paced {
+    inner: MemorySource,
+    pause: Duration,
+}
+
+impl Source for Paced {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
+        std::thread::sleep(self.pause);
+        self.inner.next_chunk(max_rows, max_wait)
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        self.inner.positions()
+    }
+
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        self.inner.seek(positions)
+    }
+}
+
+#[test]
+fn batches_run_while_a_slow_store_writes_the_last_epoch_and_nothing_is_lost_or_repeated() {
+    let store = slow_store(Duration::from_millis(40));
+    let counter = |trap_on_id| {
+        let mut job = counter_job(Path::new("/unused"), trap_on_id);
+        job.checkpoint.as_mut().unwrap().interval = Duration::from_millis(50);
+        job
+    };
+    let paced = |ids| {
+        Box::new(Paced {
+            inner: id_rows(ids, &[]),
+            pause: Duration::from_millis(15),
+        })
+    };
+    // A batch every 15 ms, an epoch every 50 ms, and each takes some 80 ms
+    // to commit: the instance traps on id 55 while an epoch commits and the
+    // next has written rows. The job drops what it held back and goes back
+    // to the last commit.
+    let first = run_with_store(
+        &counter(Some(55)),
+        paced(0..100),
+        &[],
+        RunOptions::default(),
+        Some(store.clone()),
+    );
+    let stats = first.result.unwrap();
+    assert!(
+        stats.batches_during_commits > 0,
+        "no batch ran during a commit: {stats:?}"
+    );
+    assert!(stats.checkpoints >= 2, "{stats:?}");
+    assert_eq!(stats.restarts, 1, "the trap sent the job back once");
+    let second = run_with_store(
+        &counter(None),
+        paced(0..120),
+        &[],
+        RunOptions::default(),
+        Some(store),
+    );
+    second.result.unwrap();
+    let mut output = first.sink.clone();
+    output.extend(second.sink.clone());
+    assert_eq!(int64s(&output, "id"), (0..120).collect::<Vec<_>>());
+    assert_eq!(int64s(&output, "seen"), (1..=120).collect::<Vec<_>>());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The Kafka sink: an idempotent producer, or a share of the job's
 //! transactional one ([`crate::Transactions`]). A batch is acknowledged in
 //! the background while the next is read; a delivery failure fails a later
-//! write, and `flush` waits for every acknowledgement.
+//! write, and `flush` (in a transaction, its commit) waits for every
+//! acknowledgement.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,9 @@ pub struct KafkaSink {
     producer: Arc<SharedProducer>,
     topic: Option<String>,
     value_as_json: bool,
+    /// Whether it writes in the job's transaction, whose commit waits for
+    /// every acknowledgement.
+    transactional: bool,
 }
 
 /// Columns that describe the Kafka record rather than its JSON value.
@@ -101,7 +105,7 @@ impl KafkaSink {
     pub fn open(options: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
         let config = producer_config(options)?;
         let producer = Arc::new(SharedProducer::create(&config)?);
-        Self::with_producer(options, producer)
+        Self::with_producer(options, producer, false)
     }
 
     /// A sink that writes through the job's transactional producer: what
@@ -111,12 +115,13 @@ impl KafkaSink {
         transactions: &crate::Transactions,
     ) -> Result<Self, KafkaError> {
         transactions.check_same_cluster(options)?;
-        Self::with_producer(options, transactions.producer())
+        Self::with_producer(options, transactions.producer(), true)
     }
 
     fn with_producer(
         options: &BTreeMap<String, String>,
         producer: Arc<SharedProducer>,
+        transactional: bool,
     ) -> Result<Self, KafkaError> {
         let value_as_json = match options.get("valueFormat").map(String::as_str) {
             None | Some("column") => false,
@@ -132,6 +137,7 @@ impl KafkaSink {
             producer,
             topic: options.get("topic").cloned(),
             value_as_json,
+            transactional,
         })
     }
 
@@ -215,8 +221,16 @@ impl Sink for KafkaSink {
         })
     }
 
+    /// Wait for every acknowledgement; in a transaction, whose commit
+    /// waits for them, only report the failures seen so far.
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.flush_all().map_err(|e| SinkError::Write {
+        let flushed = if self.transactional {
+            self.producer.client.poll(Duration::ZERO);
+            self.check_deliveries()
+        } else {
+            self.flush_all()
+        };
+        flushed.map_err(|e| SinkError::Write {
             what: "Kafka".into(),
             message: e.to_string(),
         })

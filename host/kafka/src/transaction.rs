@@ -126,7 +126,8 @@ impl Transactions {
             .send_offsets_to_transaction(&offsets, &self.group, TRANSACTION_TIMEOUT)
             .map_err(KafkaError::client("adding the offsets to the transaction"))?;
         let committed = client.commit_transaction(TRANSACTION_TIMEOUT);
-        self.open = false;
+        // A failed commit leaves the transaction to abort.
+        self.open = committed.is_err();
         committed.map_err(KafkaError::client("committing the transaction"))?;
         let failures = self.producer.take_failures();
         if let Some(first) = failures.first() {
