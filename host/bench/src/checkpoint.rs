@@ -6,8 +6,11 @@
 //!    `SLUICE_TEST_S3_ENDPOINT`, if set), reading it back and restoring it.
 //! 2. A windowed Kafka job (exactly-once, checkpoint every second) against
 //!    the same job with checkpoints off, in the same run, on the same
-//!    input: throughput, and the p99 of batch latency (cut to handed to
-//!    the sinks, a checkpoint and commit it triggers included).
+//!    input: throughput, reading a filled topic as fast as it can.
+//! 3. The same two jobs at a steady input rate, batches cut every 100 ms
+//!    for `SLUICE_BENCH_STEADY_SECS` (default 30): the p50, p99 and
+//!    maximum of batch latency (cut to handed to the sinks, the snapshot
+//!    and any wait for a commit included).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,14 +26,16 @@ use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_state::CheckpointStore;
 use sluice_window::{Accumulator, EmitMode, WindowError, WindowKind, WindowOperator, WindowSpec};
 
-use crate::kafka::{broker, fill, sluice_job, topic};
+use crate::kafka::{broker, fill, produce_paced, sluice_job, topic};
 
 /// Bytes of accumulator state per group.
 const STATE_BYTES: usize = 1000;
 /// Groups folded in per batch while filling the state.
 const FILL_BATCH: usize = 100_000;
 /// Records of the windowed Kafka job.
-const JOB_RECORDS: usize = 400_000;
+const JOB_RECORDS: usize = 1_500_000;
+/// Records per second of the steady job.
+const STEADY_RATE: usize = 50_000;
 
 /// An accumulator whose every state is `STATE_BYTES` bytes.
 #[derive(Debug)]
@@ -268,11 +273,86 @@ fn job_overhead() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Batch latency of the windowed job at a steady rate, checkpoints off and
+/// every second.
+fn steady_latency() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("SLUICE_BENCH_STEADY_SECS")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()
+        .context("SLUICE_BENCH_STEADY_SECS")?
+        .unwrap_or(30);
+    let duration = Duration::from_secs(seconds);
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let run = |checkpoint: &str| -> anyhow::Result<RunStats> {
+        let input = topic("steady-in");
+        let output = topic("steady-out");
+        let text = windowed_job(&input, &output, checkpoint)
+            .replace("available_now = true", "available_now = false")
+            .replace(
+                "startingOffsets = \"earliest\"",
+                "startingOffsets = \"latest\"",
+            );
+        let job = sluice_job(&runtime, &text)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || job.run(&stop))
+        };
+        // Give the consumer its assignment before the first record.
+        std::thread::sleep(Duration::from_secs(2));
+        produce_paced(&input, STEADY_RATE, duration)?;
+        std::thread::sleep(Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let stats = running
+            .join()
+            .map_err(|_| anyhow::anyhow!("the job panicked"))??;
+        let expected = (STEADY_RATE as f64 * duration.as_secs_f64() * 0.9) as u64;
+        anyhow::ensure!(
+            stats.rows_in >= expected,
+            "read {} rows of some {}",
+            stats.rows_in,
+            STEADY_RATE as u64 * seconds
+        );
+        Ok(stats)
+    };
+    for round in 1..=2 {
+        for checkpointed in [false, true] {
+            let dir = tempfile::tempdir()?;
+            let (name, checkpoint) = if checkpointed {
+                (
+                    "every_1s_exactly_once",
+                    format!(
+                        "[checkpoint]\nlocation = {:?}\ninterval = \"1s\"\n",
+                        dir.path().display().to_string()
+                    ),
+                )
+            } else {
+                ("off", String::new())
+            };
+            let stats = run(&checkpoint)?;
+            let latency = &stats.batch_latency;
+            println!(
+                "checkpoint.steady.round{round}.{name}.batch_latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} batches, {} checkpoints, {} batches during commits, commits took {:.1} ms on average)",
+                ms(latency.quantile(0.5)),
+                ms(latency.quantile(0.99)),
+                ms(latency.quantile(1.0)),
+                latency.count(),
+                stats.checkpoints,
+                stats.batches_during_commits,
+                ms(stats.commit_time) / stats.checkpoints.max(1) as f64,
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `checkpoint`.
 pub(crate) fn run() -> anyhow::Result<()> {
     let io = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     state_sizes(&io)?;
-    job_overhead()
+    job_overhead()?;
+    steady_latency()
 }

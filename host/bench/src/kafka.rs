@@ -121,6 +121,38 @@ pub(crate) fn fill(topic: &str, records: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Produce to `topic` at `rate` records per second for `duration`, in
+/// slices of 10 ms, timestamped now.
+pub(crate) fn produce_paced(topic: &str, rate: usize, duration: Duration) -> anyhow::Result<()> {
+    const SLICE: Duration = Duration::from_millis(10);
+    let producer = producer()?;
+    let per_slice = (rate as f64 * SLICE.as_secs_f64()).ceil() as usize;
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut slice = 0u32;
+    while started.elapsed() < duration {
+        for i in sent..sent + per_slice {
+            let value = payload(i);
+            let key = format!("k{}", i % 97);
+            send(
+                &producer,
+                BaseRecord::to(topic)
+                    .partition((i % PARTITIONS as usize) as i32)
+                    .key(key.as_bytes())
+                    .payload(value.as_bytes()),
+            )?;
+        }
+        sent += per_slice;
+        producer.poll(Duration::ZERO);
+        slice += 1;
+        if let Some(wait) = (SLICE * slice).checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(())
+}
+
 fn consumer(topic: &str) -> anyhow::Result<BaseConsumer> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker())

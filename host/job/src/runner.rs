@@ -80,13 +80,17 @@ pub struct RunStats {
     pub batch_latency: BatchLatency,
 }
 
-/// A histogram of batch durations, microseconds.
+/// A histogram of batch durations, in microseconds, 3 significant figures.
 #[derive(Debug, Clone)]
 pub struct BatchLatency(hdrhistogram::Histogram<u64>);
 
 impl Default for BatchLatency {
     fn default() -> Self {
-        BatchLatency(hdrhistogram::Histogram::new(3).expect("3 significant figures are valid"))
+        // 1 µs to an hour; longer batches count as an hour.
+        BatchLatency(
+            hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("the bounds and 3 significant figures are valid"),
+        )
     }
 }
 
@@ -929,6 +933,24 @@ fn source_wait(first_row_at: Option<Instant>, max_interval: Duration) -> Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_latency_keeps_long_batches_apart_from_short_ones() {
+        let mut latency = BatchLatency::default();
+        for _ in 0..98 {
+            latency.record(Duration::from_millis(2));
+        }
+        latency.record(Duration::from_millis(250));
+        latency.record(Duration::from_secs(5));
+        let near = |got: Duration, want: Duration| {
+            let error = got.abs_diff(want).as_secs_f64() / want.as_secs_f64();
+            assert!(error < 0.01, "{got:?} is not {want:?}");
+        };
+        assert_eq!(latency.count(), 100);
+        near(latency.quantile(0.5), Duration::from_millis(2));
+        near(latency.quantile(0.99), Duration::from_millis(250));
+        near(latency.quantile(1.0), Duration::from_secs(5));
+    }
 
     #[test]
     fn the_source_never_waits_past_the_trigger_interval() {
