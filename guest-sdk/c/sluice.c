@@ -293,6 +293,12 @@ static void filter_array(wit_array *array, const size_t *keep, size_t n) {
 }
 
 bool sluice_filter(sluice_batch *batch, const bool *keep) {
+    size_t all = 0;
+    while (all < batch->wit->num_rows && keep[all]) all++;
+    if (all == batch->wit->num_rows) {
+        /* Every row stays: the columns stay as they are, nested ones too. */
+        return true;
+    }
     for (size_t c = 0; c < batch->num_columns; c++) {
         if (batch->columns[c].type == SLUICE_LIST || batch->columns[c].type == SLUICE_STRUCT) {
             return sluice_fatal("sluice_filter: column `%s` is nested, which the C SDK cannot filter yet",

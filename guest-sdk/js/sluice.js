@@ -185,6 +185,9 @@ export class Batch {
     }
     const keep = [];
     for (let i = 0; i < mask.length; i++) if (mask[i]) keep.push(i);
+    // Every row stays: the columns go back as they came, list and struct
+    // columns included.
+    if (keep.length === this.numRows) return this;
     return new Batch(this.columns.map((c) => c.take(keep)), keep.length);
   }
 }

@@ -125,6 +125,10 @@ class Batch:
         if len(mask) != self.num_rows:
             raise Fatal(f"filter mask has {len(mask)} entries for {self.num_rows} rows")
         keep = [i for i, m in enumerate(mask) if m]
+        if len(keep) == self.num_rows:
+            # Every row stays: the columns go back as they came, list and
+            # struct columns included.
+            return self
         columns = []
         for c in self.columns:
             values = c.values

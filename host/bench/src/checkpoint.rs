@@ -33,7 +33,7 @@ const STATE_BYTES: usize = 1000;
 /// Groups folded in per batch while filling the state.
 const FILL_BATCH: usize = 100_000;
 /// Records of the windowed Kafka job.
-const JOB_RECORDS: usize = 1_500_000;
+const JOB_RECORDS: usize = 400_000;
 /// Records per second of the steady job.
 const STEADY_RATE: usize = 50_000;
 

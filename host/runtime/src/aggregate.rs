@@ -9,6 +9,7 @@ use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
 
 use crate::bindings::aggregate::{Aggregate, AggregatePre};
 use crate::bindings::sluice::plugin::types as wit;
+use crate::carrier;
 use crate::columnar::{self, BatchArg};
 use crate::error::RuntimeError;
 use crate::host::HostState;
@@ -116,7 +117,7 @@ impl AggregatePlugin {
         batch: &RecordBatch,
         groups: &[u32],
     ) -> Result<Vec<Vec<u8>>, RuntimeError> {
-        let normalized = columnar::normalize(batch);
+        let normalized = carrier::for_plugin(batch)?;
         let arg = columnar::lower_batch(&normalized)?;
         let new_states = self.call("update", |instance| {
             // SAFETY: `instantiate` type-checked this function against

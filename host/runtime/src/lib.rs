@@ -14,6 +14,7 @@
 mod aggregate;
 mod bindings;
 mod cache;
+mod carrier;
 pub mod columnar;
 mod error;
 mod host;

@@ -4,11 +4,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
+use arrow_schema::Schema;
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
 
 use crate::bindings::sluice::plugin::types as wit;
 use crate::bindings::{Transform, TransformPre};
+use crate::carrier;
 use crate::columnar::{self, BatchArg};
 use crate::error::{PluginErrorKind, RuntimeError};
 use crate::host::HostState;
@@ -126,7 +128,7 @@ impl TransformPlugin {
     /// the instance is discarded and the error names the plugin and the
     /// reason; the next call gets a fresh instance.
     pub fn process(&self, batch: &RecordBatch) -> Result<PluginOutput, RuntimeError> {
-        let normalized = columnar::normalize(batch);
+        let normalized = carrier::for_plugin(batch)?;
         let arg = columnar::lower_batch(&normalized)?;
         let mut instance = self.core.checkout(|| self.instantiate())?;
         self.core.arm(&mut instance.store);
@@ -140,7 +142,7 @@ impl TransformPlugin {
         };
         self.core.release(instance);
         match result {
-            Ok(transformed) => self.lift_output(transformed),
+            Ok(transformed) => self.lift_output(transformed, &batch.schema()),
             Err(error) => Err(self.core.plugin_error(error)),
         }
     }
@@ -194,17 +196,26 @@ impl TransformPlugin {
         }
     }
 
-    fn lift_output(&self, transformed: wit::Transformed) -> Result<PluginOutput, RuntimeError> {
+    /// The plugin's batches as Arrow, with the columns that crossed as a
+    /// carrier of an `input` type back in that type.
+    fn lift_output(
+        &self,
+        transformed: wit::Transformed,
+        input: &Schema,
+    ) -> Result<PluginOutput, RuntimeError> {
         let invalid = |reason: String| RuntimeError::InvalidOutput {
             plugin: self.core.name.to_string(),
             reason,
         };
-        let batch = columnar::lift_batch(transformed.batch).map_err(invalid)?;
+        let batch = columnar::lift_batch(transformed.batch)
+            .and_then(|batch| carrier::raise(batch, input))
+            .map_err(invalid)?;
         let routed = transformed
             .routed
             .into_iter()
             .map(|routed| {
                 let batch = columnar::lift_batch(routed.batch)
+                    .and_then(|batch| carrier::raise(batch, input))
                     .map_err(|e| invalid(format!("output `{}`: {e}", routed.output)))?;
                 Ok((routed.output, batch))
             })

@@ -3,10 +3,18 @@
 
 use std::sync::{Arc, LazyLock};
 
+use arrow_array::builder::{Int64Builder, MapBuilder, StringBuilder};
+use arrow_array::types::{Int8Type, Int32Type};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, UInt64Array,
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array, Decimal128Array,
+    Decimal256Array, DictionaryArray, DurationNanosecondArray, FixedSizeBinaryArray, Float64Array,
+    Int8Array, Int16Array, Int32Array, Int64Array, IntervalDayTimeArray, IntervalMonthDayNanoArray,
+    IntervalYearMonthArray, LargeBinaryArray, LargeStringArray, ListArray, RecordBatch,
+    StringArray, StringViewArray, StructArray, Time32MillisecondArray, Time64MicrosecondArray,
+    UInt8Array, UInt16Array, UInt64Array,
 };
+use arrow_buffer::{IntervalDayTime, IntervalMonthDayNano, i256};
+use arrow_schema::{DataType, Field};
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{
     AggregatePlugin, PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError,
@@ -274,6 +282,153 @@ const FILTERS: &[(&str, &str, Option<&str>)] = &[
     ("flag", "eq", Some("true")),
     ("flag", "lt", Some("true")),
 ];
+
+/// A batch with a column of every type the decoders produce that the
+/// contract has no variant for, nested ones included, with nulls, and an
+/// `key` to filter on.
+fn decoded_types() -> RecordBatch {
+    let dictionary: DictionaryArray<Int32Type> = vec![Some("PAID"), None, Some("SHIPPED")]
+        .into_iter()
+        .collect();
+    let mut map = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
+    map.keys().append_value("a");
+    map.values().append_value(1);
+    map.append(true).unwrap();
+    map.append(false).unwrap();
+    map.keys().append_value("b");
+    map.values().append_null();
+    map.keys().append_value("c");
+    map.values().append_value(3);
+    map.append(true).unwrap();
+    let decimals = Decimal128Array::from(vec![Some(12_345), None, Some(-5)])
+        .with_precision_and_scale(10, 2)
+        .unwrap();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("key", Arc::new(Int64Array::from(vec![1, 2, 3]))),
+        ("status", Arc::new(dictionary)),
+        (
+            "i8",
+            Arc::new(Int8Array::from(vec![Some(-128), None, Some(127)])),
+        ),
+        ("i16", Arc::new(Int16Array::from(vec![1, -2, 3]))),
+        ("u8", Arc::new(UInt8Array::from(vec![0, 255, 7]))),
+        ("u16", Arc::new(UInt16Array::from(vec![0, 65_535, 7]))),
+        (
+            "day",
+            Arc::new(Date32Array::from(vec![Some(19_000), None, Some(-1)])),
+        ),
+        (
+            "day64",
+            Arc::new(Date64Array::from(vec![0, 86_400_000, -86_400_000])),
+        ),
+        (
+            "clock",
+            Arc::new(Time32MillisecondArray::from(vec![0, 1_000, 86_399_999])),
+        ),
+        (
+            "clock64",
+            Arc::new(Time64MicrosecondArray::from(vec![0, 1, 2])),
+        ),
+        (
+            "took",
+            Arc::new(DurationNanosecondArray::from(vec![1, -1, i64::MAX])),
+        ),
+        ("price", Arc::new(decimals.clone())),
+        (
+            "big",
+            Arc::new(
+                Decimal256Array::from(vec![
+                    Some(i256::from_i128(i128::MAX)),
+                    None,
+                    Some(i256::from_i128(-1)),
+                ])
+                .with_precision_and_scale(76, 10)
+                .unwrap(),
+            ),
+        ),
+        (
+            "large_text",
+            Arc::new(LargeStringArray::from(vec!["x", "", "z"])),
+        ),
+        (
+            "view",
+            Arc::new(StringViewArray::from(vec![
+                "a longer string than twelve",
+                "b",
+                "c",
+            ])),
+        ),
+        (
+            "large_bytes",
+            Arc::new(LargeBinaryArray::from(vec![&b"\x00"[..], b"", b"\xff"])),
+        ),
+        (
+            "uuid",
+            Arc::new(
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                    vec![Some([1u8, 2, 3, 4]), None, Some([0, 0, 0, 0])].into_iter(),
+                    4,
+                )
+                .unwrap(),
+            ),
+        ),
+        ("attributes", Arc::new(map.finish())),
+        (
+            "months",
+            Arc::new(IntervalYearMonthArray::from(vec![Some(14), None, Some(-1)])),
+        ),
+        (
+            "span",
+            Arc::new(IntervalDayTimeArray::from(vec![
+                Some(IntervalDayTime::new(1, 500)),
+                Some(IntervalDayTime::new(-2, 0)),
+                None,
+            ])),
+        ),
+        (
+            "period",
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                None,
+                Some(IntervalMonthDayNano::new(1, 2, 3_000_000_000)),
+                Some(IntervalMonthDayNano::new(0, 0, -1)),
+            ])),
+        ),
+        (
+            "small_ints",
+            Arc::new(ListArray::from_iter_primitive::<Int8Type, _, _>(vec![
+                Some(vec![Some(1), None]),
+                None,
+                Some(vec![]),
+            ])),
+        ),
+        (
+            "line",
+            Arc::new(StructArray::from(vec![
+                (
+                    Arc::new(Field::new("price", decimals.data_type().clone(), true)),
+                    Arc::new(decimals) as ArrayRef,
+                ),
+                (
+                    Arc::new(Field::new("day", DataType::Date32, true)),
+                    Arc::new(Date32Array::from(vec![Some(1), Some(2), None])) as ArrayRef,
+                ),
+            ])),
+        ),
+    ];
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+#[test]
+fn every_decoded_type_passes_through_every_language_unchanged() {
+    let input = decoded_types();
+    for (language, path) in FILTER {
+        let plugin = load(language, path, &[("column", "key"), ("op", "is_not_null")]);
+        let output = plugin
+            .process(&input)
+            .unwrap_or_else(|e| panic!("{language}: {e}"));
+        assert_eq!(output.batch, input, "{language}");
+    }
+}
 
 #[test]
 fn filter_output_is_identical_in_every_language() {
