@@ -21,6 +21,7 @@ use schema_registry_converter::blocking::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use serde_json::Value as Json;
 
+use crate::json_schema::omit_forbidden_nulls;
 use crate::registry::{Registry, RegistrySchema, SchemaVersion, registry_message};
 use crate::{FormatError, ValueFormat};
 
@@ -102,7 +103,11 @@ pub fn open_encoder(
                 .as_object()
                 .map(|p| p.keys().cloned().collect())
                 .unwrap_or_default();
-            Box::new(JsonSchemaEncoder { id, properties })
+            Box::new(JsonSchemaEncoder {
+                id,
+                properties,
+                schema,
+            })
         }
         ValueFormat::Protobuf => {
             if spec.auto_register {
@@ -264,6 +269,8 @@ fn enums_as_symbols(batch: &RecordBatch, avro_schema: &str) -> Result<Vec<ArrayR
 struct JsonSchemaEncoder {
     id: u32,
     properties: Vec<String>,
+    /// The output schema.
+    schema: Json,
 }
 
 impl ValueEncoder for JsonSchemaEncoder {
@@ -274,6 +281,8 @@ impl ValueEncoder for JsonSchemaEncoder {
     fn encode(&mut self, batch: &RecordBatch) -> Result<BinaryArray, FormatError> {
         let mut values = BinaryBuilder::new();
         for object in json_rows(batch)? {
+            let mut object = Json::Object(object);
+            omit_forbidden_nulls(&mut object, &self.schema, &self.schema);
             let mut value = framed(self.id);
             serde_json::to_writer(&mut value, &object)
                 .map_err(|e| FormatError::Encode(e.to_string()))?;

@@ -1,6 +1,7 @@
-//! Confluent JSON Schema into Arrow. `schema_registry_converter` checks
-//! each value against its writer schema; valid values are read into the
-//! reader schema's columns by property name (properties the reader does not
+//! Confluent JSON Schema into Arrow. Each value is validated against its
+//! writer schema, as Confluent's deserializer does (a value that fails is
+//! `invalid-value` poison with the validator's message); valid values are
+//! read into the reader schema's columns by property name (properties the reader does not
 //! have are skipped, ones the writer lacks are null).
 //!
 //! Arrow types: `integer` int64, `number` float64, `boolean`, `string`
@@ -79,7 +80,15 @@ impl JsonSchemaDecoder {
             )));
         }
         match self.decoder.decode(Some(value)) {
-            Ok(Some(decoded)) => Ok(Ok(decoded.value)),
+            // The converter does not check the value; Confluent's
+            // deserializer does, and so do we.
+            Ok(Some(decoded)) => match self.decoder.validate(&decoded.schema, &decoded.value) {
+                Ok(()) => Ok(Ok(decoded.value)),
+                Err(e) => Ok(Err((
+                    PoisonKind::InvalidValue,
+                    format!("schema id {id}: {}", registry_message(&e)),
+                ))),
+            },
             Ok(None) => Ok(Err((PoisonKind::NullValue, "no value".into()))),
             Err(e) if e.retriable && registry_error_code(&e).is_none() => {
                 Err(FormatError::Registry {
@@ -224,5 +233,67 @@ fn admits_null(node: &Json) -> bool {
         Some(Json::Array(ts)) => ts.iter().any(|t| t == "null"),
         Some(t) => t == "null",
         None => false,
+    }
+}
+
+/// Whether `node` (resolved against `root`) lets a value be null: by its
+/// `type`, its `enum`, or one of its `anyOf`/`oneOf` branches. A schema
+/// that says nothing of a type (`{}`) admits anything.
+fn may_be_null(node: &Json, root: &Json) -> bool {
+    let Ok(node) = resolve(node, root) else {
+        return true;
+    };
+    let Some(object) = node.as_object() else {
+        return node != &Json::Bool(false);
+    };
+    if admits_null(node) {
+        return true;
+    }
+    if let Some(Json::Array(symbols)) = object.get("enum") {
+        return symbols.iter().any(Json::is_null);
+    }
+    let branches = ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| object.get(*k).and_then(Json::as_array))
+        .flatten()
+        .collect::<Vec<_>>();
+    if !branches.is_empty() {
+        return branches.iter().any(|b| may_be_null(b, root));
+    }
+    !object.contains_key("type") && !object.contains_key("const")
+}
+
+/// Remove from `value` the null properties that `schema` (an object
+/// schema, resolved against `root`) does not let be null: in Arrow a null
+/// is also a property the row does not have, and a writer schema that
+/// types `zip` as a string wants it absent rather than null, as
+/// Confluent's validating deserializer checks. Nested objects and arrays
+/// of objects are cleaned the same way.
+pub(crate) fn omit_forbidden_nulls(value: &mut Json, schema: &Json, root: &Json) {
+    let Ok(schema) = resolve(schema, root) else {
+        return;
+    };
+    match value {
+        Json::Object(object) => {
+            let Some(properties) = schema.get("properties").and_then(Json::as_object) else {
+                return;
+            };
+            object.retain(|key, v| {
+                !v.is_null() || properties.get(key).is_none_or(|p| may_be_null(p, root))
+            });
+            for (key, v) in object.iter_mut() {
+                if let Some(property) = properties.get(key) {
+                    omit_forbidden_nulls(v, property, root);
+                }
+            }
+        }
+        Json::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for v in items {
+                    omit_forbidden_nulls(v, item, root);
+                }
+            }
+        }
+        _ => {}
     }
 }

@@ -36,7 +36,8 @@ fn schema(version: u8) -> serde_json::Value {
             "Address": {
                 "type": "object",
                 "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
-                "required": ["city"]
+                "required": ["city"],
+                "additionalProperties": false
             }
         }
     });
@@ -257,4 +258,38 @@ fn invalid_utf8_invalid_json_and_schema_violations_are_poison() {
         ]
     );
     assert_eq!(decoded.rows, [0, 4]);
+}
+
+#[test]
+fn values_the_writer_schema_forbids_are_poison_with_the_validators_message() {
+    let registry = Registry::start();
+    let good = produce(&registry, "orders", 1);
+    let id = &good[0][..5];
+    let framed = |payload: &serde_json::Value| [id, payload.to_string().as_bytes()].concat();
+    let mut outside_the_enum = order(0, 1);
+    outside_the_enum["status"] = json!("LOST");
+    let mut forbidden_property = order(0, 1);
+    forbidden_property["address"] = json!({"city": "Oslo", "planet": "Mars"});
+    let values = vec![
+        good[0].clone(),
+        framed(&outside_the_enum),
+        framed(&forbidden_property),
+    ];
+    let mut decoder = registry.decoder(
+        ValueFormat::JsonSchema,
+        "orders-value",
+        SchemaVersion::Latest,
+    );
+    let decoded = decoder.decode(&binary(&values)).unwrap();
+    let poison: Vec<(u32, PoisonKind, &str)> = decoded
+        .poison
+        .iter()
+        .map(|p| (p.row, p.kind, p.message.as_str()))
+        .collect();
+    assert_eq!(decoded.rows, [0], "{poison:?}");
+    assert_eq!(poison.len(), 2, "{poison:?}");
+    assert_eq!((poison[0].0, poison[0].1), (1, PoisonKind::InvalidValue));
+    assert!(poison[0].2.contains("LOST"), "{}", poison[0].2);
+    assert_eq!((poison[1].0, poison[1].1), (2, PoisonKind::InvalidValue));
+    assert!(poison[1].2.contains("planet"), "{}", poison[1].2);
 }
