@@ -222,6 +222,12 @@ pub struct EncodeConfig {
     /// Register the rows' schema under the subject (Confluent's option).
     #[serde(default, rename = "auto.register.schemas")]
     pub auto_register_schemas: bool,
+    /// The full name (`namespace.Name`) of the Avro record registered for
+    /// rows that were not decoded from Avro; by default the subject's name
+    /// made an Avro name (`orders-value` → `orders_value`). Rows decoded
+    /// from Avro keep the reader schema's name.
+    #[serde(default)]
+    pub record_name: Option<String>,
 }
 
 /// A windowed aggregation: rows grouped by event-time window and key, and

@@ -24,6 +24,7 @@ const DECODER_ROWS: usize = 4096;
 pub(crate) struct AvroDecoder {
     registry: Registry,
     reader: AvroSchema,
+    reader_text: RegistrySchema,
     schema: SchemaRef,
     writers: HashMap<u32, Writer>,
 }
@@ -62,6 +63,7 @@ impl AvroDecoder {
         Ok(AvroDecoder {
             registry,
             reader: reader_schema,
+            reader_text: reader,
             schema,
             writers: HashMap::new(),
         })
@@ -183,6 +185,10 @@ impl WriterDecoder {
 impl ValueDecoder for AvroDecoder {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn reader_schema(&self) -> Option<&RegistrySchema> {
+        Some(&self.reader_text)
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {

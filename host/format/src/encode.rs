@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, DictionaryArray, Int32Array, StringArray,
 };
-use arrow::datatypes::{DataType, Int32Type, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow_avro::schema::{AvroSchema, FingerprintStrategy, SCHEMA_METADATA_KEY};
 use arrow_avro::writer::WriterBuilder;
@@ -37,6 +37,23 @@ pub struct EncodeSpec {
     /// Register the rows' schema under the subject when it is missing or
     /// different (`auto.register.schemas`).
     pub auto_register: bool,
+    /// The name (`namespace.Name`) of a registered Avro record whose
+    /// schema is derived from the rows alone; by default one derived from
+    /// the subject (`orders-value` → `orders_value`).
+    pub record_name: Option<String>,
+    /// The schema the rows were decoded with, if they were: a registered
+    /// Avro schema keeps its name, namespace, doc, and the fields the rows
+    /// still have as they were (defaults, docs, enum symbols).
+    pub template: Option<SchemaTemplate>,
+}
+
+/// A schema rows were decoded with, and the columns it decodes to.
+#[derive(Debug, Clone)]
+pub struct SchemaTemplate {
+    /// The registry schema.
+    pub schema: RegistrySchema,
+    /// The Arrow columns its decoder produces.
+    pub columns: SchemaRef,
 }
 
 /// Encodes rows into Kafka values.
@@ -77,11 +94,12 @@ pub fn open_encoder(
                 let derived = AvroSchema::try_from(&plain(rows)).map_err(|e| {
                     FormatError::Schema(format!("no Avro schema for the rows: {e}"))
                 })?;
-                let id = register(SchemaType::Avro, derived.json_string.clone())?;
+                let schema = avro_output_schema(&derived.json_string, rows, spec)?;
+                let id = register(SchemaType::Avro, schema.clone())?;
                 RegistrySchema {
                     id,
                     schema_type: "AVRO".into(),
-                    schema: derived.json_string,
+                    schema,
                 }
             } else {
                 existing()?
@@ -90,7 +108,7 @@ pub fn open_encoder(
         }
         ValueFormat::JsonSchema => {
             let (id, schema) = if spec.auto_register {
-                let schema = json_schema_of(rows)?;
+                let schema = with_json_template(json_schema_of(rows)?, rows, spec);
                 (register(SchemaType::Json, schema.to_string())?, schema)
             } else {
                 let output = existing()?;
@@ -131,6 +149,169 @@ pub fn open_encoder(
 
 /// `schema` without metadata, so `arrow-avro` derives the Avro schema from
 /// the fields rather than reusing a decoded one.
+/// The Avro schema to register for `rows`, from `derived` (the rows'
+/// schema as `arrow-avro` derives it): named after the decoded schema
+/// (`spec.template`) with its fields wherever a row column still decodes
+/// from them unchanged, else named `spec.record_name` or after the
+/// subject.
+fn avro_output_schema(
+    derived: &str,
+    rows: &Schema,
+    spec: &EncodeSpec,
+) -> Result<String, FormatError> {
+    let bad = |e: String| FormatError::Schema(format!("the rows' Avro schema: {e}"));
+    let mut schema: Json = serde_json::from_str(derived).map_err(|e| bad(e.to_string()))?;
+    let template = spec.template.as_ref().and_then(|t| {
+        let json: Json = serde_json::from_str(&t.schema.schema).ok()?;
+        (t.schema.schema_type == "AVRO" && json["type"] == "record").then_some((json, t))
+    });
+    let Some((template, decoded)) = template else {
+        let name = spec
+            .record_name
+            .clone()
+            .unwrap_or_else(|| record_name_of(&spec.subject));
+        let (namespace, name) = match name.rsplit_once('.') {
+            Some((namespace, name)) => (Some(namespace.to_owned()), name.to_owned()),
+            None => (None, name),
+        };
+        schema["name"] = Json::String(name);
+        if let Some(namespace) = namespace {
+            schema["namespace"] = Json::String(namespace);
+        }
+        return Ok(schema.to_string());
+    };
+    for key in ["name", "namespace", "doc", "aliases"] {
+        match template.get(key) {
+            Some(value) => schema[key] = value.clone(),
+            None => {
+                if let Json::Object(object) = &mut schema {
+                    object.remove(key);
+                }
+            }
+        }
+    }
+    let kept = |name: &str| -> Option<Json> {
+        let row = rows.field_with_name(name).ok()?;
+        let decoded = decoded.columns.field_with_name(name).ok()?;
+        let field = template["fields"]
+            .as_array()?
+            .iter()
+            .find(|f| f["name"] == name)?;
+        let fits = row.data_type().equals_datatype(decoded.data_type())
+            && (decoded.is_nullable() || !row.is_nullable());
+        fits.then(|| field.clone())
+    };
+    let with_template_fields = {
+        let mut schema = schema.clone();
+        if let Some(fields) = schema["fields"].as_array_mut() {
+            for field in fields {
+                if let Some(name) = field["name"].as_str().map(str::to_owned)
+                    && let Some(kept) = kept(&name)
+                {
+                    *field = kept;
+                }
+            }
+        }
+        schema.to_string()
+    };
+    // A kept field may name a type that only a dropped field defined.
+    match apache_avro::Schema::parse_str(&with_template_fields) {
+        Ok(_) => Ok(with_template_fields),
+        Err(error) => {
+            tracing::warn!(
+                "the decoded schema's fields do not stand on their own ({error}); registering the fields derived from the rows"
+            );
+            Ok(schema.to_string())
+        }
+    }
+}
+
+/// `derived` (the JSON Schema of `rows`) with what the decoded schema
+/// (`spec.template`, a JSON Schema) says of the same columns: each
+/// property a row column still decodes from unchanged is kept as it was
+/// (`enum`, `format`, `title`, ...), and the root keeps its `title`,
+/// `description`, `additionalProperties` and the definitions the kept
+/// properties may refer to.
+fn with_json_template(mut derived: Json, rows: &Schema, spec: &EncodeSpec) -> Json {
+    let Some(decoded) = spec
+        .template
+        .as_ref()
+        .filter(|t| t.schema.schema_type == "JSON")
+    else {
+        return derived;
+    };
+    let Ok(template) = serde_json::from_str::<Json>(&decoded.schema.schema) else {
+        return derived;
+    };
+    let fits = |name: &str| {
+        let (Ok(row), Ok(column)) = (
+            rows.field_with_name(name),
+            decoded.columns.field_with_name(name),
+        ) else {
+            return false;
+        };
+        row.data_type().equals_datatype(column.data_type())
+            && (column.is_nullable() || !row.is_nullable())
+    };
+    let mut kept_names = Vec::new();
+    if let (Some(properties), Some(kept)) = (
+        derived["properties"].as_object_mut(),
+        template["properties"].as_object(),
+    ) {
+        for (name, property) in properties.iter_mut() {
+            if let Some(original) = kept.get(name)
+                && fits(name)
+            {
+                *property = original.clone();
+                kept_names.push(name.clone());
+            }
+        }
+    }
+    // A kept property is required as the template had it.
+    let required_before = |name: &str| {
+        template["required"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|n| n == name))
+    };
+    if let Some(required) = derived["required"].as_array_mut() {
+        required.retain(|name| {
+            let name = name.as_str().unwrap_or_default();
+            !kept_names.iter().any(|k| k == name) || required_before(name)
+        });
+    }
+    for key in [
+        "$schema",
+        "title",
+        "description",
+        "additionalProperties",
+        "definitions",
+        "$defs",
+    ] {
+        if let Some(value) = template.get(key) {
+            derived[key] = value.clone();
+        }
+    }
+    derived
+}
+
+/// An Avro record name from a subject: `orders-value` → `orders_value`.
+fn record_name_of(subject: &str) -> String {
+    let mut name: String = subject
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        name.insert(0, '_');
+    }
+    name
+}
+
 fn plain(schema: &Schema) -> Schema {
     Schema::new(schema.fields().clone())
 }

@@ -29,6 +29,7 @@ const MAX_DEPTH: usize = 32;
 #[derive(Debug)]
 pub(crate) struct JsonSchemaDecoder {
     registry: Registry,
+    reader: RegistrySchema,
     decoder: JsonDecoder,
     rows: JsonRows,
     writers: WriterIds,
@@ -59,6 +60,7 @@ impl JsonSchemaDecoder {
             registry,
             rows: JsonRows::new(Arc::new(Schema::new(fields))),
             writers: WriterIds::new("JSON"),
+            reader,
         })
     }
 
@@ -107,6 +109,10 @@ impl JsonSchemaDecoder {
 impl ValueDecoder for JsonSchemaDecoder {
     fn schema(&self) -> SchemaRef {
         self.rows.schema()
+    }
+
+    fn reader_schema(&self) -> Option<&RegistrySchema> {
+        Some(&self.reader)
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {

@@ -26,7 +26,7 @@ use arrow::array::{Array, BinaryArray};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-pub use encode::{EncodeSpec, ValueEncoder, open_encoder};
+pub use encode::{EncodeSpec, SchemaTemplate, ValueEncoder, open_encoder};
 pub use registry::{Registry, RegistrySchema, SchemaVersion};
 
 /// Why a format could not be set up or used.
@@ -134,6 +134,12 @@ pub trait ValueDecoder: Send + std::fmt::Debug {
 
     /// Decode `values`; poison records are reported, not fatal.
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError>;
+
+    /// The registry schema values are read into, for an encoder to keep
+    /// its names, defaults and docs; `None` for a declared schema.
+    fn reader_schema(&self) -> Option<&RegistrySchema> {
+        None
+    }
 }
 
 /// Value formats.
@@ -218,6 +224,10 @@ struct SizeLimited {
 impl ValueDecoder for SizeLimited {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
+    }
+
+    fn reader_schema(&self) -> Option<&RegistrySchema> {
+        self.inner.reader_schema()
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {

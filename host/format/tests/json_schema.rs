@@ -13,11 +13,12 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 use serde_json::json;
-use sluice_format::{EncodeSpec, PoisonKind, SchemaVersion, ValueFormat};
+use sluice_format::{EncodeSpec, PoisonKind, SchemaTemplate, SchemaVersion, ValueFormat};
 
 fn schema(version: u8) -> serde_json::Value {
     let mut schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Order",
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
@@ -201,6 +202,8 @@ fn the_sink_encoder_round_trips_values_a_confluent_consumer_validates() {
                 registry: registry.options(),
                 subject: subject.into(),
                 auto_register,
+                record_name: None,
+                template: None,
             },
             &decoded.schema(),
         )
@@ -292,4 +295,51 @@ fn values_the_writer_schema_forbids_are_poison_with_the_validators_message() {
     assert!(poison[0].2.contains("LOST"), "{}", poison[0].2);
     assert_eq!((poison[1].0, poison[1].1), (2, PoisonKind::InvalidValue));
     assert!(poison[1].2.contains("planet"), "{}", poison[1].2);
+}
+
+#[test]
+fn an_auto_registered_schema_keeps_the_decoded_enum_title_and_additional_properties() {
+    let registry = Registry::start();
+    let values = produce(&registry, "orders", 6);
+    let mut decoder = registry.decoder(
+        ValueFormat::JsonSchema,
+        "orders-value",
+        SchemaVersion::Latest,
+    );
+    let template = SchemaTemplate {
+        schema: decoder.reader_schema().cloned().unwrap(),
+        columns: decoder.schema(),
+    };
+    let decoded = decoder.decode(&binary(&values)).unwrap().batch;
+    let mut encoder = sluice_format::open_encoder(
+        &EncodeSpec {
+            format: ValueFormat::JsonSchema,
+            registry: registry.options(),
+            subject: "out-value".into(),
+            auto_register: true,
+            record_name: None,
+            template: Some(template),
+        },
+        &decoded.schema(),
+    )
+    .unwrap();
+    let encoded = encoder.encode(&decoded).unwrap();
+    let client = sluice_format::Registry::connect(&registry.options()).unwrap();
+    let registered = client
+        .subject_version("out-value", SchemaVersion::Latest)
+        .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&registered.schema).unwrap();
+    assert_eq!(schema["title"], "Order");
+    assert_eq!(
+        schema["properties"]["status"]["enum"],
+        json!(["NEW", "PAID"])
+    );
+    assert_eq!(
+        schema["definitions"]["Address"]["additionalProperties"],
+        json!(false)
+    );
+    // The values validate against what was registered.
+    let mut again = registry.decoder(ValueFormat::JsonSchema, "out-value", SchemaVersion::Latest);
+    let round_trip = again.decode(&encoded).unwrap();
+    assert!(round_trip.poison.is_empty(), "{:?}", round_trip.poison);
 }

@@ -226,6 +226,8 @@ fn the_sink_encoder_round_trips_messages_a_confluent_consumer_reads() {
             registry: registry.options(),
             subject: "payments-value".into(),
             auto_register: false,
+            record_name: None,
+            template: None,
         },
         &decoded.schema(),
     )

@@ -12,7 +12,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{DeclaredColumn, DecodeConfig, DecodeFormat, OnError, SourceSpec};
 use sluice_format::{
-    DecodeSpec, FormatError, Poison, SchemaVersion, ValueDecoder, ValueFormat, open_decoder,
+    DecodeSpec, FormatError, Poison, SchemaTemplate, SchemaVersion, ValueDecoder, ValueFormat,
+    open_decoder,
 };
 
 use crate::JobError;
@@ -48,6 +49,15 @@ pub(crate) struct DecodedBatch {
 }
 
 impl DecodeStage {
+    /// The registry schema the values are read into, and its columns:
+    /// what an encoder keeps names and fields from.
+    pub(crate) fn template(&self) -> Option<SchemaTemplate> {
+        Some(SchemaTemplate {
+            schema: self.decoder.reader_schema()?.clone(),
+            columns: self.decoder.schema(),
+        })
+    }
+
     /// Set up decoding for a job; registry formats fetch the reader schema.
     pub(crate) fn build(
         config: &DecodeConfig,

@@ -11,7 +11,9 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{EncodeConfig, EncodeFormat};
-use sluice_format::{EncodeSpec, FormatError, ValueEncoder, ValueFormat, open_encoder};
+use sluice_format::{
+    EncodeSpec, FormatError, SchemaTemplate, ValueEncoder, ValueFormat, open_encoder,
+};
 
 use crate::JobError;
 
@@ -39,7 +41,12 @@ pub(crate) struct EncodeStage {
 }
 
 impl EncodeStage {
-    pub(crate) fn new(config: &EncodeConfig) -> Result<Self, JobError> {
+    /// The stage for `config`; `template` is the schema the rows were
+    /// decoded with, if they were.
+    pub(crate) fn new(
+        config: &EncodeConfig,
+        template: Option<SchemaTemplate>,
+    ) -> Result<Self, JobError> {
         let format = match config.format {
             EncodeFormat::Avro => ValueFormat::Avro,
             EncodeFormat::Protobuf => ValueFormat::Protobuf,
@@ -51,6 +58,8 @@ impl EncodeStage {
                 registry: config.registry.clone(),
                 subject: config.subject.clone(),
                 auto_register: config.auto_register_schemas,
+                record_name: config.record_name.clone(),
+                template,
             },
             encoder: None,
         })

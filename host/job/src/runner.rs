@@ -283,7 +283,12 @@ impl JobRunner {
             .as_ref()
             .map(|config| DecodeStage::build(config, &job.source, &source.schema()))
             .transpose()?;
-        let encode = job.encode.as_ref().map(EncodeStage::new).transpose()?;
+        let template = decode.as_ref().and_then(DecodeStage::template);
+        let encode = job
+            .encode
+            .as_ref()
+            .map(|config| EncodeStage::new(config, template))
+            .transpose()?;
         let mut trigger = job.trigger;
         if let Some(cap) = source.max_rows_per_batch() {
             trigger.max_rows = trigger.max_rows.min(cap);
