@@ -127,6 +127,58 @@ pub fn produce(broker: &Broker, topic: &str, records: &[Record]) {
     producer.flush(Duration::from_secs(60)).unwrap();
 }
 
+/// Produce one record to partition 0 of `topic` whose one header has the
+/// key `header_key`, any bytes: rdkafka's Rust API only takes header keys
+/// that are `&str`, as other clients need not, so this goes through
+/// librdkafka's `rd_kafka_produceva`.
+pub fn produce_with_raw_header_key(broker: &Broker, topic: &str, header_key: &[u8], value: &[u8]) {
+    use rdkafka::bindings as rd;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    let topic_name = std::ffi::CString::new(topic).unwrap();
+    let key = std::ffi::CString::new(header_key).expect("a header key holds no NUL");
+    let header_value = b"v";
+    let vus = [
+        rd::rd_kafka_vu_t {
+            vtype: rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_TOPIC,
+            u: rd::rd_kafka_vu_s__bindgen_ty_1 {
+                cstr: topic_name.as_ptr(),
+            },
+        },
+        rd::rd_kafka_vu_t {
+            vtype: rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_PARTITION,
+            u: rd::rd_kafka_vu_s__bindgen_ty_1 { i32_: 0 },
+        },
+        rd::rd_kafka_vu_t {
+            vtype: rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_VALUE,
+            u: rd::rd_kafka_vu_s__bindgen_ty_1 {
+                mem: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_1 {
+                    ptr: value.as_ptr().cast_mut().cast(),
+                    size: value.len(),
+                },
+            },
+        },
+        rd::rd_kafka_vu_t {
+            vtype: rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_HEADER,
+            u: rd::rd_kafka_vu_s__bindgen_ty_1 {
+                header: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_2 {
+                    name: key.as_ptr(),
+                    val: header_value.as_ptr().cast(),
+                    size: header_value.len() as isize,
+                },
+            },
+        },
+    ];
+    // SAFETY: every pointer in `vus` outlives the call, which copies what
+    // it points at (RD_KAFKA_VTYPE_VALUE without MSGFLAGS is copied).
+    let error =
+        unsafe { rd::rd_kafka_produceva(producer.client().native_ptr(), vus.as_ptr(), vus.len()) };
+    assert!(error.is_null(), "rd_kafka_produceva failed");
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
 /// Send `record`, polling and trying again while the producer refuses it
 /// (its queue is full).
 pub fn send_waiting<K, P>(producer: &BaseProducer, mut record: BaseRecord<'_, K, P>)

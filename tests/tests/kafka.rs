@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use sluice_e2e::kafka::{Broker, Record, brokers, create_topic, produce, read_back, unique};
+use sluice_e2e::kafka::{
+    Broker, Record, brokers, create_topic, produce, produce_with_raw_header_key, read_back, unique,
+};
 use sluice_e2e::{iso_millis, run_aggregate_job, run_job, spawn_job};
 use sluice_plugin_artifacts as artifacts;
 
@@ -557,4 +559,42 @@ fn known_gap_wrong_high_watermarks() {
         max_offsets_per_trigger_caps_every_batch_on(&broker);
         routed_rows_go_to_two_topics_on(&broker);
     }
+}
+
+#[test]
+fn a_header_key_that_is_not_utf8_neither_crashes_nor_stops_the_job() {
+    for broker in brokers_with_end_offsets() {
+        a_header_key_that_is_not_utf8_is_read_on(&broker);
+    }
+}
+
+fn a_header_key_that_is_not_utf8_is_read_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (unique("raw-header-in"), unique("raw-header-out"));
+    create_topic(broker, &input, 1);
+    create_topic(broker, &output, 1);
+    produce(broker, &input, &records(1, 2));
+    produce_with_raw_header_key(broker, &input, b"\xff\xfek", b"odd");
+    produce(broker, &input, &records(1, 2));
+    let job = kafka_job(
+        dir.path(),
+        broker,
+        &format!("subscribe = {input:?}, startingOffsets = \"earliest\""),
+        &pass_through(),
+        &kafka_sink(broker, &output),
+    );
+    assert_success(&run_job(&job, &dir.path().join("cache")));
+    let out = read_back(broker, &output, 1, 5, Duration::from_secs(30));
+    let values: Vec<&[u8]> = out[&0].iter().filter_map(|r| r.value.as_deref()).collect();
+    assert_eq!(values.len(), 5, "{}: {values:?}", broker.name);
+    let odd = out[&0]
+        .iter()
+        .find(|r| r.value.as_deref() == Some(b"odd"))
+        .unwrap();
+    assert_eq!(
+        odd.headers,
+        [("\u{fffd}\u{fffd}k".to_owned(), Some(b"v".to_vec()))],
+        "{}",
+        broker.name
+    );
 }

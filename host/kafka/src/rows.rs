@@ -9,7 +9,42 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use rdkafka::Timestamp;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::bindings::{rd_kafka_header_get_all, rd_kafka_message_headers};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaRespErr;
+
+/// A record's headers as bytes. A producer may send any bytes as a header
+/// key; rdkafka's `Headers` reads keys as UTF-8 and panics on anything else,
+/// so they are read through librdkafka here, and a key that is not UTF-8
+/// becomes text with U+FFFD in its place, as the Java client decodes it.
+fn raw_headers<'m>(message: &'m BorrowedMessage<'_>) -> Vec<(&'m [u8], Option<&'m [u8]>)> {
+    let mut headers = std::ptr::null_mut();
+    // SAFETY: `message.ptr()` is a live message while `message` is
+    // borrowed; librdkafka hands back headers the message owns.
+    let found = unsafe { rd_kafka_message_headers(message.ptr(), &mut headers) };
+    if found != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || headers.is_null() {
+        return Vec::new();
+    }
+    let mut all = Vec::new();
+    for index in 0.. {
+        let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0usize);
+        // SAFETY: `headers` is the message's; on success, `name` is a
+        // NUL-terminated string and `value` `size` bytes (or null), both
+        // owned by the message, so they live as long as the borrow `'m`.
+        let (key, value) = unsafe {
+            let got = rd_kafka_header_get_all(headers, index, &mut name, &mut value, &mut size);
+            if got != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+                break;
+            }
+            let key = std::ffi::CStr::from_ptr(name).to_bytes();
+            let value =
+                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
+            (key, value)
+        };
+        all.push((key, value));
+    }
+    all
+}
 
 fn header_fields() -> Fields {
     Fields::from(vec![
@@ -114,24 +149,19 @@ impl RowBuilder {
         };
         self.timestamp.append_option(timestamp);
         self.timestamp_type.append_value(kind);
-        match message.headers() {
-            None => self.headers.append(true),
-            Some(headers) => {
-                let entries = self.headers.values();
-                for header in headers.iter() {
-                    entries
-                        .field_builder::<StringBuilder>(0)
-                        .expect("header key builder")
-                        .append_value(header.key);
-                    entries
-                        .field_builder::<BinaryBuilder>(1)
-                        .expect("header value builder")
-                        .append_option(header.value);
-                    entries.append(true);
-                }
-                self.headers.append(true);
-            }
+        let entries = self.headers.values();
+        for (key, value) in raw_headers(message) {
+            entries
+                .field_builder::<StringBuilder>(0)
+                .expect("header key builder")
+                .append_value(String::from_utf8_lossy(key));
+            entries
+                .field_builder::<BinaryBuilder>(1)
+                .expect("header value builder")
+                .append_option(value);
+            entries.append(true);
         }
+        self.headers.append(true);
         self.rows += 1;
     }
 
