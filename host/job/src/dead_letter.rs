@@ -24,7 +24,8 @@ use crate::JobError;
 /// Why one row is a dead letter.
 #[derive(Debug, Clone)]
 pub(crate) struct Cause {
-    /// `invalid-input`, `missing-event-time`, or a decode poison kind.
+    /// `invalid-input`, `missing-event-time`, `invalid-event-time`, or a
+    /// decode poison kind.
     pub(crate) kind: String,
     /// What went wrong.
     pub(crate) message: String,

@@ -190,6 +190,65 @@ type = "console"
     assert_eq!(int64s(&run.sink, "count"), vec![4]);
 }
 
+#[test]
+fn event_times_at_the_ends_of_time_are_dead_lettered_and_the_job_goes_on() {
+    let job = job(&format!(
+        r#"
+[job]
+name = "extreme-times"
+[source]
+type = "datagen"
+columns = [{{ name = "x", generator = "int" }}]
+[trigger]
+max_rows = 3
+[aggregate]
+plugin = "{stats}"
+event_time = "t"
+window = {{ type = "tumbling", size = "10s" }}
+[sink]
+type = "console"
+[outputs.dead-letter]
+type = "console"
+[outputs.late]
+type = "console"
+"#,
+        stats = artifacts::STATS,
+    ));
+    let schema = ids_schema();
+    let batch = |ids: Vec<i64>, times: Vec<i64>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(TimestampMillisecondArray::from(times)),
+            ],
+        )
+        .unwrap()
+    };
+    // The second batch comes after the extreme times: they must not have
+    // moved the watermark past it.
+    let batches = vec![
+        batch(vec![0, 1, 2], vec![1_000, i64::MAX, i64::MIN]),
+        batch(vec![3], vec![2_000]),
+    ];
+    let run = run(
+        &job,
+        Box::new(MemorySource::new(schema.clone(), batches)),
+        &["dead-letter", "late"],
+        RunOptions::default(),
+    );
+    run.result.unwrap();
+    let dead = &run.outputs["dead-letter"];
+    assert_eq!(int64s(dead, "id"), vec![1, 2]);
+    assert_eq!(
+        strings(dead, "__sluice.errors.kind"),
+        ["invalid-event-time", "invalid-event-time"]
+    );
+    // The two ordinary rows were counted in window [0, 10s), none late.
+    assert_eq!(int64s(&run.sink, "count"), vec![2]);
+    assert!(run.outputs["late"].iter().all(|b| b.num_rows() == 0));
+}
+
 fn counter_job(location: &Path, trap_on_id: Option<i64>) -> Job {
     let trap = trap_on_id.map_or(String::new(), |id| format!("trap_on_id = \"{id}\""));
     job(&format!(

@@ -95,6 +95,8 @@ pub enum RejectKind {
     InvalidInput,
     /// They have no event time, so no window can hold them.
     MissingEventTime,
+    /// Their event time is one no window can hold.
+    InvalidEventTime,
 }
 
 impl RejectKind {
@@ -103,6 +105,7 @@ impl RejectKind {
         match self {
             RejectKind::InvalidInput => "invalid-input",
             RejectKind::MissingEventTime => "missing-event-time",
+            RejectKind::InvalidEventTime => "invalid-event-time",
         }
     }
 }

@@ -124,6 +124,7 @@ impl Operator for WindowAggregate {
             results,
             late,
             invalid,
+            out_of_range,
         } = self
             .operator
             .process(&batch, Instant::now())
@@ -144,6 +145,15 @@ impl Operator for WindowAggregate {
                 kind: RejectKind::MissingEventTime,
                 message: "the event-time column is null".into(),
                 rows: invalid,
+            });
+        }
+        if let Some(rows) = out_of_range {
+            out.rejected.push(Rejected {
+                operator: self.name.clone(),
+                kind: RejectKind::InvalidEventTime,
+                message: "the event time is so near the end of time that no window can hold it"
+                    .into(),
+                rows,
             });
         }
         Ok(results)

@@ -43,7 +43,19 @@ impl WindowKind {
         }
     }
 
+    /// Whether every window of time `t` has a start and an end that
+    /// milliseconds since the epoch in an i64 can hold: not so for times
+    /// within a window's size of `i64::MIN` or `i64::MAX`.
+    pub fn fits(&self, t: i64) -> bool {
+        match *self {
+            WindowKind::Session { gap } => t.checked_add(gap).is_some(),
+            WindowKind::Tumbling { size } => fits(t, size, size),
+            WindowKind::Hopping { size, slide } => fits(t, size, slide),
+        }
+    }
+
     /// The fixed windows `(start, end)` holding time `t`, latest first.
+    /// `t` must [fit](Self::fits).
     /// Session windows have no fixed windows; this yields `[t, t + gap)`,
     /// the row's own proto-session.
     pub fn windows_of(&self, t: i64) -> impl Iterator<Item = (i64, i64)> {
@@ -60,6 +72,18 @@ impl WindowKind {
     }
 }
 
+/// Whether the windows of `size` every `slide` holding `t` start and end
+/// within i64.
+fn fits(t: i64, size: i64, slide: i64) -> bool {
+    let Some(last_start) = t.checked_sub(t.rem_euclid(slide)) else {
+        return false;
+    };
+    let first_start = (size / slide - 1)
+        .checked_mul(slide)
+        .and_then(|back| last_start.checked_sub(back));
+    first_start.is_some() && last_start.checked_add(size).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +94,22 @@ mod tests {
         assert_eq!(kind.windows_of(0).collect::<Vec<_>>(), [(0, 10)]);
         assert_eq!(kind.windows_of(19).collect::<Vec<_>>(), [(10, 20)]);
         assert_eq!(kind.windows_of(-1).collect::<Vec<_>>(), [(-10, 0)]);
+    }
+
+    #[test]
+    fn times_at_the_ends_of_i64_have_no_window_and_others_do() {
+        for kind in [
+            WindowKind::Tumbling { size: 10 },
+            WindowKind::Hopping { size: 10, slide: 5 },
+            WindowKind::Session { gap: 10 },
+        ] {
+            assert!(!kind.fits(i64::MAX), "{kind:?}");
+            assert!(kind.fits(0), "{kind:?}");
+            assert!(kind.fits(-1_000_000), "{kind:?}");
+        }
+        assert!(!WindowKind::Hopping { size: 10, slide: 5 }.fits(i64::MIN + 3));
+        assert!(!WindowKind::Tumbling { size: 10_000 }.fits(i64::MIN));
+        assert!(WindowKind::Tumbling { size: 10 }.fits(i64::MIN + 8));
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct WindowOutput {
     pub late: Option<RecordBatch>,
     /// Input rows without an event time.
     pub invalid: Option<RecordBatch>,
+    /// Input rows whose event time no window can hold (within a window of
+    /// the ends of i64 milliseconds).
+    pub out_of_range: Option<RecordBatch>,
 }
 
 /// Windowed aggregation over micro-batches.
@@ -190,6 +193,8 @@ impl<A: Accumulator> WindowOperator<A> {
 
         let mut late = Vec::new();
         let mut invalid = Vec::new();
+        let mut out_of_range = Vec::new();
+        let kind = self.spec.kind;
         let mut grouping = Grouping::default();
         let mut initial: HashMap<u32, (Vec<Vec<u8>>, bool)> = HashMap::new();
         match self.spec.kind {
@@ -198,6 +203,7 @@ impl<A: Accumulator> WindowOperator<A> {
                 for (row, time) in times.iter().enumerate() {
                     match *time {
                         None => invalid.push(row as u32),
+                        Some(t) if !kind.fits(t) => out_of_range.push(row as u32),
                         Some(t) if expired(t.saturating_add(gap)) => late.push(row as u32),
                         Some(t) => by_key.entry(key(row)).or_default().push((t, row)),
                     }
@@ -232,6 +238,10 @@ impl<A: Accumulator> WindowOperator<A> {
                         invalid.push(row as u32);
                         continue;
                     };
+                    if !kind.fits(t) {
+                        out_of_range.push(row as u32);
+                        continue;
+                    }
                     let mut assigned = false;
                     for window in kind.windows_of(t).filter(|w| !expired(w.1)) {
                         grouping.assign(row, window, key(row));
@@ -246,13 +256,17 @@ impl<A: Accumulator> WindowOperator<A> {
 
         let states = self.initial_states(&grouping, initial)?;
         let touched = self.update(batch, &grouping, states)?;
-        self.observe(batch, &times, now)?;
+        // A time no window can hold must not move the watermark either.
+        let in_range: Vec<Option<i64>> =
+            times.iter().map(|t| t.filter(|&t| kind.fits(t))).collect();
+        self.observe(batch, &in_range, now)?;
         let watermark = self.watermark.advance(now);
         let results = self.emit(watermark, &touched)?;
         Ok(WindowOutput {
             results,
             late: take_rows(batch, late)?,
             invalid: take_rows(batch, invalid)?,
+            out_of_range: take_rows(batch, out_of_range)?,
         })
     }
 
