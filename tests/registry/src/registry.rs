@@ -6,6 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+
 use crate::compatibility::{self, Level};
 use crate::error::ApiError;
 use crate::model::{Reference, SchemaById, SchemaRequest, SubjectAndVersion, SubjectVersion};
@@ -27,7 +30,40 @@ struct StoredSchema {
     kind: SchemaKind,
     /// The text as first registered.
     text: String,
+    /// A PROTOBUF schema's `FileDescriptorProto`, base64: its
+    /// `?format=serialized` form.
+    serialized: Option<String>,
     references: Vec<Reference>,
+}
+
+impl StoredSchema {
+    /// The schema as `GET ...?format=serialized` (or without) answers it;
+    /// other formats, and other schema types, answer the text.
+    fn text_as(&self, format: Format) -> String {
+        match (format, &self.serialized) {
+            (Format::Serialized, Some(serialized)) => serialized.clone(),
+            _ => self.text.clone(),
+        }
+    }
+}
+
+/// The `format` a schema is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// As registered.
+    Default,
+    /// PROTOBUF as a base64 `FileDescriptorProto` (`format=serialized`).
+    Serialized,
+}
+
+impl Format {
+    /// The `format` query parameter's value.
+    pub(crate) fn parse(value: Option<&str>) -> Format {
+        match value {
+            Some("serialized") => Format::Serialized,
+            _ => Format::Default,
+        }
+    }
 }
 
 /// What makes two registrations the same schema.
@@ -113,9 +149,12 @@ impl Registry {
         let id = match known_id {
             Some(id) => id,
             None => {
+                let serialized = (candidate.identity.kind == SchemaKind::Protobuf)
+                    .then(|| BASE64_STANDARD.encode(&candidate.identity.canonical));
                 self.schemas.push(StoredSchema {
                     kind: candidate.identity.kind,
                     text: candidate.text,
+                    serialized,
                     references: candidate.identity.references.clone(),
                 });
                 let id = u32::try_from(self.schemas.len()).expect("fewer than 2^32 schemas");
@@ -151,12 +190,12 @@ impl Registry {
             .rev()
             .find(|v| v.id == *id)
             .ok_or_else(ApiError::schema_not_found)?;
-        Ok(self.subject_version(subject, *version))
+        Ok(self.subject_version(subject, *version, Format::Default))
     }
 
     /// `GET /schemas/ids/{id}`. A schema stays readable by id while any version, soft-deleted
     /// or not, holds it.
-    pub(crate) fn schema_by_id(&self, id: u32) -> Result<SchemaById, ApiError> {
+    pub(crate) fn schema_by_id(&self, id: u32, format: Format) -> Result<SchemaById, ApiError> {
         if self.uses_of(id, true).is_empty() {
             return Err(ApiError::schema_id_not_found(id));
         }
@@ -164,7 +203,7 @@ impl Registry {
         Ok(SchemaById {
             schema_type: type_field(stored.kind),
             references: stored.references.clone(),
-            schema: stored.text.clone(),
+            schema: stored.text_as(format),
         })
     }
 
@@ -209,12 +248,13 @@ impl Registry {
         subject: &str,
         selector: VersionSelector,
         include_deleted: bool,
+        format: Format,
     ) -> Result<SubjectVersion, ApiError> {
         let versions = self.existing_versions(subject, include_deleted)?;
         let version = selector
             .pick(&versions)
             .ok_or_else(|| ApiError::version_not_found(&selector.describe()))?;
-        Ok(self.subject_version(subject, version))
+        Ok(self.subject_version(subject, version, format))
     }
 
     /// `DELETE /subjects/{s}`: soft-deletes every version, or with `permanent` forgets a
@@ -379,7 +419,7 @@ impl Registry {
             .collect()
     }
 
-    fn subject_version(&self, subject: &str, version: Version) -> SubjectVersion {
+    fn subject_version(&self, subject: &str, version: Version, format: Format) -> SubjectVersion {
         let stored = &self.schemas[version.id as usize - 1];
         SubjectVersion {
             subject: subject.to_owned(),
@@ -387,7 +427,7 @@ impl Registry {
             id: version.id,
             schema_type: type_field(stored.kind),
             references: stored.references.clone(),
-            schema: stored.text.clone(),
+            schema: stored.text_as(format),
         }
     }
 

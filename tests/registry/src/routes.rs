@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::compatibility::Level;
 use crate::error::ApiError;
 use crate::model::{CompatibilityAnswer, ConfigRequest};
-use crate::registry::{Registry, VersionSelector};
+use crate::registry::{Format, Registry, VersionSelector};
 
 /// The media type of every response.
 pub(crate) const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -75,10 +75,15 @@ fn route(registry: &mut Registry, request: &Request<'_>) -> Result<Response, Api
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method;
     let deleted = flag("deleted");
+    let format = Format::parse(
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("format=")),
+    );
     match (segments.as_slice(), method) {
         ([], "GET") => ok(&json!({})),
         (["schemas", "types"], "GET") => ok(&["JSON", "PROTOBUF", "AVRO"]),
-        (["schemas", "ids", id], "GET") => ok(&registry.schema_by_id(parse_id(id)?)?),
+        (["schemas", "ids", id], "GET") => ok(&registry.schema_by_id(parse_id(id)?, format)?),
         (["schemas", "ids", id, "versions"], "GET") => {
             ok(&registry.versions_of_id(parse_id(id)?, deleted)?)
         }
@@ -106,7 +111,7 @@ fn route(registry: &mut Registry, request: &Request<'_>) -> Result<Response, Api
         }
         (["subjects", subject, "versions", version], "GET") => {
             let selector = VersionSelector::parse(version)?;
-            ok(&registry.version(subject, selector, deleted)?)
+            ok(&registry.version(subject, selector, deleted, format)?)
         }
         (["subjects", subject, "versions", version], "DELETE") => {
             let selector = VersionSelector::parse(version)?;
@@ -116,7 +121,7 @@ fn route(registry: &mut Registry, request: &Request<'_>) -> Result<Response, Api
             let selector = VersionSelector::parse(version)?;
             Ok(Response {
                 status: 200,
-                body: registry.version(subject, selector, deleted)?.schema,
+                body: registry.version(subject, selector, deleted, format)?.schema,
             })
         }
         (["compatibility", "subjects", subject, "versions", rest @ ..], "POST")

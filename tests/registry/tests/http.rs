@@ -448,3 +448,40 @@ fn the_binary_serves_on_the_port_it_is_given() {
     child.wait().unwrap();
     assert_eq!(answer.unwrap().unwrap(), "[]", "from {line}");
 }
+
+#[test]
+fn a_protobuf_schema_reads_as_a_serialized_file_descriptor_with_format_serialized() {
+    use base64::Engine as _;
+    use protox::prost::Message as _;
+    let api = Api::start();
+    let proto = "syntax = \"proto3\";\npackage shop;\nmessage Order { int64 id = 1; Status status = 2; }\nenum Status { NEW = 0; PAID = 1; }\n";
+    let r = api.post(
+        "/subjects/orders-value/versions",
+        &json!({ "schema": proto, "schemaType": "PROTOBUF" }),
+    );
+    let id = r.body["id"].clone();
+    for path in [
+        format!("/schemas/ids/{id}?format=serialized"),
+        "/subjects/orders-value/versions/latest?format=serialized".to_owned(),
+    ] {
+        let schema = api.get(&path).body["schema"].as_str().unwrap().to_owned();
+        let bytes = base64::prelude::BASE64_STANDARD
+            .decode(&schema)
+            .unwrap_or_else(|e| panic!("{path}: not base64 ({e}): {schema}"));
+        let file =
+            protox::prost_reflect::prost_types::FileDescriptorProto::decode(bytes.as_slice())
+                .unwrap();
+        assert_eq!(file.package(), "shop", "{path}");
+        let messages: Vec<&str> = file.message_type.iter().map(|m| m.name()).collect();
+        assert_eq!(messages, ["Order"], "{path}");
+        assert_eq!(file.enum_type[0].name(), "Status", "{path}");
+    }
+    // Without it, and for other types, the text as registered.
+    assert_eq!(api.get(&format!("/schemas/ids/{id}")).body["schema"], proto);
+    let avro = api.register("users", USER_V1);
+    assert_eq!(
+        api.get(&format!("/schemas/ids/{avro}?format=serialized"))
+            .body["schema"],
+        USER_V1
+    );
+}
