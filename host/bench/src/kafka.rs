@@ -104,18 +104,24 @@ fn payload(i: usize) -> String {
     )
 }
 
+/// Send record number `i`: its payload, key `k{i % 97}`, partition
+/// `i % PARTITIONS`.
+fn send_numbered(producer: &BaseProducer, topic: &str, i: usize) -> anyhow::Result<()> {
+    let value = payload(i);
+    let key = format!("k{}", i % 97);
+    send(
+        producer,
+        BaseRecord::to(topic)
+            .partition((i % PARTITIONS as usize) as i32)
+            .key(key.as_bytes())
+            .payload(value.as_bytes()),
+    )
+}
+
 pub(crate) fn fill(topic: &str, records: usize) -> anyhow::Result<()> {
     let producer = producer()?;
     for i in 0..records {
-        let value = payload(i);
-        let key = format!("k{}", i % 97);
-        send(
-            &producer,
-            BaseRecord::to(topic)
-                .partition((i % PARTITIONS as usize) as i32)
-                .key(key.as_bytes())
-                .payload(value.as_bytes()),
-        )?;
+        send_numbered(&producer, topic, i)?;
     }
     producer.flush(Duration::from_secs(120))?;
     Ok(())
@@ -132,15 +138,7 @@ pub(crate) fn produce_paced(topic: &str, rate: usize, duration: Duration) -> any
     let mut slice = 0u32;
     while started.elapsed() < duration {
         for i in sent..sent + per_slice {
-            let value = payload(i);
-            let key = format!("k{}", i % 97);
-            send(
-                &producer,
-                BaseRecord::to(topic)
-                    .partition((i % PARTITIONS as usize) as i32)
-                    .key(key.as_bytes())
-                    .payload(value.as_bytes()),
-            )?;
+            send_numbered(&producer, topic, i)?;
         }
         sent += per_slice;
         producer.poll(Duration::ZERO);

@@ -56,6 +56,22 @@ pub struct SchemaTemplate {
     pub columns: SchemaRef,
 }
 
+impl SchemaTemplate {
+    /// Whether the rows' column `name` is still as the schema decodes it
+    /// (same type, and no nulls where the schema has none), so the
+    /// schema's own description of it applies.
+    fn describes(&self, rows: &Schema, name: &str) -> bool {
+        let (Ok(row), Ok(decoded)) = (
+            rows.field_with_name(name),
+            self.columns.field_with_name(name),
+        ) else {
+            return false;
+        };
+        row.data_type().equals_datatype(decoded.data_type())
+            && (decoded.is_nullable() || !row.is_nullable())
+    }
+}
+
 /// Encodes rows into Kafka values.
 pub trait ValueEncoder: Send + std::fmt::Debug {
     /// The fields the output schema names, in its order: the columns a
@@ -191,15 +207,11 @@ fn avro_output_schema(
         }
     }
     let kept = |name: &str| -> Option<Json> {
-        let row = rows.field_with_name(name).ok()?;
-        let decoded = decoded.columns.field_with_name(name).ok()?;
         let field = template["fields"]
             .as_array()?
             .iter()
             .find(|f| f["name"] == name)?;
-        let fits = row.data_type().equals_datatype(decoded.data_type())
-            && (decoded.is_nullable() || !row.is_nullable());
-        fits.then(|| field.clone())
+        decoded.describes(rows, name).then(|| field.clone())
     };
     let with_template_fields = {
         let mut schema = schema.clone();
@@ -243,16 +255,6 @@ fn with_json_template(mut derived: Json, rows: &Schema, spec: &EncodeSpec) -> Js
     let Ok(template) = serde_json::from_str::<Json>(&decoded.schema.schema) else {
         return derived;
     };
-    let fits = |name: &str| {
-        let (Ok(row), Ok(column)) = (
-            rows.field_with_name(name),
-            decoded.columns.field_with_name(name),
-        ) else {
-            return false;
-        };
-        row.data_type().equals_datatype(column.data_type())
-            && (column.is_nullable() || !row.is_nullable())
-    };
     let mut kept_names = Vec::new();
     if let (Some(properties), Some(kept)) = (
         derived["properties"].as_object_mut(),
@@ -260,7 +262,7 @@ fn with_json_template(mut derived: Json, rows: &Schema, spec: &EncodeSpec) -> Js
     ) {
         for (name, property) in properties.iter_mut() {
             if let Some(original) = kept.get(name)
-                && fits(name)
+                && decoded.describes(rows, name)
             {
                 *property = original.clone();
                 kept_names.push(name.clone());

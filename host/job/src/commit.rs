@@ -69,7 +69,7 @@ impl InFlight {
         let thread = std::thread::Builder::new()
             .name(format!("sluice-commit-{number}"))
             .spawn(move || {
-                let result = commit(&writer, &epoch, transactions.as_mut());
+                let result = commit(&writer, epoch, transactions.as_mut());
                 if result.is_ok()
                     && let Err(error) = writer.retain()
                 {
@@ -113,10 +113,10 @@ impl InFlight {
 /// The commit point: the checkpoint is durable before the output commits.
 fn commit(
     writer: &EpochWriter,
-    epoch: &Epoch,
+    epoch: Epoch,
     transactions: Option<&mut Transactions>,
 ) -> Result<(), JobError> {
-    writer.write(epoch.number, epoch.files.clone(), &epoch.metadata)?;
+    writer.write(epoch.number, epoch.files, &epoch.metadata)?;
     if let Some(transactions) = transactions {
         transactions.commit(epoch.number, &epoch.positions)?;
     }

@@ -85,19 +85,25 @@ fn ids_schema() -> SchemaRef {
     ]))
 }
 
+/// Rows `ids` at event times `times` (ms; `None` for none).
+fn timed_rows(ids: Vec<i64>, times: Vec<Option<i64>>) -> RecordBatch {
+    RecordBatch::try_new(
+        ids_schema(),
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(TimestampMillisecondArray::from(times)),
+        ],
+    )
+    .unwrap()
+}
+
 /// Rows `ids`, at event time `id` seconds, except where `no_time` says.
 fn id_rows(ids: std::ops::Range<i64>, no_time: &[i64]) -> MemorySource {
-    let schema = ids_schema();
-    let times = TimestampMillisecondArray::from_iter(
-        ids.clone()
-            .map(|id| (!no_time.contains(&id)).then_some(id * 1000)),
-    );
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![Arc::new(Int64Array::from_iter_values(ids)), Arc::new(times)],
-    )
-    .unwrap();
-    MemorySource::new(schema, vec![batch])
+    let times = ids
+        .clone()
+        .map(|id| (!no_time.contains(&id)).then_some(id * 1000))
+        .collect();
+    MemorySource::new(ids_schema(), vec![timed_rows(ids.collect(), times)])
 }
 
 fn int64s(batches: &[RecordBatch], column: &str) -> Vec<i64> {
@@ -125,20 +131,20 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn plugin_rejections_and_rows_without_event_time_dead_letter_in_one_schema() {
-    let job = job(&format!(
+/// Job `name`: batches of at most `max_rows`, `transforms`, then the
+/// `stats` aggregate over 10 s tumbling windows of `t`, with `dead-letter`
+/// and `late` outputs.
+fn stats_job(name: &str, max_rows: usize, transforms: &str) -> Job {
+    job(&format!(
         r#"
 [job]
-name = "dead-letters"
+name = "{name}"
 [source]
 type = "datagen"
 columns = [{{ name = "x", generator = "int" }}]
 [trigger]
-max_rows = 100
-[[transform]]
-plugin = "{filter}"
-config = {{ column = "id", op = "lt", value = "5", on_mismatch = "reject" }}
+max_rows = {max_rows}
+{transforms}
 [aggregate]
 plugin = "{stats}"
 event_time = "t"
@@ -150,9 +156,20 @@ type = "console"
 [outputs.late]
 type = "console"
 "#,
-        filter = artifacts::FILTER,
         stats = artifacts::STATS,
-    ));
+    ))
+}
+
+#[test]
+fn plugin_rejections_and_rows_without_event_time_dead_letter_in_one_schema() {
+    let job = stats_job(
+        "dead-letters",
+        100,
+        &format!(
+            "[[transform]]\nplugin = {:?}\nconfig = {{ column = \"id\", op = \"lt\", value = \"5\", on_mismatch = \"reject\" }}\n",
+            artifacts::FILTER
+        ),
+    );
     let run = run(
         &job,
         Box::new(id_rows(0..8, &[2])),
@@ -192,48 +209,19 @@ type = "console"
 
 #[test]
 fn event_times_at_the_ends_of_time_are_dead_lettered_and_the_job_goes_on() {
-    let job = job(&format!(
-        r#"
-[job]
-name = "extreme-times"
-[source]
-type = "datagen"
-columns = [{{ name = "x", generator = "int" }}]
-[trigger]
-max_rows = 3
-[aggregate]
-plugin = "{stats}"
-event_time = "t"
-window = {{ type = "tumbling", size = "10s" }}
-[sink]
-type = "console"
-[outputs.dead-letter]
-type = "console"
-[outputs.late]
-type = "console"
-"#,
-        stats = artifacts::STATS,
-    ));
-    let schema = ids_schema();
-    let batch = |ids: Vec<i64>, times: Vec<i64>| {
-        RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from(ids)),
-                Arc::new(TimestampMillisecondArray::from(times)),
-            ],
-        )
-        .unwrap()
-    };
+    let job = stats_job("extreme-times", 3, "");
     // The second batch comes after the extreme times: they must not have
     // moved the watermark past it.
     let batches = vec![
-        batch(vec![0, 1, 2], vec![1_000, i64::MAX, i64::MIN]),
-        batch(vec![3], vec![2_000]),
+        timed_rows(
+            vec![0, 1, 2],
+            vec![Some(1_000), Some(i64::MAX), Some(i64::MIN)],
+        ),
+        timed_rows(vec![3], vec![Some(2_000)]),
     ];
     let run = run(
         &job,
-        Box::new(MemorySource::new(schema.clone(), batches)),
+        Box::new(MemorySource::new(ids_schema(), batches)),
         &["dead-letter", "late"],
         RunOptions::default(),
     );

@@ -144,11 +144,10 @@ pub(crate) fn raise(output: RecordBatch, input: &Schema) -> Result<RecordBatch, 
         .fields()
         .iter()
         .map(|field| {
-            let original = input.field_with_name(field.name()).ok()?;
+            let (_, original) = input.fields().find(field.name())?;
             let carrier = carrier_type(original.data_type());
             (&carrier != original.data_type() && carrier.equals_datatype(field.data_type()))
-                .then(|| input.fields().find(field.name()).map(|(_, f)| f))
-                .flatten()
+                .then_some(original)
         })
         .collect();
     if originals.iter().all(Option::is_none) {

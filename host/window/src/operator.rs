@@ -191,21 +191,25 @@ impl<A: Accumulator> WindowOperator<A> {
         let lateness = self.spec.allowed_lateness_ms;
         let expired = |end: i64| end.saturating_add(lateness) <= watermark;
 
+        let kind = self.spec.kind;
+        // The times a window can hold; a time none can (within a window of
+        // the ends of i64) is set aside and must not move the watermark.
+        let placeable: Vec<Option<i64>> =
+            times.iter().map(|t| t.filter(|&t| kind.fits(t))).collect();
         let mut late = Vec::new();
         let mut invalid = Vec::new();
         let mut out_of_range = Vec::new();
-        let kind = self.spec.kind;
         let mut grouping = Grouping::default();
         let mut initial: HashMap<u32, (Vec<Vec<u8>>, bool)> = HashMap::new();
         match self.spec.kind {
             WindowKind::Session { gap } => {
                 let mut by_key: HashMap<&[u8], Vec<(i64, usize)>> = HashMap::new();
-                for (row, time) in times.iter().enumerate() {
-                    match *time {
-                        None => invalid.push(row as u32),
-                        Some(t) if !kind.fits(t) => out_of_range.push(row as u32),
-                        Some(t) if expired(t.saturating_add(gap)) => late.push(row as u32),
-                        Some(t) => by_key.entry(key(row)).or_default().push((t, row)),
+                for (row, (time, placed)) in times.iter().zip(&placeable).enumerate() {
+                    match (*time, *placed) {
+                        (None, _) => invalid.push(row as u32),
+                        (Some(_), None) => out_of_range.push(row as u32),
+                        (_, Some(t)) if expired(t.saturating_add(gap)) => late.push(row as u32),
+                        (_, Some(t)) => by_key.entry(key(row)).or_default().push((t, row)),
                     }
                 }
                 let mut keys: Vec<&[u8]> = by_key.keys().copied().collect();
@@ -233,15 +237,18 @@ impl<A: Accumulator> WindowOperator<A> {
                 }
             }
             kind => {
-                for (row, time) in times.iter().enumerate() {
-                    let Some(t) = *time else {
-                        invalid.push(row as u32);
-                        continue;
+                for (row, (time, placed)) in times.iter().zip(&placeable).enumerate() {
+                    let t = match (*time, *placed) {
+                        (None, _) => {
+                            invalid.push(row as u32);
+                            continue;
+                        }
+                        (Some(_), None) => {
+                            out_of_range.push(row as u32);
+                            continue;
+                        }
+                        (_, Some(t)) => t,
                     };
-                    if !kind.fits(t) {
-                        out_of_range.push(row as u32);
-                        continue;
-                    }
                     let mut assigned = false;
                     for window in kind.windows_of(t).filter(|w| !expired(w.1)) {
                         grouping.assign(row, window, key(row));
@@ -256,10 +263,7 @@ impl<A: Accumulator> WindowOperator<A> {
 
         let states = self.initial_states(&grouping, initial)?;
         let touched = self.update(batch, &grouping, states)?;
-        // A time no window can hold must not move the watermark either.
-        let in_range: Vec<Option<i64>> =
-            times.iter().map(|t| t.filter(|&t| kind.fits(t))).collect();
-        self.observe(batch, &in_range, now)?;
+        self.observe(batch, &placeable, now)?;
         let watermark = self.watermark.advance(now);
         let results = self.emit(watermark, &touched)?;
         Ok(WindowOutput {
