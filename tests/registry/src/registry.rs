@@ -446,8 +446,11 @@ impl Registry {
             .map(|r| self.resolve_reference(r))
             .collect::<Result<Vec<_>, _>>()?;
         let dependencies = self.dependencies(&references);
-        let (parsed, canonical) = schema::parse(kind, &text, &dependencies)
-            .map_err(|e| ApiError::invalid_schema(&format!("{kind} schema: {e}")))?;
+        let invalid = |e: String| ApiError::invalid_schema(&format!("{kind} schema: {e}"));
+        let text = schema::stored_text(kind, &text)
+            .map_err(invalid)?
+            .into_owned();
+        let (parsed, canonical) = schema::parse(kind, &text, &dependencies).map_err(invalid)?;
         Ok(Candidate {
             identity: Identity {
                 kind,

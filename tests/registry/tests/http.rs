@@ -485,3 +485,73 @@ fn a_protobuf_schema_reads_as_a_serialized_file_descriptor_with_format_serialize
         USER_V1
     );
 }
+
+/// Every construct the stand-in prints back from a serialized descriptor.
+const RICH_PROTO: &str = r#"syntax = "proto3";
+package hc.orders;
+import "google/protobuf/timestamp.proto";
+option java_package = "com.example.orders";
+message Order {
+  int64 id = 1;
+  Status status = 2;
+  map<string, int64> quantities = 3;
+  google.protobuf.Timestamp placed = 4;
+  Address ship_to = 5;
+  optional string note = 6;
+  oneof payment { string card = 7; Voucher voucher = 8; }
+  repeated double prices = 9 [packed = false];
+  reserved 20 to 29, 100;
+  reserved "legacy";
+  message Address { string city = 1; repeated string lines = 2; }
+  message Voucher { bytes code = 1; }
+  enum Status { NEW = 0; PAID = 1; reserved 7 to 9; }
+}
+"#;
+
+#[test]
+fn a_protobuf_schema_registered_as_a_base64_file_descriptor_is_the_same_schema_as_its_text() {
+    use base64::Engine as _;
+    use protox::prost::Message as _;
+    let api = Api::start();
+    // What Confluent's Python serializer sends: the compiled file, base64.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.proto"), RICH_PROTO).unwrap();
+    let compiled = protox::compile(["orders.proto"], [dir.path()]).unwrap();
+    let file = compiled
+        .file
+        .iter()
+        .find(|f| f.name() == "orders.proto")
+        .unwrap();
+    let serialized = base64::prelude::BASE64_STANDARD.encode(file.encode_to_vec());
+    let by_descriptor = api.post(
+        "/subjects/orders-value/versions",
+        &json!({ "schema": serialized, "schemaType": "PROTOBUF" }),
+    );
+    assert_eq!(by_descriptor.status, 200, "{}", by_descriptor.body);
+    // Served back as .proto text, as Confluent's server does.
+    let printed = api.get("/subjects/orders-value/versions/1").body["schema"].clone();
+    assert!(
+        printed.as_str().unwrap().contains("message Order {"),
+        "{printed}"
+    );
+    // The same schema sent as text is the same schema: the printed text compiled to the
+    // same descriptor.
+    let by_text = api.post(
+        "/subjects/orders-copy-value/versions",
+        &json!({ "schema": RICH_PROTO, "schemaType": "PROTOBUF" }),
+    );
+    assert_eq!(
+        by_text.body["id"],
+        by_descriptor.body["id"],
+        "printed:\n{}",
+        printed.as_str().unwrap()
+    );
+    // Not base64 and not a descriptor: refused as an invalid schema.
+    for bad in ["bm90IGEgZGVzY3JpcHRvcg==", "%%%"] {
+        let r = api.post(
+            "/subjects/bad-value/versions",
+            &json!({ "schema": bad, "schemaType": "PROTOBUF" }),
+        );
+        assert_error(&r, 422, 42201);
+    }
+}

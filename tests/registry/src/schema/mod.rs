@@ -2,8 +2,10 @@
 
 mod avro;
 mod json;
+mod proto_text;
 mod protobuf;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The `schemaType` of a schema; absent means AVRO.
@@ -59,6 +61,16 @@ pub(crate) enum Parsed {
     Avro(apache_avro::Schema),
     Protobuf(protobuf::ProtoSchema),
     Json(serde_json::Value),
+}
+
+/// The text a schema is stored and served as: a PROTOBUF schema registered as a base64
+/// `FileDescriptorProto` (as Confluent's Python serializer sends it) becomes `.proto` text, as
+/// Confluent's server prints it; anything else stays as sent.
+pub(crate) fn stored_text(kind: SchemaKind, text: &str) -> Result<Cow<'_, str>, String> {
+    match kind {
+        SchemaKind::Protobuf => protobuf::from_serialized(text),
+        SchemaKind::Avro | SchemaKind::Json => Ok(Cow::Borrowed(text)),
+    }
 }
 
 /// Parses and validates `text` as a schema of `kind`, resolving names from `dependencies`.

@@ -12,10 +12,15 @@
 //!
 //! Removed or added fields, renamed fields, enum values and `oneof`s are not checked.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 use protox::prost::Message as _;
+use protox::prost_reflect::prost_types::FileDescriptorProto;
 use protox::prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::Dependency;
@@ -39,6 +44,26 @@ impl FileResolver for Sources {
             None => Err(protox::Error::file_not_found(name)),
         }
     }
+}
+
+/// `text` as `.proto` text: a base64 `FileDescriptorProto` is printed; `.proto` text is kept.
+///
+/// `.proto` text always holds a `;`, `{` or whitespace, which base64 never does, so the two
+/// cannot be confused.
+pub(super) fn from_serialized(text: &str) -> Result<Cow<'_, str>, String> {
+    let candidate = text.trim();
+    let is_base64 = candidate
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+    if !is_base64 {
+        return Ok(Cow::Borrowed(text));
+    }
+    let bytes = BASE64_STANDARD
+        .decode(candidate)
+        .map_err(|e| format!("neither .proto text nor a base64 FileDescriptorProto: {e}"))?;
+    let file = FileDescriptorProto::decode(bytes.as_slice())
+        .map_err(|e| format!("base64 text that is not a FileDescriptorProto: {e}"))?;
+    super::proto_text::print(&file).map(Cow::Owned)
 }
 
 /// Compiles `text`, resolving its imports from `dependencies` by name.
