@@ -248,9 +248,36 @@ static uint8_t *filter_bits(const uint8_t *bits, const size_t *keep, size_t n) {
         (list).len = n;                                                 \
     } while (0)
 
-static void filter_array(wit_array *array, const size_t *keep, size_t n) {
+/* Keep the rows `keep` (n of them, in order) of `arrays[index]` and of its
+ * children, in place. */
+static void filter_array(wit_array *arrays, uint32_t index, const size_t *keep, size_t n) {
+    wit_array *array = &arrays[index];
     sluice_plugin_types_array_data_t *data = &array->data;
     switch (data->tag) {
+    case SLUICE_PLUGIN_TYPES_ARRAY_DATA_LIST: {
+        sluice_plugin_types_list_data_t *list = &data->val.list;
+        const int32_t *from = list->offsets.ptr;
+        size_t items = 0;
+        for (size_t i = 0; i < n; i++) items += (size_t)(from[keep[i] + 1] - from[keep[i]]);
+        size_t *item_keep = checked_malloc((items + 1) * sizeof *item_keep);
+        int32_t *offsets = checked_malloc((n + 1) * sizeof *offsets);
+        size_t at = 0;
+        offsets[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            for (int32_t j = from[keep[i]]; j < from[keep[i] + 1]; j++) item_keep[at++] = (size_t)j;
+            offsets[i + 1] = (int32_t)at;
+        }
+        filter_array(arrays, list->child, item_keep, items);
+        free(item_keep);
+        free(list->offsets.ptr);
+        list->offsets = (transform_list_s32_t){offsets, n + 1};
+        break;
+    }
+    case SLUICE_PLUGIN_TYPES_ARRAY_DATA_STRUCT:
+        for (size_t f = 0; f < data->val.struct_.len; f++) {
+            filter_array(arrays, data->val.struct_.ptr[f].child, keep, n);
+        }
+        break;
     case SLUICE_PLUGIN_TYPES_ARRAY_DATA_BOOLEAN: {
         uint8_t *bits = filter_bits(data->val.boolean.ptr, keep, n);
         free(data->val.boolean.ptr);
@@ -299,12 +326,6 @@ bool sluice_filter(sluice_batch *batch, const bool *keep) {
         /* Every row stays: the columns stay as they are, nested ones too. */
         return true;
     }
-    for (size_t c = 0; c < batch->num_columns; c++) {
-        if (batch->columns[c].type == SLUICE_LIST || batch->columns[c].type == SLUICE_STRUCT) {
-            return sluice_fatal("sluice_filter: column `%s` is nested, which the C SDK cannot filter yet",
-                                batch->columns[c].name);
-        }
-    }
     size_t rows = batch->wit->num_rows;
     size_t *kept = checked_malloc(rows * sizeof *kept);
     size_t n = 0;
@@ -312,9 +333,9 @@ bool sluice_filter(sluice_batch *batch, const bool *keep) {
         if (keep[i]) kept[n++] = i;
     }
     for (size_t c = 0; c < batch->num_columns; c++) {
-        wit_array *array = array_of(batch, &batch->columns[c]);
-        filter_array(array, kept, n);
-        view_array(&batch->columns[c], array);
+        uint32_t index = batch->wit->columns.ptr[c].array;
+        filter_array(batch->wit->arrays.ptr, index, kept, n);
+        view_array(&batch->columns[c], &batch->wit->arrays.ptr[index]);
     }
     free(kept);
     batch->wit->num_rows = (uint32_t)n;

@@ -1,17 +1,11 @@
 // The contract's columnar batches to and from `Batch`, and plugin errors to
 // the contract's typed errors. Only the component's glue imports this.
 
-import { Batch, Column, Fatal, InvalidInput, Transient } from "./sluice.js";
+import { Batch, Column, Fatal, InvalidInput, Transient, packBits } from "./sluice.js";
 
 function unpackBits(bits, n) {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (bits[i >> 3] >> (i & 7)) & 1;
-  return out;
-}
-
-function packBits(flags) {
-  const out = new Uint8Array((flags.length + 7) >> 3);
-  for (let i = 0; i < flags.length; i++) if (flags[i]) out[i >> 3] |= 1 << (i & 7);
   return out;
 }
 

@@ -51,6 +51,96 @@ const TYPES = [...Object.keys(ARRAYS), "bool", "utf8", "binary", "timestamp"];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Flags (one truthy/falsy per row) as a bitmap, least significant bit first. */
+export function packBits(flags) {
+  const out = new Uint8Array((flags.length + 7) >> 3);
+  for (let i = 0; i < flags.length; i++) if (flags[i]) out[i >> 3] |= 1 << (i & 7);
+  return out;
+}
+
+function bit(bits, i) {
+  return (bits[i >> 3] >> (i & 7)) & 1;
+}
+
+function pick(values, keep) {
+  const out = new values.constructor(keep.length);
+  keep.forEach((row, i) => { out[i] = values[row]; });
+  return out;
+}
+
+function pickVar(val, keep) {
+  const offsets = new Int32Array(keep.length + 1);
+  keep.forEach((row, i) => { offsets[i + 1] = offsets[i] + val.offsets[row + 1] - val.offsets[row]; });
+  const bytes = new Uint8Array(offsets[keep.length]);
+  keep.forEach((row, i) => bytes.set(val.bytes.subarray(val.offsets[row], val.offsets[row + 1]), offsets[i]));
+  return { offsets, bytes };
+}
+
+/** Row `i` of the contract's array `arrays[index]` as a JavaScript value:
+ * an array per list row, an object per struct row, null for a null. */
+function nestedValue(arrays, index, i) {
+  const array = arrays[index];
+  if (array.validity && !bit(array.validity, i)) return null;
+  const { tag, val } = array.data;
+  switch (tag) {
+    case "list": {
+      const out = [];
+      for (let j = val.offsets[i]; j < val.offsets[i + 1]; j++) out.push(nestedValue(arrays, val.child, j));
+      return out;
+    }
+    case "struct":
+      return Object.fromEntries(val.map((f) => [f.name, nestedValue(arrays, f.child, i)]));
+    case "boolean":
+      return bit(val, i) === 1;
+    case "utf8":
+      return decoder.decode(val.bytes.subarray(val.offsets[i], val.offsets[i + 1]));
+    case "binary":
+      return val.bytes.subarray(val.offsets[i], val.offsets[i + 1]);
+    case "timestamp":
+      return val.values[i];
+    default:
+      return val[i];
+  }
+}
+
+/** Appends to `out` the rows `keep` of the contract's array `arrays[index]`
+ * and of its children; returns the new array's index. */
+function takeNested(arrays, index, keep, out) {
+  const array = arrays[index];
+  const { tag, val } = array.data;
+  let data;
+  switch (tag) {
+    case "boolean":
+      data = { tag, val: packBits(keep.map((i) => bit(val, i))) };
+      break;
+    case "utf8":
+    case "binary":
+      data = { tag, val: pickVar(val, keep) };
+      break;
+    case "timestamp":
+      data = { tag, val: { ...val, values: pick(val.values, keep) } };
+      break;
+    case "list": {
+      const items = [];
+      const offsets = new Int32Array(keep.length + 1);
+      keep.forEach((row, i) => {
+        for (let j = val.offsets[row]; j < val.offsets[row + 1]; j++) items.push(j);
+        offsets[i + 1] = items.length;
+      });
+      data = { tag, val: { ...val, offsets, child: takeNested(arrays, val.child, items, out) } };
+      break;
+    }
+    case "struct":
+      data = { tag, val: val.map((f) => ({ ...f, child: takeNested(arrays, f.child, keep, out) })) };
+      break;
+    default:
+      data = { tag, val: pick(val, keep) };
+  }
+  const validity = array.validity ? packBits(keep.map((i) => bit(array.validity, i))) : undefined;
+  out.push({ len: keep.length, validity, data });
+  return out.length - 1;
+}
+
 /**
  * One named column of `length` values.
  * - numbers and timestamps: `values`, a typed array (64-bit ones of BigInt);
@@ -123,9 +213,11 @@ export class Column {
     return this.bytes.subarray(this.offsets[i], this.offsets[i + 1]);
   }
 
-  /** Value `i` (a string for utf8), or null. */
+  /** Value `i` (a string for utf8, an array for a list, an object for a
+   * struct), or null. */
   get(i) {
     if (this.isNull(i)) return null;
+    if (this.type === "list" || this.type === "struct") return nestedValue(this.raw.arrays, this.raw.index, i);
     if (this.type === "utf8") return decoder.decode(this.bytesAt(i));
     if (this.type === "binary") return this.bytesAt(i);
     if (this.type === "bool") return this.values[i] === 1;
@@ -134,11 +226,13 @@ export class Column {
 
   /** The rows at `indexes`, as a new column. */
   take(indexes) {
-    if (this.values === null && this.offsets === null) {
-      throw new Fatal(`column \`${this.name}\` is a ${this.type} column, which the JavaScript SDK only passes through`);
-    }
     const options = { nullable: this.nullable, unit: this.unit, timezone: this.timezone };
     const validity = this.validity && Uint8Array.from(indexes, (i) => this.validity[i]);
+    if (this.type === "list" || this.type === "struct") {
+      const arrays = [];
+      const index = takeNested(this.raw.arrays, this.raw.index, Array.from(indexes), arrays);
+      return new Column(this.name, this.type, { ...options, length: indexes.length, validity, raw: { arrays, index } });
+    }
     if (this.offsets !== null) {
       return Column.ofBytes(this.name, this.type, Array.from(indexes, (i) => (this.isNull(i) ? null : this.bytesAt(i))), options);
     }
@@ -185,8 +279,7 @@ export class Batch {
     }
     const keep = [];
     for (let i = 0; i < mask.length; i++) if (mask[i]) keep.push(i);
-    // Every row stays: the columns go back as they came, list and struct
-    // columns included.
+    // Every row stays: the columns go back as they came.
     if (keep.length === this.numRows) return this;
     return new Batch(this.columns.map((c) => c.take(keep)), keep.length);
   }

@@ -53,17 +53,78 @@ _TYPES = {
 }
 
 
-def _decoder(array):
+def _values(arrays, index):
+    """The values of `arrays[index]` as Python values: a list per list row, a
+    dict per struct row, None for nulls."""
+    array = arrays[index]
     n, data, validity = array.len, array.data, array.validity
     kind = type(data)
     if kind is wit.ArrayData_Boolean:
-        return lambda: _with_nulls(_bits(data.value, n), validity, n)
-    if kind is wit.ArrayData_Utf8 or kind is wit.ArrayData_Binary:
-        text = kind is wit.ArrayData_Utf8
-        return lambda: _with_nulls(_var(data.value, n, text), validity, n)
-    if kind is wit.ArrayData_Timestamp:
-        return lambda: _with_nulls(list(data.value.values), validity, n)
-    return lambda: _with_nulls(list(data.value), validity, n)
+        values = _bits(data.value, n)
+    elif kind is wit.ArrayData_Utf8 or kind is wit.ArrayData_Binary:
+        values = _var(data.value, n, kind is wit.ArrayData_Utf8)
+    elif kind is wit.ArrayData_Timestamp:
+        values = list(data.value.values)
+    elif kind is wit.ArrayData_List:
+        items, o = _values(arrays, data.value.child), data.value.offsets
+        values = [items[o[i]:o[i + 1]] for i in range(n)]
+    elif kind is wit.ArrayData_Struct:
+        fields = [(f.name, _values(arrays, f.child)) for f in data.value]
+        values = [{name: column[i] for name, column in fields} for i in range(n)]
+    else:
+        values = list(data.value)
+    return _with_nulls(values, validity, n)
+
+
+def _take(arrays, index, keep, out):
+    """Append to `out` the rows `keep` (indexes, in order) of `arrays[index]`
+    and of its children; returns the new array's index."""
+    array = arrays[index]
+    data = array.data
+    kind = type(data)
+    if kind is wit.ArrayData_Boolean:
+        bits = _bits(data.value, array.len)
+        data = kind(_pack_bits([bits[i] for i in keep]))
+    elif kind is wit.ArrayData_Utf8 or kind is wit.ArrayData_Binary:
+        o, raw = data.value.offsets, data.value.bytes
+        data = kind(_encode_var([raw[o[i]:o[i + 1]] for i in keep]))
+    elif kind is wit.ArrayData_Timestamp:
+        t = data.value
+        data = kind(wit.TimestampData(t.unit, t.timezone, [t.values[i] for i in keep]))
+    elif kind is wit.ArrayData_List:
+        o = data.value.offsets
+        items = [j for i in keep for j in range(o[i], o[i + 1])]
+        offsets = [0]
+        offsets.extend(accumulate(o[i + 1] - o[i] for i in keep))
+        child = _take(arrays, data.value.child, items, out)
+        data = kind(wit.ListData(offsets, child, data.value.child_nullable))
+    elif kind is wit.ArrayData_Struct:
+        data = kind([wit.StructField(f.name, f.nullable, _take(arrays, f.child, keep, out))
+                     for f in data.value])
+    else:
+        data = kind([data.value[i] for i in keep])
+    validity = None
+    if array.validity is not None:
+        valid = _bits(array.validity, array.len)
+        validity = _pack_bits([valid[i] for i in keep])
+    out.append(wit.Array(len(keep), validity, data))
+    return len(out) - 1
+
+
+class _Raw:
+    """A column as the host sent it: array `index` of `arrays`."""
+
+    __slots__ = ("arrays", "index", "len")
+
+    def __init__(self, arrays, index):
+        self.arrays, self.index, self.len = arrays, index, arrays[index].len
+
+    def values(self):
+        return _values(self.arrays, self.index)
+
+    def take(self, keep):
+        out = []
+        return _Raw(out, _take(self.arrays, self.index, keep, out))
 
 
 def lift(batch):
@@ -75,8 +136,7 @@ def lift(batch):
         unit = timezone = None
         if kind == "timestamp":
             unit, timezone = array.data.value.unit.name.lower(), array.data.value.timezone
-        columns.append(Column._lazy(c.name, kind, c.nullable, _decoder(array),
-                                    (batch.arrays, c.array, array.len), unit, timezone))
+        columns.append(Column._lazy(c.name, kind, c.nullable, _Raw(batch.arrays, c.array), unit, timezone))
     return Batch(columns, batch.num_rows)
 
 
@@ -110,13 +170,17 @@ _NUMERIC = {
 }
 
 
-def _encode(column, n):
+def _encode(column, n, out):
+    """Append `column`'s values to `out` as one array; returns its index."""
     values = column.values
     if len(values) != n:
         raise Fatal(f"column `{column.name}` has {len(values)} values, the batch {n} rows")
+    kind = column.type
+    if kind in ("list", "struct"):
+        raise Fatal(f"column `{column.name}`: the Python SDK reads {kind} values but cannot "
+                    "write new ones yet; pass the column through or filter its rows")
     has_nulls = any(v is None for v in values)
     validity = _pack_bits([v is not None for v in values]) if has_nulls else None
-    kind = column.type
     if kind == "utf8":
         data = wit.ArrayData_Utf8(_encode_var([None if v is None else v.encode() for v in values]))
     elif kind == "binary":
@@ -130,7 +194,8 @@ def _encode(column, n):
             data = wit.ArrayData_Timestamp(wit.TimestampData(_UNITS[column.unit], column.timezone, plain))
         else:
             data = _NUMERIC[kind](plain)
-    return wit.Array(n, validity, data)
+    out.append(wit.Array(n, validity, data))
+    return len(out) - 1
 
 
 def lower(batch):
@@ -139,13 +204,12 @@ def lower(batch):
     arrays, columns = [], []
     for column in batch.columns:
         if column.raw is not None:
-            source, index, length = column.raw
-            if length != batch.num_rows:
-                raise Fatal(f"column `{column.name}` has {length} values, the batch {batch.num_rows} rows")
-            array = _copy(source, index, arrays)
+            raw = column.raw
+            if raw.len != batch.num_rows:
+                raise Fatal(f"column `{column.name}` has {raw.len} values, the batch {batch.num_rows} rows")
+            array = _copy(raw.arrays, raw.index, arrays)
         else:
-            arrays.append(_encode(column, batch.num_rows))
-            array = len(arrays) - 1
+            array = _encode(column, batch.num_rows, arrays)
         columns.append(wit.Column(column.name, column.nullable, array))
     return wit.Batch(batch.num_rows, columns, arrays)
 

@@ -7,21 +7,20 @@ TYPES = (
     "bool", "int32", "int64", "uint32", "uint64", "float32", "float64",
     "utf8", "binary", "timestamp", "list", "struct",
 )
-#: Types the SDK reads and writes as Python values (list and struct columns
-#: only pass through unchanged).
-VALUE_TYPES = TYPES[:10]
 
 
 class Column:
     """One named column: `type`, `nullable`, and `values`, a list with
     None for nulls (decoded on first use). Timestamp columns also carry
-    `unit` (second, millisecond, microsecond, nanosecond) and `timezone`."""
+    `unit` (second, millisecond, microsecond, nanosecond) and `timezone`.
+    A list column's values are Python lists, a struct column's dicts (read
+    and filtered; not yet written)."""
 
-    __slots__ = ("name", "type", "nullable", "unit", "timezone", "_values", "_decode", "raw")
+    __slots__ = ("name", "type", "nullable", "unit", "timezone", "_values", "raw")
 
     def __init__(self, name, type, values, nullable=True, unit=None, timezone=None):
-        if type not in VALUE_TYPES:
-            raise Fatal(f"column `{name}`: unknown type {type!r}; one of {', '.join(VALUE_TYPES)}")
+        if type not in TYPES:
+            raise Fatal(f"column `{name}`: unknown type {type!r}; one of {', '.join(TYPES)}")
         if type == "timestamp" and unit not in ("second", "millisecond", "microsecond", "nanosecond"):
             raise Fatal(f"column `{name}`: a timestamp needs a unit, not {unit!r}")
         self.name = name
@@ -30,25 +29,22 @@ class Column:
         self.unit = unit
         self.timezone = timezone
         self._values = list(values)
-        self._decode = None
         #: The column as the host sent it, passed back untouched when unchanged.
         self.raw = None
 
     @classmethod
-    def _lazy(cls, name, type, nullable, decode, raw, unit=None, timezone=None):
+    def _lazy(cls, name, type, nullable, raw, unit=None, timezone=None):
         column = cls.__new__(cls)
         column.name, column.type, column.nullable = name, type, nullable
         column.unit, column.timezone = unit, timezone
-        column._values, column._decode, column.raw = None, decode, raw
+        column._values, column.raw = None, raw
         return column
 
     @property
     def values(self):
         """The values as a list; None marks a null."""
         if self._values is None:
-            if self.type not in VALUE_TYPES:
-                raise Fatal(f"column `{self.name}` is a {self.type} column, which the Python SDK only passes through")
-            self._values = self._decode()
+            self._values = self.raw.values()
         return self._values
 
     def __len__(self):
@@ -63,6 +59,13 @@ class Column:
     def with_values(self, values):
         """A column of the same name and type holding `values`."""
         return Column(self.name, self.type, values, self.nullable, self.unit, self.timezone)
+
+    def _take(self, keep):
+        """The rows `keep` (indexes, in order) of this column."""
+        if self.raw is not None:
+            return Column._lazy(self.name, self.type, self.nullable, self.raw.take(keep), self.unit, self.timezone)
+        values = self.values
+        return self.with_values([values[i] for i in keep])
 
     def __repr__(self):
         return f"Column({self.name!r}, {self.type!r}, {self.values!r})"
@@ -126,14 +129,9 @@ class Batch:
             raise Fatal(f"filter mask has {len(mask)} entries for {self.num_rows} rows")
         keep = [i for i, m in enumerate(mask) if m]
         if len(keep) == self.num_rows:
-            # Every row stays: the columns go back as they came, list and
-            # struct columns included.
+            # Every row stays: the columns go back as they came.
             return self
-        columns = []
-        for c in self.columns:
-            values = c.values
-            columns.append(c.with_values([values[i] for i in keep]))
-        return Batch(columns, len(keep))
+        return Batch([c._take(keep) for c in self.columns], len(keep))
 
     def __repr__(self):
         return f"Batch({self.num_rows} rows, {self.columns!r})"

@@ -250,6 +250,7 @@ fn filter_input() -> RecordBatch {
     let flag: BooleanArray = (0..rows)
         .map(|i| (i % 10 != 0).then_some(i % 3 == 0))
         .collect();
+    let (tags, quantities, address) = nested_columns(rows as usize);
     RecordBatch::try_from_iter(vec![
         ("amount", Arc::new(amount) as ArrayRef),
         ("score", Arc::new(score)),
@@ -257,8 +258,53 @@ fn filter_input() -> RecordBatch {
         ("small", Arc::new(small)),
         ("big", Arc::new(big)),
         ("flag", Arc::new(flag)),
+        ("tags", tags),
+        ("quantities", quantities),
+        ("address", address),
     ])
     .unwrap()
+}
+
+/// A list, a map and a struct (holding a list) column of `rows` rows, with
+/// nulls at every level: what a filter must carry through when it drops rows.
+fn nested_columns(rows: usize) -> (ArrayRef, ArrayRef, ArrayRef) {
+    let tag = |i: usize, j: usize| (j != 1 || i % 4 != 0).then(|| format!("t{i}.{j}"));
+    let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(
+        (0..rows).map(|i| (i % 6 != 2).then(|| (0..i % 4).map(move |j| Some((i * 10 + j) as i32)))),
+    );
+    let mut map = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
+    for i in 0..rows {
+        for j in 0..i % 3 {
+            map.keys().append_value(format!("sku-{j}"));
+            map.values()
+                .append_option((j != 2).then_some((i * j) as i64));
+        }
+        map.append(i % 7 != 3).unwrap();
+    }
+    let lines: ListArray = {
+        let mut builder = arrow_array::builder::ListBuilder::new(StringBuilder::new());
+        for i in 0..rows {
+            for j in 0..i % 3 {
+                builder.values().append_option(tag(i, j));
+            }
+            builder.append(i % 5 != 1);
+        }
+        builder.finish()
+    };
+    let city: StringArray = (0..rows)
+        .map(|i| (i % 9 != 0).then(|| format!("city-{}", i % 7)))
+        .collect();
+    let address = StructArray::try_new(
+        vec![
+            Field::new("city", DataType::Utf8, true),
+            Field::new("lines", lines.data_type().clone(), true),
+        ]
+        .into(),
+        vec![Arc::new(city) as ArrayRef, Arc::new(lines)],
+        Some((0..rows).map(|i| i % 8 != 6).collect()),
+    )
+    .unwrap();
+    (Arc::new(tags), Arc::new(map.finish()), Arc::new(address))
 }
 
 /// (column, op, value) configurations, each answered by the Rust plugin.
@@ -269,6 +315,9 @@ const FILTERS: &[(&str, &str, Option<&str>)] = &[
     ("amount", "ne", Some("5")),
     ("amount", "is_null", None),
     ("amount", "is_not_null", None),
+    ("tags", "is_null", None),
+    ("quantities", "is_not_null", None),
+    ("address", "is_null", None),
     ("score", "lt", Some("0")),
     ("score", "ge", Some("-0.0")),
     ("score", "eq", Some("NaN")),
