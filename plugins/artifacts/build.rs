@@ -28,6 +28,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("ALLOC_FOREVER", "alloc-forever", "alloc_forever"),
     ("SANDBOX_PROBE", "sandbox-probe", "sandbox_probe"),
     ("ROW_COUNTER", "row-counter", "row_counter"),
+    ("HOSTILE_OUTPUTS", "hostile-outputs", "hostile_outputs"),
 ];
 
 /// (constant name, project directory under `plugins/`) of the plugins in

@@ -119,7 +119,7 @@ impl AggregatePlugin {
     ) -> Result<Vec<Vec<u8>>, RuntimeError> {
         let normalized = carrier::for_plugin(batch)?;
         let arg = columnar::lower_batch(&normalized)?;
-        let new_states = self.call("update", |instance| {
+        let new_states = self.call("update", batch.num_rows(), |instance| {
             // SAFETY: `instantiate` type-checked this function against
             // `UpdateFn<'static>`; the lifetime does not change the type.
             let update: UpdateFn<'_> = unsafe { TypedFunc::new_unchecked(instance.update) };
@@ -133,7 +133,7 @@ impl AggregatePlugin {
 
     /// Combine `left[i]` with `right[i]`.
     pub fn merge(&self, left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, RuntimeError> {
-        let merged = self.call("merge", |instance| {
+        let merged = self.call("merge", left.len(), |instance| {
             instance.bindings.sluice_plugin_aggregator().call_merge(
                 &mut instance.store,
                 left,
@@ -146,7 +146,7 @@ impl AggregatePlugin {
 
     /// The output rows of `states`.
     pub fn finish(&self, states: &[Vec<u8>]) -> Result<FinishedRows, RuntimeError> {
-        let finished = self.call("finish", |instance| {
+        let finished = self.call("finish", states.len(), |instance| {
             instance
                 .bindings
                 .sluice_plugin_aggregator()
@@ -180,10 +180,12 @@ impl AggregatePlugin {
     }
 
     /// Run `call` on a pooled instance under the plugin's limits; a trap
-    /// discards the instance.
+    /// discards the instance. `rows` bounds the rows an `invalid-input`
+    /// answer may name.
     fn call<T>(
         &self,
         function: &'static str,
+        rows: usize,
         call: impl FnOnce(&mut AggregateInstance) -> wasmtime::Result<Result<T, wit::PluginError>>,
     ) -> Result<T, RuntimeError> {
         let mut instance = self.core.checkout(|| self.instantiate())?;
@@ -193,7 +195,7 @@ impl AggregatePlugin {
             Err(error) => return Err(self.core.call_failed(&instance.store, function, error)),
         };
         self.core.release(instance);
-        result.map_err(|e| self.core.plugin_error(e))
+        result.map_err(|e| self.core.plugin_error(e, rows))
     }
 
     fn check_count(&self, function: &str, expected: usize, got: usize) -> Result<(), RuntimeError> {
@@ -236,7 +238,7 @@ impl AggregatePlugin {
             .sluice_plugin_aggregator()
             .call_init(&mut store, &self.core.config)
             .map_err(|e| self.core.call_failed(&store, "init", e))?;
-        init.map_err(|e| self.core.plugin_error(e))?;
+        init.map_err(|e| self.core.plugin_error(e, 0))?;
         Ok(AggregateInstance {
             store,
             bindings,

@@ -1,7 +1,7 @@
 //! What a plugin's store holds: its capabilities (none beyond log and
 //! metrics), its resource limiter and the host functions it may import.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,27 +11,59 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use crate::bindings::sluice::plugin::{host, types};
 
+/// Distinct counter names one plugin may create; adds to further new names
+/// are dropped (with one warning per instance).
+pub const MAX_COUNTERS_PER_PLUGIN: usize = 1000;
+/// Longest counter name kept, in bytes; longer names are dropped.
+pub const MAX_COUNTER_NAME_BYTES: usize = 256;
+/// Log records one plugin call may write; the rest of the call's are dropped
+/// (with one warning).
+pub const MAX_LOGS_PER_CALL: usize = 1000;
+/// Longest log message kept, in bytes; longer ones are cut there.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 4096;
+/// Most fields kept on one log record.
+const MAX_LOG_FIELDS: usize = 32;
+
 /// Counters that plugins add to through the `counter-add` import, keyed by
-/// plugin name and counter name. Cloning shares the registry.
+/// plugin name and counter name. Cloning shares the registry. A plugin has
+/// at most [`MAX_COUNTERS_PER_PLUGIN`] counters, with names of at most
+/// [`MAX_COUNTER_NAME_BYTES`].
 #[derive(Debug, Clone, Default)]
 pub struct MetricsRegistry {
-    counters: Arc<Mutex<BTreeMap<(String, String), u64>>>,
+    counters: Arc<Mutex<Counters>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    values: BTreeMap<(String, String), u64>,
+    /// How many counters each plugin has.
+    per_plugin: HashMap<String, usize>,
 }
 
 impl MetricsRegistry {
-    /// Add `delta` to `plugin`'s counter `name`.
-    pub fn add(&self, plugin: &str, name: &str, delta: u64) {
+    /// Add `delta` to `plugin`'s counter `name`; false, and nothing added,
+    /// when that would be a new counter past the plugin's bounds.
+    pub fn add(&self, plugin: &str, name: &str, delta: u64) -> bool {
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        let value = counters
-            .entry((plugin.to_owned(), name.to_owned()))
-            .or_default();
-        *value = value.saturating_add(delta);
+        let key = (plugin.to_owned(), name.to_owned());
+        if let Some(value) = counters.values.get_mut(&key) {
+            *value = value.saturating_add(delta);
+            return true;
+        }
+        let existing = counters.per_plugin.entry(plugin.to_owned()).or_default();
+        if name.len() > MAX_COUNTER_NAME_BYTES || *existing >= MAX_COUNTERS_PER_PLUGIN {
+            return false;
+        }
+        *existing += 1;
+        counters.values.insert(key, delta);
+        true
     }
 
     /// The current value of `plugin`'s counter `name` (0 if never added to).
     pub fn get(&self, plugin: &str, name: &str) -> u64 {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         counters
+            .values
             .get(&(plugin.to_owned(), name.to_owned()))
             .copied()
             .unwrap_or(0)
@@ -41,6 +73,7 @@ impl MetricsRegistry {
     pub fn snapshot(&self) -> Vec<(String, String, u64)> {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         counters
+            .values
             .iter()
             .map(|((plugin, name), value)| (plugin.clone(), name.clone(), *value))
             .collect()
@@ -102,12 +135,22 @@ impl ResourceLimiter for MemoryLimiter {
 pub(crate) struct HostState {
     plugin: Arc<str>,
     metrics: MetricsRegistry,
+    /// Log records written in the current call.
+    logs_this_call: usize,
+    /// Whether a dropped counter was already warned about.
+    warned_counters: bool,
     pub(crate) limiter: MemoryLimiter,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl HostState {
+    /// Resets what is bounded per call, before a call into the guest.
+    pub(crate) fn begin_call(&mut self) {
+        self.limiter.reset();
+        self.logs_this_call = 0;
+    }
+
     /// A store for `plugin` with no WASI capabilities: no preopened
     /// directories, no network, no environment, no arguments, stdio closed,
     /// and frozen clocks. Only randomness is left (hash seeds need it).
@@ -115,6 +158,8 @@ impl HostState {
         HostState {
             plugin,
             metrics,
+            logs_this_call: 0,
+            warned_counters: false,
             limiter: MemoryLimiter::new(memory_bytes),
             wasi: WasiCtx::builder()
                 .allow_tcp(false)
@@ -166,8 +211,21 @@ impl WasiView for HostState {
 impl types::Host for HostState {}
 
 impl host::Host for HostState {
-    fn log(&mut self, level: host::Level, message: String, fields: Vec<(String, String)>) {
+    fn log(&mut self, level: host::Level, mut message: String, mut fields: Vec<(String, String)>) {
         let plugin = &*self.plugin;
+        self.logs_this_call += 1;
+        if self.logs_this_call > MAX_LOGS_PER_CALL {
+            if self.logs_this_call == MAX_LOGS_PER_CALL + 1 {
+                tracing::warn!(target: "sluice::plugin", plugin, "the plugin logged more than {MAX_LOGS_PER_CALL} records in one call; the rest of this call's are dropped");
+            }
+            return;
+        }
+        truncate_at_char(&mut message, MAX_LOG_MESSAGE_BYTES);
+        fields.truncate(MAX_LOG_FIELDS);
+        for (key, value) in &mut fields {
+            truncate_at_char(key, MAX_COUNTER_NAME_BYTES);
+            truncate_at_char(value, MAX_LOG_MESSAGE_BYTES);
+        }
         let fields = FieldsDisplay(&fields);
         match level {
             host::Level::Trace => {
@@ -189,7 +247,26 @@ impl host::Host for HostState {
     }
 
     fn counter_add(&mut self, name: String, delta: u64) {
-        self.metrics.add(&self.plugin, &name, delta);
+        if !self.metrics.add(&self.plugin, &name, delta) && !self.warned_counters {
+            self.warned_counters = true;
+            tracing::warn!(
+                target: "sluice::plugin",
+                plugin = &*self.plugin,
+                "counter `{}` dropped: a plugin has at most {MAX_COUNTERS_PER_PLUGIN} counters, named in at most {MAX_COUNTER_NAME_BYTES} bytes",
+                name.chars().take(64).collect::<String>()
+            );
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
     }
 }
 

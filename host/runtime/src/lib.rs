@@ -25,7 +25,10 @@ mod transform;
 
 pub use aggregate::{AggregatePlugin, FinishedRows};
 pub use error::{PluginErrorKind, RuntimeError};
-pub use host::MetricsRegistry;
+pub use host::{
+    MAX_COUNTER_NAME_BYTES, MAX_COUNTERS_PER_PLUGIN, MAX_LOG_MESSAGE_BYTES, MAX_LOGS_PER_CALL,
+    MetricsRegistry,
+};
 pub use limits::PluginLimits;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use transform::{PluginOutput, RejectedRows, TransformPlugin};

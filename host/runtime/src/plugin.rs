@@ -161,7 +161,7 @@ impl<I> PluginCore<I> {
     /// Give the store a fresh CPU deadline and clear the memory flag.
     pub(crate) fn arm(&self, store: &mut Store<HostState>) {
         store.set_epoch_deadline(self.runtime.deadline_ticks(self.limits.deadline));
-        store.data_mut().limiter.reset();
+        store.data_mut().begin_call();
     }
 
     /// Say why a call into the guest failed: deadline, memory or trap.
@@ -194,11 +194,26 @@ impl<I> PluginCore<I> {
         }
     }
 
-    /// The plugin's typed error, attributed to it.
-    pub(crate) fn plugin_error(&self, error: wit::PluginError) -> RuntimeError {
+    /// The plugin's typed error, attributed to it, for a call on a batch of
+    /// `input_rows` rows (0 for calls without one). The rows of an
+    /// `invalid-input` error come sorted and without duplicates; one the
+    /// batch does not have makes the answer invalid output.
+    pub(crate) fn plugin_error(&self, error: wit::PluginError, input_rows: usize) -> RuntimeError {
         let plugin = self.name.to_string();
         let (kind, message, rows) = match error {
-            wit::PluginError::InvalidInput(input) => {
+            wit::PluginError::InvalidInput(mut input) => {
+                input.rows.sort_unstable();
+                input.rows.dedup();
+                if let Some(&last) = input.rows.last()
+                    && usize::try_from(last).map_or(true, |row| row >= input_rows)
+                {
+                    return RuntimeError::InvalidOutput {
+                        plugin,
+                        reason: format!(
+                            "invalid-input names row {last} of a batch of {input_rows} rows"
+                        ),
+                    };
+                }
                 (PluginErrorKind::InvalidInput, input.message, input.rows)
             }
             wit::PluginError::Transient(message) => {

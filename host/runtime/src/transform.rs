@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use arrow_schema::Schema;
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
 
@@ -142,8 +141,8 @@ impl TransformPlugin {
         };
         self.core.release(instance);
         match result {
-            Ok(transformed) => self.lift_output(transformed, &batch.schema()),
-            Err(error) => Err(self.core.plugin_error(error)),
+            Ok(transformed) => self.lift_output(transformed, batch),
+            Err(error) => Err(self.core.plugin_error(error, batch.num_rows())),
         }
     }
 
@@ -201,21 +200,33 @@ impl TransformPlugin {
     fn lift_output(
         &self,
         transformed: wit::Transformed,
-        input: &Schema,
+        input: &RecordBatch,
     ) -> Result<PluginOutput, RuntimeError> {
         let invalid = |reason: String| RuntimeError::InvalidOutput {
             plugin: self.core.name.to_string(),
             reason,
         };
-        let batch = columnar::lift_batch(transformed.batch)
-            .and_then(|batch| carrier::raise(batch, input))
-            .map_err(invalid)?;
+        let schema = input.schema();
+        // Rows cost a plugin memory only through their columns: a batch of
+        // none may not claim more rows than it was given.
+        let lift = |batch: wit::Batch| {
+            let columns_free = batch.columns.is_empty()
+                && usize::try_from(batch.num_rows).map_or(true, |rows| rows > input.num_rows());
+            if columns_free {
+                return Err(format!(
+                    "a batch of no columns claims {} rows, more than the {} it was given",
+                    batch.num_rows,
+                    input.num_rows()
+                ));
+            }
+            columnar::lift_batch(batch).and_then(|batch| carrier::raise(batch, &schema))
+        };
+        let batch = lift(transformed.batch).map_err(invalid)?;
         let routed = transformed
             .routed
             .into_iter()
             .map(|routed| {
-                let batch = columnar::lift_batch(routed.batch)
-                    .and_then(|batch| carrier::raise(batch, input))
+                let batch = lift(routed.batch)
                     .map_err(|e| invalid(format!("output `{}`: {e}", routed.output)))?;
                 Ok((routed.output, batch))
             })
@@ -253,7 +264,7 @@ impl TransformPlugin {
             .sluice_plugin_transformer()
             .call_init(&mut store, &self.core.config)
             .map_err(|e| self.core.call_failed(&store, "init", e))?;
-        init.map_err(|e| self.core.plugin_error(e))?;
+        init.map_err(|e| self.core.plugin_error(e, 0))?;
         let baseline = self
             .baseline
             .lock()
@@ -265,7 +276,7 @@ impl TransformPlugin {
                 .sluice_plugin_transformer()
                 .call_restore(&mut store, &state)
                 .map_err(|e| self.core.call_failed(&store, "restore", e))?;
-            restored.map_err(|e| self.core.plugin_error(e))?;
+            restored.map_err(|e| self.core.plugin_error(e, 0))?;
         }
         Ok(PluginInstance {
             store,

@@ -550,3 +550,126 @@ fn an_aggregate_plugin_error_names_the_plugin_and_the_host_carries_on() {
     assert!(stats.update(&[Vec::new()], &batch, &[3]).is_err());
     assert_engine_still_serves(&runtime);
 }
+
+fn hostile(runtime: &Runtime, mode: &str) -> TransformPlugin {
+    load(
+        runtime,
+        artifacts::HOSTILE_OUTPUTS,
+        &[("mode", mode)],
+        PluginLimits::default(),
+    )
+    .unwrap()
+}
+
+fn three_rows() -> RecordBatch {
+    RecordBatch::try_from_iter(vec![(
+        "id",
+        Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
+    )])
+    .unwrap()
+}
+
+#[test]
+fn rejected_rows_named_many_times_are_rejected_once() {
+    let runtime = runtime();
+    match hostile(&runtime, "duplicate-rejects").process(&three_rows()) {
+        Err(RuntimeError::Plugin {
+            kind: PluginErrorKind::InvalidInput,
+            rows,
+            ..
+        }) => assert_eq!(rows, [0], "a million copies of row 0 are row 0"),
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_rejected_row_the_batch_does_not_have_is_invalid_output_naming_the_plugin() {
+    let runtime = runtime();
+    match hostile(&runtime, "rejects-past-the-end").process(&three_rows()) {
+        Err(error @ RuntimeError::InvalidOutput { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("under-test"), "{message}");
+            assert!(message.contains("row 3 of a batch of 3 rows"), "{message}");
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_of_no_columns_cannot_claim_more_rows_than_it_was_given() {
+    let runtime = runtime();
+    match hostile(&runtime, "rows-without-columns").process(&three_rows()) {
+        Err(error @ RuntimeError::InvalidOutput { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("under-test"), "{message}");
+            assert!(message.contains("4000000000 rows"), "{message}");
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_plugin_cannot_create_counters_without_bound() {
+    let runtime = runtime();
+    hostile(&runtime, "counter-flood")
+        .process(&three_rows())
+        .unwrap();
+    let counters = runtime
+        .metrics()
+        .snapshot()
+        .into_iter()
+        .filter(|(plugin, _, _)| plugin == "under-test")
+        .count();
+    assert_eq!(counters, sluice_runtime::MAX_COUNTERS_PER_PLUGIN);
+    // Counters it already has still count.
+    assert_eq!(runtime.metrics().get("under-test", "counter-0"), 1);
+}
+
+/// A writer that keeps what tracing writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_that_floods_the_log_is_cut_off_per_call_with_short_records() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "log-flood");
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        plugin.process(&three_rows()).unwrap();
+        plugin.process(&three_rows()).unwrap();
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let records: Vec<&str> = text.lines().filter(|l| l.contains("xxxx")).collect();
+    assert_eq!(
+        records.len(),
+        2 * sluice_runtime::MAX_LOGS_PER_CALL,
+        "each call keeps its first records"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.len() < sluice_runtime::MAX_LOG_MESSAGE_BYTES + 200),
+        "messages are cut"
+    );
+    assert_eq!(
+        text.matches("the rest of this call's are dropped").count(),
+        2,
+        "one warning per call"
+    );
+}

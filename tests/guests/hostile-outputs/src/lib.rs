@@ -1,0 +1,46 @@
+//! Test guest: answers every batch the way a hostile plugin would, chosen
+//! by `mode`:
+//! - `duplicate-rejects`: rejects row 0 of the batch a million times over;
+//! - `rejects-past-the-end`: rejects a row the batch does not have;
+//! - `rows-without-columns`: returns a batch of no columns and 4 billion rows;
+//! - `counter-flood`: adds to 100,000 counters of different names;
+//! - `log-flood`: logs 100,000 records of 10 KiB.
+
+use std::sync::Arc;
+
+use sluice_sdk::arrow_array::RecordBatchOptions;
+use sluice_sdk::arrow_schema::Schema;
+use sluice_sdk::{Config, Error, Level, RecordBatch, Result, transform};
+
+#[transform]
+pub fn hostile(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
+    match config.require("mode")? {
+        "duplicate-rejects" => Err(Error::invalid_rows("every row is bad", vec![0; 1_000_000])),
+        "rejects-past-the-end" => {
+            let past = u32::try_from(batch.num_rows()).unwrap_or(u32::MAX);
+            Err(Error::invalid_rows("a row that is not there", vec![past]))
+        }
+        "rows-without-columns" => {
+            let options = RecordBatchOptions::new().with_row_count(Some(4_000_000_000));
+            Ok(RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                vec![],
+                &options,
+            )?)
+        }
+        "counter-flood" => {
+            for i in 0..100_000 {
+                sluice_sdk::counter_add(&format!("counter-{i}"), 1);
+            }
+            Ok(batch)
+        }
+        "log-flood" => {
+            let message = "x".repeat(10 * 1024);
+            for _ in 0..100_000 {
+                sluice_sdk::log(Level::Warn, &message, &[]);
+            }
+            Ok(batch)
+        }
+        other => Err(Error::fatal(format!("unknown mode `{other}`"))),
+    }
+}
