@@ -12,6 +12,7 @@ use sluice_sdk::arrow_array::RecordBatchOptions;
 use sluice_sdk::arrow_schema::Schema;
 use sluice_sdk::{Config, Error, Level, RecordBatch, Result, transform};
 
+/// Answers `batch` as the configured `mode` says.
 #[transform]
 pub fn hostile(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
     match config.require("mode")? {
