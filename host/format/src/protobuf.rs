@@ -131,9 +131,9 @@ impl ValueDecoder for ProtobufDecoder {
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
         let (good, poison) = screen(values, |value| {
-            Ok(self
-                .decode_one(value)?
-                .map(|message| message_json(&message)))
+            Ok(self.decode_one(value)?.and_then(|message| {
+                message_json(&message).map_err(|reason| (PoisonKind::InvalidValue, reason))
+            }))
         })?;
         self.rows.decoded(good, poison)
     }
@@ -209,22 +209,24 @@ fn wrapper_type(kind: &Kind) -> Option<Kind> {
         .flatten()
 }
 
-/// A message as the JSON `arrow-json` reads into [`message_fields`]' types.
-fn message_json(message: &DynamicMessage) -> Json {
+/// A message as the JSON `arrow-json` reads into [`message_fields`]' types;
+/// why not, for a value no column can hold (a Timestamp out of range).
+fn message_json(message: &DynamicMessage) -> Result<Json, String> {
     let mut object = Map::new();
     for field in message.descriptor().fields() {
         let value = if field.supports_presence() && !message.has_field(&field) {
             Json::Null
         } else {
             value_json(&message.get_field(&field), &field.kind())
+                .map_err(|e| format!("field {}: {e}", field.name()))?
         };
         object.insert(field.name().to_owned(), value);
     }
-    Json::Object(object)
+    Ok(Json::Object(object))
 }
 
-fn value_json(value: &Value, kind: &Kind) -> Json {
-    match value {
+fn value_json(value: &Value, kind: &Kind) -> Result<Json, String> {
+    Ok(match value {
         Value::Bool(b) => Json::Bool(*b),
         Value::I32(n) => Json::from(*n),
         Value::I64(n) => Json::from(*n),
@@ -243,8 +245,13 @@ fn value_json(value: &Value, kind: &Kind) -> Json {
             ),
             _ => Json::from(*n),
         },
-        Value::Message(m) => message_value_json(m),
-        Value::List(items) => Json::Array(items.iter().map(|v| value_json(v, kind)).collect()),
+        Value::Message(m) => message_value_json(m)?,
+        Value::List(items) => Json::Array(
+            items
+                .iter()
+                .map(|v| value_json(v, kind))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Map(entries) => {
             let value_kind = match kind {
                 Kind::Message(entry) => entry.map_entry_value_field().kind(),
@@ -253,14 +260,18 @@ fn value_json(value: &Value, kind: &Kind) -> Json {
             Json::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (map_key(k), value_json(v, &value_kind)))
-                    .collect(),
+                    .map(|(k, v)| Ok((map_key(k), value_json(v, &value_kind)?)))
+                    .collect::<Result<_, String>>()?,
             )
         }
-    }
+    })
 }
 
-fn message_value_json(message: &DynamicMessage) -> Json {
+/// The range of a `google.protobuf.Timestamp`'s seconds: 0001-01-01 to
+/// 9999-12-31, as the type's definition says.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+fn message_value_json(message: &DynamicMessage) -> Result<Json, String> {
     let descriptor = message.descriptor();
     if descriptor.full_name() == "google.protobuf.Timestamp" {
         let field = |name: &str| match message.get_field_by_name(name).as_deref() {
@@ -268,12 +279,18 @@ fn message_value_json(message: &DynamicMessage) -> Json {
             Some(Value::I32(n)) => i64::from(*n),
             _ => 0,
         };
-        return Json::from(field("seconds") * 1_000_000 + field("nanos") / 1_000);
+        let (seconds, nanos) = (field("seconds"), field("nanos"));
+        if !TIMESTAMP_SECONDS.contains(&seconds) || !(0..1_000_000_000).contains(&nanos) {
+            return Err(format!(
+                "Timestamp {{seconds: {seconds}, nanos: {nanos}}} is outside 0001-01-01..9999-12-31 or its nanos outside 0..1e9"
+            ));
+        }
+        return Ok(Json::from(seconds * 1_000_000 + nanos / 1_000));
     }
     if let Some(inner) = wrapper_type(&Kind::Message(descriptor.clone())) {
         return message
             .get_field_by_name("value")
-            .map_or(Json::Null, |v| value_json(&v, &inner));
+            .map_or(Ok(Json::Null), |v| value_json(&v, &inner));
     }
     message_json(message)
 }

@@ -301,3 +301,47 @@ fn corrupt_messages_and_foreign_schemas_are_poison() {
     );
     assert_eq!(decoded.rows, [0, 3]);
 }
+
+#[test]
+fn timestamps_outside_the_protobuf_range_are_invalid_values_not_overflows() {
+    let registry = Registry::start();
+    let message = descriptor(V1);
+    let encoder = ProtoRawEncoder::new(SrSettings::new(registry.url()));
+    let subject = SubjectNameStrategy::TopicNameStrategyWithSchema(
+        "far".to_owned(),
+        false,
+        SuppliedSchema::new(None, SchemaType::Protobuf, V1.to_owned()),
+    );
+    let created = message.get_field_by_name("created").unwrap();
+    let prost_reflect::Kind::Message(timestamp) = created.kind() else {
+        panic!("created is a message")
+    };
+    let with_created = |seconds: i64, nanos: i32| {
+        let mut value = DynamicMessage::deserialize(message.clone(), payment(0, 1)).unwrap();
+        let mut at = DynamicMessage::new(timestamp.clone());
+        at.set_field_by_name("seconds", Value::I64(seconds));
+        at.set_field_by_name("nanos", Value::I32(nanos));
+        value.set_field(&created, Value::Message(at));
+        encoder
+            .encode(&value.encode_to_vec(), "shop.Payment", &subject)
+            .unwrap()
+    };
+    let values = vec![
+        with_created(1_700_000_000, 0),
+        with_created(i64::MAX, 0),
+        with_created(i64::MIN, 0),
+        with_created(253_402_300_800, 0),
+        with_created(0, -1),
+        with_created(253_402_300_799, 999_999_999),
+    ];
+    let mut decoder = registry.decoder(ValueFormat::Protobuf, "far-value", SchemaVersion::Latest);
+    let decoded = decoder.decode(&binary(&values)).unwrap();
+    let bad: Vec<(u32, PoisonKind)> = decoded.poison.iter().map(|p| (p.row, p.kind)).collect();
+    assert_eq!(
+        bad,
+        [1, 2, 3, 4].map(|row| (row, PoisonKind::InvalidValue)),
+        "{:?}",
+        decoded.poison
+    );
+    assert_eq!(decoded.batch.num_rows(), 2, "the in-range ones decode");
+}
