@@ -77,6 +77,7 @@ fn operator() -> WindowOperator<FixedState> {
         out_of_orderness_ms: 0,
         idle_timeout: Duration::from_secs(3600),
         allowed_lateness_ms: 0,
+        max_event_time_skew_ms: None,
         emit: EmitMode::Final,
         state_quota: usize::MAX,
     };

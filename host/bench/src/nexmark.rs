@@ -183,6 +183,7 @@ fn windowed<'a, A: Accumulator + 'a>(
             out_of_orderness_ms: 0,
             idle_timeout: Duration::from_secs(3600),
             allowed_lateness_ms: 0,
+            max_event_time_skew_ms: None,
             emit: EmitMode::Final,
             state_quota: 1 << 30,
         };

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use crate::ConfigError;
 use crate::values::schema::{ByteSizeText, DurationText, Options, PluginConfig, Version};
-use crate::values::{byte_size, duration, options, version};
+use crate::values::{byte_size, duration, optional_duration, options, version};
 
 /// A validated job.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,6 +257,9 @@ pub struct AggregateSpec {
     pub idle_timeout: Duration,
     /// How long after its end a window still takes late rows.
     pub allowed_lateness: Duration,
+    /// How far past the host's wall clock an event time may be; later rows
+    /// are dead-lettered as `invalid-event-time`. `None`: no bound.
+    pub max_event_time_skew: Option<Duration>,
     /// When results are emitted.
     pub emit: EmitConfig,
     /// The named output that gets rows later than the allowed lateness.
@@ -718,6 +721,13 @@ struct RawAggregate {
     #[serde(default, deserialize_with = "duration")]
     #[schemars(with = "DurationText")]
     allowed_lateness: Duration,
+    /// How far past the host's wall clock an event time may be: a later row
+    /// is dead-lettered as `invalid-event-time` and does not move the
+    /// watermark, so one far-future timestamp cannot make every later row
+    /// late (default: no bound).
+    #[serde(default, deserialize_with = "optional_duration")]
+    #[schemars(with = "Option<DurationText>")]
+    max_event_time_skew: Option<Duration>,
     /// When results are emitted.
     #[serde(default)]
     emit: EmitConfig,
@@ -879,6 +889,7 @@ impl Job {
                     watermark_delay: a.watermark_delay,
                     idle_timeout: a.idle_timeout,
                     allowed_lateness: a.allowed_lateness,
+                    max_event_time_skew: a.max_event_time_skew,
                     emit: a.emit,
                     late_output: a.late_output,
                     state_quota: a.state_quota,

@@ -23,6 +23,8 @@ pub struct WindowAggregate {
     definition: String,
     operator: WindowOperator<AggregatePlugin>,
     late_output: String,
+    /// The bound on future event times, for the dead-letter message.
+    max_event_time_skew: Option<std::time::Duration>,
 }
 
 impl WindowAggregate {
@@ -61,6 +63,7 @@ impl WindowAggregate {
             out_of_orderness_ms: millis(spec.watermark_delay),
             idle_timeout: spec.idle_timeout,
             allowed_lateness_ms: millis(spec.allowed_lateness),
+            max_event_time_skew_ms: spec.max_event_time_skew.map(millis),
             emit: match spec.emit {
                 EmitConfig::Final => EmitMode::Final,
                 EmitConfig::Updates => EmitMode::Updates,
@@ -78,6 +81,7 @@ impl WindowAggregate {
             definition,
             operator: WindowOperator::new(window, accumulator),
             late_output: spec.late_output.clone(),
+            max_event_time_skew: spec.max_event_time_skew,
         })
     }
 
@@ -151,8 +155,13 @@ impl Operator for WindowAggregate {
             out.rejected.push(Rejected {
                 operator: self.name.clone(),
                 kind: RejectKind::InvalidEventTime,
-                message: "the event time is so near the end of time that no window can hold it"
-                    .into(),
+                message: match self.max_event_time_skew {
+                    Some(skew) => format!(
+                        "the event time is more than max_event_time_skew ({skew:?}) past the wall clock, or so near the end of time that no window can hold it"
+                    ),
+                    None => "the event time is so near the end of time that no window can hold it"
+                        .into(),
+                },
                 rows,
             });
         }

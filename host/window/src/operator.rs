@@ -55,6 +55,10 @@ pub struct WindowSpec {
     pub idle_timeout: Duration,
     /// How long after a window closes late rows still update it, ms.
     pub allowed_lateness_ms: i64,
+    /// How far past the host's wall clock an event time may be, ms; a later
+    /// row is set aside with the out-of-range ones and does not move the
+    /// watermark. `None`: no bound.
+    pub max_event_time_skew_ms: Option<i64>,
     /// When results are emitted.
     pub emit: EmitMode,
     /// Largest window state, in bytes.
@@ -72,7 +76,8 @@ pub struct WindowOutput {
     /// Input rows without an event time.
     pub invalid: Option<RecordBatch>,
     /// Input rows whose event time no window can hold (within a window of
-    /// the ends of i64 milliseconds).
+    /// the ends of i64 milliseconds), or is further in the future than
+    /// [`WindowSpec::max_event_time_skew_ms`] allows.
     pub out_of_range: Option<RecordBatch>,
 }
 
@@ -163,6 +168,20 @@ impl<A: Accumulator> WindowOperator<A> {
         }
     }
 
+    /// The latest event time a row may have: the wall clock plus the
+    /// allowed skew, or no bound.
+    fn latest_acceptable_time(&self) -> i64 {
+        let Some(skew) = self.spec.max_event_time_skew_ms else {
+            return i64::MAX;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            });
+        now.saturating_add(skew)
+    }
+
     /// The current watermark, ms.
     pub fn watermark(&self) -> i64 {
         self.watermark.current()
@@ -192,10 +211,14 @@ impl<A: Accumulator> WindowOperator<A> {
         let expired = |end: i64| end.saturating_add(lateness) <= watermark;
 
         let kind = self.spec.kind;
+        let latest = self.latest_acceptable_time();
         // The times a window can hold; a time none can (within a window of
-        // the ends of i64) is set aside and must not move the watermark.
-        let placeable: Vec<Option<i64>> =
-            times.iter().map(|t| t.filter(|&t| kind.fits(t))).collect();
+        // the ends of i64), or too far in the future, is set aside and must
+        // not move the watermark.
+        let placeable: Vec<Option<i64>> = times
+            .iter()
+            .map(|t| t.filter(|&t| kind.fits(t) && t <= latest))
+            .collect();
         let mut late = Vec::new();
         let mut invalid = Vec::new();
         let mut out_of_range = Vec::new();

@@ -85,6 +85,7 @@ fn spec(kind: WindowKind, delay: i64, lateness: i64, keyed: bool) -> WindowSpec 
         out_of_orderness_ms: delay,
         idle_timeout: Duration::from_secs(3600),
         allowed_lateness_ms: lateness,
+        max_event_time_skew_ms: None,
         emit: EmitMode::Final,
         state_quota: 1 << 20,
     }
@@ -350,4 +351,41 @@ fn rows_without_event_time_are_handed_back_not_dropped() {
     let invalid = out.invalid.unwrap();
     assert_eq!(invalid.num_rows(), 1);
     assert!(invalid.column(0).is_null(0));
+}
+
+#[test]
+fn a_far_future_event_time_past_the_skew_bound_is_set_aside_and_does_not_move_the_watermark() {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    let ten_years = 10 * 365 * 24 * hour;
+    let bounded = WindowSpec {
+        max_event_time_skew_ms: Some(hour),
+        ..spec(WindowKind::Tumbling { size: 1000 }, 0, 0, false)
+    };
+    let mut op = WindowOperator::new(bounded, CountSum);
+    let now = Instant::now();
+    let out = op
+        .process(&rows(&[("", wall, 1), ("", wall + ten_years, 1)]), now)
+        .unwrap();
+    assert_eq!(op.watermark(), wall, "the far-future row does not move it");
+    let aside = out.out_of_range.expect("the far-future row is set aside");
+    assert_eq!(aside.num_rows(), 1);
+    // Rows of the present are still on time.
+    let out = op.process(&rows(&[("", wall + 1, 1)]), now).unwrap();
+    assert!(late(&out).is_empty());
+    // Within the skew a future time is accepted.
+    op.process(&rows(&[("", wall + hour / 2, 1)]), now).unwrap();
+    assert_eq!(op.watermark(), wall + hour / 2);
+    // Without a bound, the same row moves the watermark ten years ahead.
+    let mut unbounded = WindowOperator::new(
+        spec(WindowKind::Tumbling { size: 1000 }, 0, 0, false),
+        CountSum,
+    );
+    unbounded
+        .process(&rows(&[("", wall, 1), ("", wall + ten_years, 1)]), now)
+        .unwrap();
+    assert_eq!(unbounded.watermark(), wall + ten_years);
 }
