@@ -599,3 +599,93 @@ fn a_header_key_that_is_not_utf8_neither_crashes_nor_stops_the_job_on(broker: &B
         broker.name
     );
 }
+
+/// `valueFormat = "string"` reads values as UTF-8 text: one that is not
+/// goes to the dead-letter output byte for byte, named `invalid-utf8`,
+/// instead of reaching the sink altered; without a dead-letter output the
+/// job stops at it.
+#[test]
+fn string_values_that_are_not_utf8_are_dead_lettered_not_altered() {
+    for broker in brokers_with_end_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (unique("string-in"), unique("string-out"));
+        create_topic(&broker, &input, 1);
+        create_topic(&broker, &output, 1);
+        let sent: Vec<Record> = (0..20)
+            .map(|i| Record {
+                partition: 0,
+                key: Some(format!("k{i}").into_bytes()),
+                value: Some(if i % 4 == 3 {
+                    vec![b'n', 0xff, 0xfe, b'0' + i as u8 % 10]
+                } else {
+                    format!("n{i} ünïcode").into_bytes()
+                }),
+                headers: vec![],
+            })
+            .collect();
+        produce(&broker, &input, &sent);
+        let dead_letter = dir.path().join("dead.jsonl");
+        let job = kafka_job(
+            dir.path(),
+            &broker,
+            &format!(
+                "subscribe = {input:?}, startingOffsets = \"earliest\", valueFormat = \"string\""
+            ),
+            &pass_through(),
+            &format!(
+                "{}\n[outputs.dead-letter]\ntype = \"file\"\npath = {dead_letter:?}\n",
+                kafka_sink(&broker, &output)
+            ),
+        );
+        assert_success(&run_job(&job, &dir.path().join("cache")));
+        let good: Vec<Vec<u8>> = read_back(&broker, &output, 1, 15, Duration::from_secs(30))
+            .remove(&0)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.value.unwrap())
+            .collect();
+        let want: Vec<Vec<u8>> = sent
+            .iter()
+            .filter(|r| std::str::from_utf8(r.value.as_deref().unwrap()).is_ok())
+            .map(|r| r.value.clone().unwrap())
+            .collect();
+        assert_eq!(good, want, "{}: the valid values, unchanged", broker.name);
+        let dead = sluice_e2e::read_json_lines(&dead_letter);
+        assert_eq!(dead.len(), 5, "{}: {dead:?}", broker.name);
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let bad = sent
+            .iter()
+            .filter(|r| std::str::from_utf8(r.value.as_deref().unwrap()).is_err());
+        for (row, sent) in dead.iter().zip(bad) {
+            assert_eq!(
+                row["value"],
+                hex(sent.value.as_deref().unwrap()),
+                "byte for byte: {row}"
+            );
+            let kind = row["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["key"] == "__sluice.errors.kind")
+                .unwrap();
+            assert_eq!(kind["value"], hex(b"invalid-utf8"), "{row}");
+        }
+        // Without a dead-letter output, the first invalid value stops the job.
+        let job = kafka_job(
+            dir.path(),
+            &broker,
+            &format!(
+                "subscribe = {input:?}, startingOffsets = \"earliest\", valueFormat = \"string\""
+            ),
+            &pass_through(),
+            &kafka_sink(&broker, &unique("string-unused")),
+        );
+        let run = run_job(&job, &dir.path().join("cache"));
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("invalid-utf8") || stderr.contains("UTF-8"),
+            "{stderr}"
+        );
+    }
+}

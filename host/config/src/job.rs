@@ -947,6 +947,9 @@ impl Job {
             }
             None => None,
         };
+        let decode = raw
+            .decode
+            .or_else(|| string_values_decode(&source, &raw.outputs));
         Ok(Job {
             name: raw.job.name.unwrap_or_else(|| {
                 path.file_stem()
@@ -963,11 +966,43 @@ impl Job {
                 .map(|(k, v)| (k, rebase(v)))
                 .collect(),
             aggregate,
-            decode: raw.decode,
+            decode,
             encode: raw.encode,
             checkpoint,
         })
     }
+}
+
+/// The decode a Kafka source's `valueFormat = "string"` stands for when the
+/// job has no `[decode]`: values checked as UTF-8, whatever their size, and
+/// invalid ones dead-lettered as `invalid-utf8` (or, without a
+/// `dead-letter` output, stopping the job) instead of silently altered.
+fn string_values_decode(
+    source: &SourceSpec,
+    outputs: &BTreeMap<String, SinkSpec>,
+) -> Option<DecodeConfig> {
+    let SourceSpec::Kafka(kafka) = source else {
+        return None;
+    };
+    if kafka.options.get("valueFormat").map(String::as_str) != Some("string") {
+        return None;
+    }
+    let dead_letter = DecodeConfig::default_dead_letter();
+    Some(DecodeConfig {
+        format: DecodeFormat::String,
+        registry: BTreeMap::new(),
+        subject: None,
+        version: DecodeConfig::default_version(),
+        schema: None,
+        on_error: if outputs.contains_key(&dead_letter) {
+            OnError::Dlq
+        } else {
+            OnError::Fail
+        },
+        dead_letter,
+        max_value_bytes: u64::MAX,
+        keep: None,
+    })
 }
 
 /// A config value as the plugin sees it: strings as they are, other

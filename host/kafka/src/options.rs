@@ -45,10 +45,6 @@ pub struct SourceOptions {
     pub max_bytes_in_flight: u64,
     /// How often partitions of `subscribe`/`subscribePattern` are refreshed.
     pub partition_refresh: Duration,
-    /// Whether `value` is read as utf8 (`valueFormat = "string"`, like
-    /// Spark's `CAST(value AS STRING)`; invalid UTF-8 becomes U+FFFD)
-    /// instead of binary.
-    pub value_as_string: bool,
     /// Settings for librdkafka: every `kafka.*` option, prefix removed.
     pub client: BTreeMap<String, String>,
 }
@@ -160,6 +156,17 @@ impl SourceOptions {
                 ));
             }
         };
+        // `valueFormat = "string"` is a decode of the job's (invalid UTF-8
+        // is dead-lettered); the source reads `value` as bytes either way.
+        if let Some(other) = options
+            .get("valueFormat")
+            .filter(|f| !matches!(f.as_str(), "binary" | "string"))
+        {
+            return Err(invalid(
+                "valueFormat",
+                format!("{other:?} is not binary or string"),
+            ));
+        }
         let positive = |name: &str| -> Result<Option<u64>, KafkaError> {
             options
                 .get(name)
@@ -178,16 +185,6 @@ impl SourceOptions {
             partition_refresh: Duration::from_millis(
                 positive("partitionRefreshMs")?.unwrap_or(10_000),
             ),
-            value_as_string: match options.get("valueFormat").map(String::as_str) {
-                None | Some("binary") => false,
-                Some("string") => true,
-                Some(other) => {
-                    return Err(invalid(
-                        "valueFormat",
-                        format!("{other:?} is not binary or string"),
-                    ));
-                }
-            },
             client,
         })
     }

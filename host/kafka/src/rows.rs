@@ -53,18 +53,14 @@ fn header_fields() -> Fields {
     ])
 }
 
-/// The schema of rows from a Kafka source: Spark's Kafka columns, with
-/// `value` as binary, or utf8 when `value_as_string`. `timestampType` is 0
-/// for create time, 1 for log-append time, -1 when the record has none.
-pub fn kafka_schema(value_as_string: bool) -> SchemaRef {
-    let value_type = if value_as_string {
-        DataType::Utf8
-    } else {
-        DataType::Binary
-    };
+/// The schema of rows from a Kafka source: Spark's Kafka columns, `value`
+/// as binary (`valueFormat = "string"` is a decode of the job's).
+/// `timestampType` is 0 for create time, 1 for log-append time, -1 when the
+/// record has none.
+pub fn kafka_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("key", DataType::Binary, true),
-        Field::new("value", value_type, true),
+        Field::new("value", DataType::Binary, true),
         Field::new("topic", DataType::Utf8, false),
         Field::new("partition", DataType::Int32, false),
         Field::new("offset", DataType::Int64, false),
@@ -85,19 +81,12 @@ pub fn kafka_schema(value_as_string: bool) -> SchemaRef {
     ]))
 }
 
-/// The `value` column being built.
-#[derive(Debug)]
-enum ValueBuilder {
-    Binary(BinaryBuilder),
-    String(StringBuilder),
-}
-
 /// Accumulates consumed records into Spark's Kafka columns.
 #[derive(Debug)]
 pub(crate) struct RowBuilder {
     schema: SchemaRef,
     key: BinaryBuilder,
-    value: ValueBuilder,
+    value: BinaryBuilder,
     topic: StringBuilder,
     partition: Int32Builder,
     offset: Int64Builder,
@@ -108,15 +97,11 @@ pub(crate) struct RowBuilder {
 }
 
 impl RowBuilder {
-    pub(crate) fn new(value_as_string: bool) -> Self {
+    pub(crate) fn new() -> Self {
         RowBuilder {
-            schema: kafka_schema(value_as_string),
+            schema: kafka_schema(),
             key: BinaryBuilder::new(),
-            value: if value_as_string {
-                ValueBuilder::String(StringBuilder::new())
-            } else {
-                ValueBuilder::Binary(BinaryBuilder::new())
-            },
+            value: BinaryBuilder::new(),
             topic: StringBuilder::new(),
             partition: Int32Builder::new(),
             offset: Int64Builder::new(),
@@ -133,12 +118,7 @@ impl RowBuilder {
 
     pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>) {
         self.key.append_option(message.key());
-        match &mut self.value {
-            ValueBuilder::Binary(builder) => builder.append_option(message.payload()),
-            ValueBuilder::String(builder) => {
-                builder.append_option(message.payload().map(String::from_utf8_lossy))
-            }
-        }
+        self.value.append_option(message.payload());
         self.topic.append_value(message.topic());
         self.partition.append_value(message.partition());
         self.offset.append_value(message.offset());
@@ -169,10 +149,7 @@ impl RowBuilder {
     pub(crate) fn finish(&mut self) -> RecordBatch {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.key.finish()),
-            match &mut self.value {
-                ValueBuilder::Binary(builder) => Arc::new(builder.finish()),
-                ValueBuilder::String(builder) => Arc::new(builder.finish()),
-            },
+            Arc::new(self.value.finish()),
             Arc::new(self.topic.finish()),
             Arc::new(self.partition.finish()),
             Arc::new(self.offset.finish()),

@@ -88,7 +88,7 @@ impl KafkaSource {
         let consumer: BaseConsumer = config
             .create()
             .map_err(KafkaError::client("creating the consumer"))?;
-        let builder = RowBuilder::new(options.value_as_string);
+        let builder = RowBuilder::new();
         let mut source = KafkaSource {
             consumer,
             options,
@@ -428,7 +428,7 @@ fn partitions_of(topic: &MetadataTopic) -> impl Iterator<Item = Partition> + '_ 
 
 impl Source for KafkaSource {
     fn schema(&self) -> SchemaRef {
-        kafka_schema(self.options.value_as_string)
+        kafka_schema()
     }
 
     fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
