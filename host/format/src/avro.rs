@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{Array, BinaryArray};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -13,7 +14,7 @@ use arrow_avro::reader::{Decoder, DecoderMode, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 
 use crate::reassembly::Reassembly;
-use crate::registry::{Lookup, Registry, RegistrySchema};
+use crate::registry::{Lookup, LookupBudget, Registry, RegistrySchema};
 use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
 
 /// Rows a writer's decoder buffers before it is flushed.
@@ -27,6 +28,7 @@ pub(crate) struct AvroDecoder {
     reader_text: RegistrySchema,
     schema: SchemaRef,
     writers: HashMap<u32, Writer>,
+    lookups: LookupBudget,
 }
 
 /// What is known of one writer schema id.
@@ -36,6 +38,9 @@ enum Writer {
     Usable(Box<WriterDecoder>),
     /// Records with this id are poison, for this reason.
     Unusable(PoisonKind, String),
+    /// The registry said it has no schema of this id, at this time; asked
+    /// again once that answer expires.
+    Missing(String, Instant),
 }
 
 /// A writer schema's decoder and the input rows it holds since its last
@@ -61,6 +66,7 @@ impl AvroDecoder {
             .map_err(|e| FormatError::Schema(format!("reader schema {}: {e}", reader.id)))?;
         let schema = Arc::new(Schema::new(probe.decoder.schema().fields().clone()));
         Ok(AvroDecoder {
+            lookups: registry.lookup_budget(),
             registry,
             reader: reader_schema,
             reader_text: reader,
@@ -69,14 +75,23 @@ impl AvroDecoder {
         })
     }
 
-    /// The decoder of writer schema `id`, fetching the schema on first use.
-    fn writer(&mut self, id: u32) -> Result<&mut Writer, FormatError> {
+    /// The decoder of writer schema `id`, fetching the schema on first use
+    /// (and again once a "no such schema" answer expires); `None` when the
+    /// lookup budget of this second is spent.
+    fn writer(&mut self, id: u32) -> Result<Option<&mut Writer>, FormatError> {
+        if let Some(Writer::Missing(_, since)) = self.writers.get(&id)
+            && self.lookups.expired(*since)
+        {
+            self.writers.remove(&id);
+        }
         if !self.writers.contains_key(&id) {
+            if !self.lookups.take() {
+                return Ok(None);
+            }
             let writer = match self.registry.schema_by_id(id)? {
-                Lookup::Missing(message) => Writer::Unusable(
-                    PoisonKind::UnknownSchemaId,
-                    format!("schema id {id}: {message}"),
-                ),
+                Lookup::Missing(message) => {
+                    Writer::Missing(format!("schema id {id}: {message}"), Instant::now())
+                }
                 Lookup::Found(schema) if schema.schema_type != "AVRO" => Writer::Unusable(
                     PoisonKind::IncompatibleSchema,
                     format!("schema id {id} is {}, not AVRO", schema.schema_type),
@@ -93,7 +108,52 @@ impl AvroDecoder {
             };
             self.writers.insert(id, writer);
         }
-        Ok(self.writers.get_mut(&id).expect("inserted above"))
+        Ok(self.writers.get_mut(&id))
+    }
+
+    /// Decodes every row of `values` into `done` (or `poison`).
+    fn decode_rows(
+        &mut self,
+        values: &BinaryArray,
+        done: &mut Reassembly,
+        poison: &mut Vec<Poison>,
+    ) -> Result<(), FormatError> {
+        let reader = self.reader.clone();
+        for row in 0..values.len() {
+            let row32 = row as u32;
+            let (id, payload) = match confluent_frame(values.value(row)) {
+                Ok(frame) => frame,
+                Err(p) => {
+                    poison.push(Poison { row: row32, ..p });
+                    continue;
+                }
+            };
+            let (kind, message) = match self.writer(id)? {
+                None => self.lookups.over_budget(id),
+                Some(Writer::Unusable(kind, message)) => (*kind, message.clone()),
+                Some(Writer::Missing(message, _)) => (PoisonKind::UnknownSchemaId, message.clone()),
+                Some(Writer::Usable(writer)) => {
+                    match writer.decode(row32, payload, values, &reader, done)? {
+                        Ok(()) => continue,
+                        Err(message) => (
+                            PoisonKind::CorruptPayload,
+                            format!("schema id {id}: {message}"),
+                        ),
+                    }
+                }
+            };
+            poison.push(Poison {
+                row: row32,
+                kind,
+                message,
+            });
+        }
+        for writer in self.writers.values_mut() {
+            if let Writer::Usable(writer) = writer {
+                writer.flush(done)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -170,6 +230,14 @@ impl WriterDecoder {
         }
     }
 
+    /// Drops the rows decoded since the last flush.
+    fn discard(&mut self, reader: &AvroSchema) -> Result<(), FormatError> {
+        self.decoder = Self::decoder(self.id, &self.store, reader)
+            .map_err(|e| FormatError::Schema(format!("schema id {}: {e}", self.id)))?;
+        self.pending.clear();
+        Ok(())
+    }
+
     fn flush(&mut self, done: &mut Reassembly) -> Result<(), FormatError> {
         if let Some(batch) = self
             .decoder
@@ -194,39 +262,16 @@ impl ValueDecoder for AvroDecoder {
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
         let mut done = Reassembly::new(self.schema.clone());
         let mut poison = Vec::new();
-        let reader = self.reader.clone();
-        for row in 0..values.len() {
-            let row32 = row as u32;
-            let (id, payload) = match confluent_frame(values.value(row)) {
-                Ok(frame) => frame,
-                Err(p) => {
-                    poison.push(Poison { row: row32, ..p });
-                    continue;
-                }
-            };
-            match self.writer(id)? {
-                Writer::Unusable(kind, message) => poison.push(Poison {
-                    row: row32,
-                    kind: *kind,
-                    message: message.clone(),
-                }),
-                Writer::Usable(writer) => {
-                    if let Err(message) =
-                        writer.decode(row32, payload, values, &reader, &mut done)?
-                    {
-                        poison.push(Poison {
-                            row: row32,
-                            kind: PoisonKind::CorruptPayload,
-                            message: format!("schema id {id}: {message}"),
-                        });
-                    }
+        if let Err(error) = self.decode_rows(values, &mut done, &mut poison) {
+            // The batch will be retried whole: what this attempt decoded
+            // must not be delivered with the retry's rows.
+            let reader = self.reader.clone();
+            for writer in self.writers.values_mut() {
+                if let Writer::Usable(writer) = writer {
+                    writer.discard(&reader)?;
                 }
             }
-        }
-        for writer in self.writers.values_mut() {
-            if let Writer::Usable(writer) = writer {
-                writer.flush(&mut done)?;
-            }
+            return Err(error);
         }
         let (batch, rows) = done.finish()?;
         Ok(Decoded {

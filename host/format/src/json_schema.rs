@@ -55,11 +55,12 @@ impl JsonSchemaDecoder {
                 )));
             }
         };
+        let writers = WriterIds::new("JSON", &registry);
         Ok(JsonSchemaDecoder {
             decoder: JsonDecoder::new(registry.settings().clone()),
             registry,
             rows: JsonRows::new(Arc::new(Schema::new(fields))),
-            writers: WriterIds::new("JSON"),
+            writers,
             reader,
         })
     }

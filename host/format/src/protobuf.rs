@@ -64,13 +64,14 @@ impl ProtobufDecoder {
             .ok_or_else(|| FormatError::Schema("the reader schema decoded to nothing".into()))?;
         let reader_message = compiled.value.descriptor();
         let fields = message_fields(&reader_message, 0)?;
+        let writers = WriterIds::new("PROTOBUF", &registry);
         Ok(ProtobufDecoder {
             registry,
             decoder,
             reader_id: reader.id,
             reader: reader_message,
             rows: JsonRows::new(Arc::new(Schema::new(fields))),
-            writers: WriterIds::new("PROTOBUF"),
+            writers,
         })
     }
 

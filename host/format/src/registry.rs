@@ -4,7 +4,7 @@
 //! (a transient failure that must not poison anything).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use schema_registry_converter::blocking::schema_registry::{SrSettings, perform_sr_call};
 use schema_registry_converter::error::SRCError;
@@ -56,6 +56,63 @@ pub struct RegistrySchema {
 pub struct Registry {
     settings: SrSettings,
     url: String,
+    lookups: LookupLimits,
+}
+
+/// How decoders ask the registry about writer schema ids they have not met.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LookupLimits {
+    /// How long "no such schema" is believed (a lagging replica may answer
+    /// it for a schema that exists); `negative.cache.ttl.ms`, default 30 s.
+    pub(crate) negative_ttl: Duration,
+    /// New ids looked up per second, at most (a flood of made-up ids must
+    /// not cost one blocking call each); `lookups.per.second`, default 50.
+    pub(crate) per_second: u32,
+}
+
+/// The lookups a decoder may still make this second.
+#[derive(Debug)]
+pub(crate) struct LookupBudget {
+    limits: LookupLimits,
+    second: Instant,
+    used: u32,
+}
+
+impl LookupBudget {
+    pub(crate) fn new(limits: LookupLimits) -> Self {
+        LookupBudget {
+            limits,
+            second: Instant::now(),
+            used: 0,
+        }
+    }
+
+    /// Whether one more lookup fits in this second's budget (and take it).
+    pub(crate) fn take(&mut self) -> bool {
+        if self.second.elapsed() >= Duration::from_secs(1) {
+            self.second = Instant::now();
+            self.used = 0;
+        }
+        let fits = self.used < self.limits.per_second;
+        self.used += u32::from(fits);
+        fits
+    }
+
+    /// Whether a "no such schema" answer of `since` is too old to believe.
+    pub(crate) fn expired(&self, since: Instant) -> bool {
+        since.elapsed() >= self.limits.negative_ttl
+    }
+
+    /// Why a record of schema `id` was not decoded when the budget ran out.
+    pub(crate) fn over_budget(&self, id: u32) -> (PoisonKind, String) {
+        (
+            PoisonKind::UnknownSchemaId,
+            format!(
+                "schema id {id} was not looked up: more than {} new schema ids a second (registry option lookups.per.second)",
+                self.limits.per_second
+            ),
+        )
+    }
 }
 
 /// How a registry answered a lookup.
@@ -81,12 +138,14 @@ impl Registry {
                 "basic.auth.user.info",
                 "bearer.auth.token",
                 "request.timeout.ms",
+                "negative.cache.ttl.ms",
+                "lookups.per.second",
             ]
             .contains(&key.as_str())
             {
                 return Err(option_error(
                     key,
-                    "unknown registry option (known: url, basic.auth.user.info, bearer.auth.token, request.timeout.ms)".into(),
+                    "unknown registry option (known: url, basic.auth.user.info, bearer.auth.token, request.timeout.ms, negative.cache.ttl.ms, lookups.per.second)".into(),
                 ));
             }
         }
@@ -119,10 +178,30 @@ impl Registry {
         let settings = builder
             .build()
             .map_err(|e| option_error("url", e.to_string()))?;
+        let number = |option: &str, default: u64| -> Result<u64, FormatError> {
+            options.get(option).map_or(Ok(default), |text| {
+                text.parse()
+                    .map_err(|_| option_error(option, format!("{text:?} is not a whole number")))
+            })
+        };
+        let per_second = u32::try_from(number("lookups.per.second", 50)?)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| option_error("lookups.per.second", "must be 1 to 2^32-1".into()))?;
+        let lookups = LookupLimits {
+            negative_ttl: Duration::from_millis(number("negative.cache.ttl.ms", 30_000)?),
+            per_second,
+        };
         Ok(Registry {
             settings,
             url: url.clone(),
+            lookups,
         })
+    }
+
+    /// A budget of writer-id lookups under this registry's limits.
+    pub(crate) fn lookup_budget(&self) -> LookupBudget {
+        LookupBudget::new(self.lookups)
     }
 
     /// The client settings, for `schema_registry_converter`'s decoders.
@@ -213,19 +292,23 @@ pub(crate) fn registry_message(error: &SRCError) -> String {
 }
 
 /// The writer schema ids a decoder has met, and whether their records can
-/// be decoded (the registry is asked once per id).
+/// be decoded: the registry is asked once per id, except that "no such
+/// schema" is asked again once it expires, and new ids are asked within a
+/// budget per second.
 #[derive(Debug)]
 pub(crate) struct WriterIds {
     schema_type: &'static str,
-    known: HashMap<u32, Option<(PoisonKind, String)>>,
+    known: HashMap<u32, (Option<(PoisonKind, String)>, Instant)>,
+    budget: LookupBudget,
 }
 
 impl WriterIds {
-    /// Writer ids that must be schemas of `schema_type`.
-    pub(crate) fn new(schema_type: &'static str) -> Self {
+    /// Writer ids that must be schemas of `schema_type`, looked up in `registry`.
+    pub(crate) fn new(schema_type: &'static str, registry: &Registry) -> Self {
         WriterIds {
             schema_type,
             known: HashMap::new(),
+            budget: registry.lookup_budget(),
         }
     }
 
@@ -236,8 +319,14 @@ impl WriterIds {
         registry: &Registry,
         id: u32,
     ) -> Result<Option<(PoisonKind, String)>, FormatError> {
-        if let Some(known) = self.known.get(&id) {
-            return Ok(known.clone());
+        if let Some((known, since)) = self.known.get(&id) {
+            let missing = matches!(known, Some((PoisonKind::UnknownSchemaId, _)));
+            if !(missing && self.budget.expired(*since)) {
+                return Ok(known.clone());
+            }
+        }
+        if !self.budget.take() {
+            return Ok(Some(self.budget.over_budget(id)));
         }
         let reason = match registry.schema_by_id(id)? {
             Lookup::Missing(message) => Some((
@@ -253,7 +342,7 @@ impl WriterIds {
             )),
             Lookup::Found(_) => None,
         };
-        self.known.insert(id, reason.clone());
+        self.known.insert(id, (reason.clone(), Instant::now()));
         Ok(reason)
     }
 }

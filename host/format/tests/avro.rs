@@ -448,3 +448,110 @@ fn bad_records_are_poison_with_their_kind_and_the_rest_decode() {
         "good rows after bad ones decode intact"
     );
 }
+
+#[test]
+fn a_registry_outage_mid_batch_does_not_decode_the_earlier_rows_twice_on_retry() {
+    let registry = Registry::start();
+    let values = produce(&registry, "outage", 4);
+    let mut decoder = registry.decoder(ValueFormat::Avro, "outage-value", SchemaVersion::Latest);
+    // The decoder meets V2 (odd orders) while the registry is up.
+    decoder.decode(&binary(&values[1..2])).unwrap();
+    let address = registry.address();
+    drop(registry);
+    // Two V2 rows, then a V1 row whose schema must be fetched: the fetch fails.
+    let batch = binary(&[values[1].clone(), values[3].clone(), values[0].clone()]);
+    assert!(decoder.decode(&batch).is_err(), "the registry is down");
+    // The registry comes back with the same schemas under the same ids.
+    let registry = Registry::start_at(address);
+    produce(&registry, "outage", 2);
+    let decoded = decoder.decode(&batch).unwrap();
+    assert!(decoded.poison.is_empty(), "{:?}", decoded.poison);
+    let ids = decoded
+        .batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .values()
+        .to_vec();
+    assert_eq!(ids, [1, 3, 0], "each row once, in order");
+    assert_eq!(decoded.rows, [0, 1, 2]);
+}
+
+/// `value` framed with schema id `id` instead of its own.
+fn with_schema_id(value: &[u8], id: u32) -> Vec<u8> {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&id.to_be_bytes());
+    framed.extend_from_slice(&value[5..]);
+    framed
+}
+
+#[test]
+fn an_unknown_schema_id_is_asked_again_once_the_answer_expires() {
+    let registry = Registry::start();
+    let values = produce(&registry, "lagging", 2);
+    let mut decoder = registry.decoder_with(
+        ValueFormat::Avro,
+        "lagging-value",
+        SchemaVersion::Latest,
+        &[("negative.cache.ttl.ms", "300")],
+    );
+    // Id 3 is not registered yet, as on a replica that lags.
+    let value = with_schema_id(&values[1], 3);
+    let first = decoder.decode(&binary(std::slice::from_ref(&value))).unwrap();
+    assert_eq!(first.poison[0].kind, PoisonKind::UnknownSchemaId);
+    // Now it is (V2 again under a new subject gets id 2; a third schema id 3).
+    let mut v3 = V2.replace("\"default\":\"web\"", "\"default\":\"app\"");
+    v3.push(' ');
+    schema_registry_converter::blocking::schema_registry::post_schema(
+        &SrSettings::new(registry.url()),
+        "other-value".into(),
+        SuppliedSchema::new(None, SchemaType::Avro, v3),
+    )
+    .unwrap();
+    let cached = decoder.decode(&binary(std::slice::from_ref(&value))).unwrap();
+    assert_eq!(cached.poison.len(), 1, "the answer is believed for a while");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let later = decoder.decode(&binary(&[value])).unwrap();
+    assert!(later.poison.is_empty(), "{:?}", later.poison);
+    assert_eq!(later.batch.num_rows(), 1);
+}
+
+#[test]
+fn a_flood_of_made_up_schema_ids_costs_a_bounded_number_of_lookups() {
+    let registry = Registry::start();
+    let values = produce(&registry, "flood", 2);
+    let mut decoder = registry.decoder_with(
+        ValueFormat::Avro,
+        "flood-value",
+        SchemaVersion::Latest,
+        &[("lookups.per.second", "5")],
+    );
+    // The job has met its producers' schemas before the flood.
+    let warm = decoder.decode(&binary(&values)).unwrap();
+    assert_eq!(warm.batch.num_rows(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let flood: Vec<Vec<u8>> = (0..200)
+        .map(|i| with_schema_id(&values[1], 1000 + i))
+        .collect();
+    let decoded = decoder.decode(&binary(&flood)).unwrap();
+    assert_eq!(
+        decoded.poison.len(),
+        200,
+        "every made-up id is dead-lettered"
+    );
+    assert!(
+        decoded
+            .poison
+            .iter()
+            .all(|p| p.kind == PoisonKind::UnknownSchemaId)
+    );
+    let not_asked = decoded
+        .poison
+        .iter()
+        .filter(|p| p.message.contains("was not looked up"))
+        .count();
+    assert_eq!(not_asked, 195, "5 lookups this second, the rest not asked");
+    // Records of the schemas the decoder knows still decode.
+    let good = decoder.decode(&binary(&values)).unwrap();
+    assert_eq!(good.batch.num_rows(), 2, "{:?}", good.poison);
+}

@@ -17,6 +17,8 @@ mod cache;
 mod carrier;
 pub mod columnar;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod host;
 mod limits;
 mod plugin;

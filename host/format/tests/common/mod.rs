@@ -16,6 +16,15 @@ impl Registry {
         Registry(StandIn::start().expect("the registry stand-in starts"))
     }
 
+    /// A stand-in at `address` (an earlier one's, to bring it back empty).
+    pub fn start_at(address: std::net::SocketAddr) -> Self {
+        Registry(StandIn::start_at(address).expect("the registry stand-in starts"))
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.0.address()
+    }
+
     pub fn url(&self) -> String {
         self.0.url()
     }
@@ -32,9 +41,26 @@ impl Registry {
         subject: &str,
         version: SchemaVersion,
     ) -> Box<dyn ValueDecoder> {
+        self.decoder_with(format, subject, version, &[])
+    }
+
+    /// A decoder reading `subject` at `version`, with more registry options.
+    pub fn decoder_with(
+        &self,
+        format: ValueFormat,
+        subject: &str,
+        version: SchemaVersion,
+        options: &[(&str, &str)],
+    ) -> Box<dyn ValueDecoder> {
+        let mut registry = self.options();
+        registry.extend(
+            options
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         open_decoder(&DecodeSpec {
             format,
-            registry: self.options(),
+            registry,
             subject: Some(subject.to_owned()),
             version,
             schema: None,
