@@ -497,7 +497,9 @@ fn an_unknown_schema_id_is_asked_again_once_the_answer_expires() {
     );
     // Id 3 is not registered yet, as on a replica that lags.
     let value = with_schema_id(&values[1], 3);
-    let first = decoder.decode(&binary(std::slice::from_ref(&value))).unwrap();
+    let first = decoder
+        .decode(&binary(std::slice::from_ref(&value)))
+        .unwrap();
     assert_eq!(first.poison[0].kind, PoisonKind::UnknownSchemaId);
     // Now it is (V2 again under a new subject gets id 2; a third schema id 3).
     let mut v3 = V2.replace("\"default\":\"web\"", "\"default\":\"app\"");
@@ -508,7 +510,9 @@ fn an_unknown_schema_id_is_asked_again_once_the_answer_expires() {
         SuppliedSchema::new(None, SchemaType::Avro, v3),
     )
     .unwrap();
-    let cached = decoder.decode(&binary(std::slice::from_ref(&value))).unwrap();
+    let cached = decoder
+        .decode(&binary(std::slice::from_ref(&value)))
+        .unwrap();
     assert_eq!(cached.poison.len(), 1, "the answer is believed for a while");
     std::thread::sleep(std::time::Duration::from_millis(400));
     let later = decoder.decode(&binary(&[value])).unwrap();

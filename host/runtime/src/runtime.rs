@@ -155,9 +155,13 @@ impl Runtime {
 
     /// Number of epoch ticks that make up `deadline` (at least one).
     pub(crate) fn deadline_ticks(&self, deadline: Duration) -> u64 {
+        /// Far more ticks than any deadline needs (millennia), and far from
+        /// overflowing when the engine adds its current epoch.
+        const MAX_TICKS: u64 = 1 << 48;
         let tick = self.inner.config.epoch_tick.as_nanos().max(1);
+        let ticks = u64::try_from(deadline.as_nanos().div_ceil(tick)).unwrap_or(MAX_TICKS);
         // One extra tick: the current tick may be about to end.
-        u64::try_from(deadline.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX - 1) + 1
+        ticks.min(MAX_TICKS) + 1
     }
 }
 

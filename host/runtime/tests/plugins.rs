@@ -673,3 +673,25 @@ fn a_plugin_that_floods_the_log_is_cut_off_per_call_with_short_records() {
         "one warning per call"
     );
 }
+
+#[test]
+fn a_deadline_of_centuries_is_no_deadline_not_an_overflow() {
+    let runtime = runtime();
+    let limits = PluginLimits {
+        deadline: Duration::MAX,
+        ..PluginLimits::default()
+    };
+    // Let the epoch move first, so that deadline arithmetic starts past zero.
+    std::thread::sleep(Duration::from_millis(50));
+    let plugin = load(
+        &runtime,
+        artifacts::FILTER,
+        &[("column", "id"), ("op", "is_not_null")],
+        limits,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let output = plugin.process(&three_rows()).unwrap();
+        assert_eq!(output.batch.num_rows(), 3);
+    }
+}
