@@ -56,7 +56,7 @@ pub enum RuntimeError {
         /// Wasmtime's reason.
         reason: String,
     },
-    /// The call ran past its CPU deadline and was interrupted.
+    /// The call ran past its deadline (wall time) and was interrupted.
     #[error(
         "plugin `{plugin}` exceeded its deadline of {deadline_ms} ms in `{function}` and was stopped"
     )]

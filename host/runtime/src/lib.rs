@@ -2,7 +2,7 @@
 //!
 //! One [`Runtime`] per process owns the wasmtime `Engine` (component model,
 //! pooling allocator, epoch interruption), the on-disk cache of compiled
-//! components and the epoch ticker that enforces per-call CPU deadlines.
+//! components and the epoch ticker that enforces per-call deadlines (wall time).
 //! [`TransformPlugin`] and [`AggregatePlugin`] load a component once and hands out instances from a
 //! pool; every call gets a memory limit and a deadline, and a trap discards
 //! the instance, never the host.

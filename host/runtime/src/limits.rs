@@ -7,7 +7,7 @@ use std::time::Duration;
 pub struct PluginLimits {
     /// Maximum linear memory of one instance, in bytes.
     pub memory_bytes: usize,
-    /// CPU deadline of one call.
+    /// Deadline of one call, in wall time (host calls included).
     pub deadline: Duration,
     /// Maximum number of pooled idle instances kept for reuse.
     pub max_idle_instances: usize,

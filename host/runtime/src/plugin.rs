@@ -158,7 +158,7 @@ impl<I> PluginCore<I> {
         store
     }
 
-    /// Give the store a fresh CPU deadline and clear the memory flag.
+    /// Give the store a fresh deadline (wall time) and reset what is bounded per call.
     pub(crate) fn arm(&self, store: &mut Store<HostState>) {
         store.set_epoch_deadline(self.runtime.deadline_ticks(self.limits.deadline));
         store.data_mut().begin_call();

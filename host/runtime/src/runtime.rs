@@ -24,7 +24,7 @@ pub struct RuntimeConfig {
     pub max_memory_bytes: usize,
     /// How many component instances may be alive at once in the process.
     pub max_instances: u32,
-    /// Granularity of CPU deadlines.
+    /// Granularity of call deadlines.
     pub epoch_tick: Duration,
 }
 
