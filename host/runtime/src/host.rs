@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::p2::{DynFuture, DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::sluice::plugin::{host, types};
@@ -268,6 +269,47 @@ fn truncate_at_char(text: &mut String, max: usize) {
         }
         text.truncate(end);
     }
+}
+
+/// The version of `wasi:clocks` that `wasmtime-wasi` links (guests that
+/// import an older 0.2 version are served by it).
+const WASI_CLOCKS: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces `wasi:clocks/monotonic-clock`'s `subscribe-duration` and
+/// `subscribe-instant` with timers that are ready at once. A plugin's clock
+/// is frozen, so no time it could wait for would come; a real timer lets a
+/// plugin sleep past its deadline, since the deadline only interrupts
+/// running Wasm code, not a host call blocked in `poll`.
+pub(crate) fn link_timers_that_never_wait(
+    linker: &mut wasmtime::component::Linker<HostState>,
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(WASI_CLOCKS)?;
+    clock.func_wrap("subscribe-duration", |mut store, (_,): (u64,)| {
+        Ok((ready_now(store.data_mut())?,))
+    })?;
+    clock.func_wrap("subscribe-instant", |mut store, (_,): (u64,)| {
+        Ok((ready_now(store.data_mut())?,))
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A pollable that is ready as soon as it is polled.
+struct ReadyNow;
+
+impl Pollable for ReadyNow {
+    fn ready<'a, 'b>(&'a mut self) -> DynFuture<'b>
+    where
+        'a: 'b,
+    {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+fn ready_now(state: &mut HostState) -> wasmtime::Result<Resource<DynPollable>> {
+    let timer = state.table.push(ReadyNow)?;
+    subscribe(&mut state.table, timer)
 }
 
 /// Renders plugin log fields as `k=v k=v`.

@@ -89,6 +89,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| crate::host::link_timers_that_never_wait(&mut linker))
             .and_then(|()| Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 

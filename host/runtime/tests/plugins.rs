@@ -695,3 +695,27 @@ fn a_deadline_of_centuries_is_no_deadline_not_an_overflow() {
         assert_eq!(output.batch.num_rows(), 3);
     }
 }
+
+#[test]
+fn a_plugin_cannot_sleep_past_its_deadline() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        artifacts::HOSTILE_OUTPUTS,
+        &[("mode", "sleep")],
+        PluginLimits {
+            deadline: Duration::from_secs(2),
+            ..PluginLimits::default()
+        },
+    )
+    .unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(plugin.process(&three_rows()).map(|o| o.batch.num_rows()));
+    });
+    let outcome = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a sleeping plugin must not hold its thread past the deadline");
+    // No time passes for a plugin (its clock is frozen): the sleep ends at once.
+    assert_eq!(outcome.unwrap(), 3);
+}

@@ -4,7 +4,8 @@
 //! - `rejects-past-the-end`: rejects a row the batch does not have;
 //! - `rows-without-columns`: returns a batch of no columns and 4 billion rows;
 //! - `counter-flood`: adds to 100,000 counters of different names;
-//! - `log-flood`: logs 100,000 records of 10 KiB.
+//! - `log-flood`: logs 100,000 records of 10 KiB;
+//! - `sleep`: sleeps for a million seconds, then passes the batch on.
 
 use std::sync::Arc;
 
@@ -40,6 +41,10 @@ pub fn hostile(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
             for _ in 0..100_000 {
                 sluice_sdk::log(Level::Warn, &message, &[]);
             }
+            Ok(batch)
+        }
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(1_000_000));
             Ok(batch)
         }
         other => Err(Error::fatal(format!("unknown mode `{other}`"))),
