@@ -237,13 +237,19 @@ impl Sink for KafkaSink {
     }
 }
 
+/// The producer queue's bound, KiB, unless a job sets
+/// `kafka.queue.buffering.max.kbytes`: librdkafka's own default is 1 GiB per
+/// producer; a full queue makes the sink wait for deliveries instead.
+const QUEUE_KBYTES: &str = "65536";
+
 /// librdkafka settings of a producer for a sink's options: the `kafka.*`
-/// options, and idempotence.
+/// options, idempotence, and a bounded queue.
 pub(crate) fn producer_config(
     options: &BTreeMap<String, String>,
 ) -> Result<ClientConfig, KafkaError> {
     let client = client_settings(options, &["topic", "valueFormat"])?;
     let mut config = ClientConfig::new();
+    config.set("queue.buffering.max.kbytes", QUEUE_KBYTES);
     for (key, value) in &client {
         config.set(key, value);
     }
@@ -426,5 +432,27 @@ impl<'a> RowsToProduce<'a> {
             });
         }
         Some(headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        [("kafka.bootstrap.servers", "b:9092"), ("topic", "t")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_producer_queue_is_bounded_unless_the_job_sets_it() {
+        let config = producer_config(&options(&[])).unwrap();
+        assert_eq!(config.get("queue.buffering.max.kbytes"), Some("65536"));
+        let config =
+            producer_config(&options(&[("kafka.queue.buffering.max.kbytes", "1024")])).unwrap();
+        assert_eq!(config.get("queue.buffering.max.kbytes"), Some("1024"));
     }
 }
