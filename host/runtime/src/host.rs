@@ -81,11 +81,15 @@ impl MetricsRegistry {
     }
 }
 
-/// Denies memory growth past the plugin's limit and remembers that it did,
-/// so the resulting trap can be reported as a memory-limit error.
+/// Denies memory growth past the plugin's limit, counted over every linear
+/// memory of the instance (a component may have several), and remembers
+/// that it did, so the resulting trap can be reported as a memory-limit
+/// error.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     limit_bytes: usize,
+    /// The bytes of every memory of the store's instance together.
+    total_bytes: usize,
     denied: bool,
 }
 
@@ -93,6 +97,7 @@ impl MemoryLimiter {
     pub(crate) fn new(limit_bytes: usize) -> Self {
         MemoryLimiter {
             limit_bytes,
+            total_bytes: 0,
             denied: false,
         }
     }
@@ -113,11 +118,17 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.limit_bytes;
+        let total = self
+            .total_bytes
+            .saturating_add(desired.saturating_sub(current));
+        let allowed = total <= self.limit_bytes;
+        if allowed {
+            self.total_bytes = total;
+        }
         self.denied |= !allowed;
         Ok(allowed)
     }
@@ -324,5 +335,24 @@ impl std::fmt::Display for FieldsDisplay<'_> {
             write!(f, "{key}={value:?}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_limit_counts_every_memory_of_an_instance_together() {
+        const MIB: usize = 1 << 20;
+        let mut limiter = MemoryLimiter::new(10 * MIB);
+        // A first memory of 6 MiB fits, and grows to 8 MiB.
+        assert!(limiter.memory_growing(0, 6 * MIB, None).unwrap());
+        assert!(limiter.memory_growing(6 * MIB, 8 * MIB, None).unwrap());
+        // A second memory may not take the instance past 10 MiB in all.
+        assert!(!limiter.memory_growing(0, 4 * MIB, None).unwrap());
+        assert!(limiter.denied());
+        assert!(limiter.memory_growing(0, 2 * MIB, None).unwrap());
+        assert!(!limiter.memory_growing(8 * MIB, 9 * MIB, None).unwrap());
     }
 }
