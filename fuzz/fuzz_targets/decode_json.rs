@@ -1,0 +1,6 @@
+//! The Json decoder on one value made of the fuzzer's bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    sluice_fuzz::decode_one(sluice_format::ValueFormat::Json, data);
+});
