@@ -20,7 +20,9 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 use serde_json::json;
-use sluice_e2e::kafka::{Broker, Record, brokers, create_topic, produce, read_back, unique};
+use sluice_e2e::kafka::{
+    Broker, Record, brokers, create_topic, produce, produce_with_raw_header_key, read_back, unique,
+};
 use sluice_e2e::run_job;
 use sluice_plugin_artifacts as artifacts;
 use sluice_registry_stand_in::StandIn;
@@ -421,6 +423,12 @@ fn poison_corpus_on(broker: &Broker) {
         })
         .collect();
     produce(broker, &input, &records);
+    // Good records whose header key is not UTF-8 (Kafka allows any bytes):
+    // they must neither stop the job nor be taken for poison.
+    let odd_header_keys: Vec<i64> = (0..10).map(|i| kinds.len() as i64 + i).collect();
+    for &id in &odd_header_keys {
+        produce_with_raw_header_key(broker, &input, b"trace-\xff\xfe", &good(id, id as f64));
+    }
 
     let job = write_job(
         dir.path(),
@@ -444,7 +452,7 @@ fn poison_corpus_on(broker: &Broker) {
         broker,
         &output,
         3,
-        good_count,
+        good_count + odd_header_keys.len(),
         Duration::from_secs(120),
     ));
     let mut ids: Vec<i64> = out
@@ -458,6 +466,7 @@ fn poison_corpus_on(broker: &Broker) {
     ids.sort_unstable();
     let want: Vec<i64> = (0..kinds.len() as i64)
         .filter(|&n| kinds[n as usize] == Corpus::Good)
+        .chain(odd_header_keys.iter().copied())
         .collect();
     assert_eq!(ids, want, "{}: good records in the output", broker.name);
 
