@@ -65,13 +65,16 @@ impl AvroDecoder {
         let probe = WriterDecoder::build(reader.id, &reader.schema, &reader_schema)
             .map_err(|e| FormatError::Schema(format!("reader schema {}: {e}", reader.id)))?;
         let schema = Arc::new(Schema::new(probe.decoder.schema().fields().clone()));
+        // Records written with the reader schema itself need no lookup, so a
+        // flood of made-up ids cannot spend the budget they would need.
+        let writers = HashMap::from([(reader.id, Writer::Usable(Box::new(probe)))]);
         Ok(AvroDecoder {
             lookups: registry.lookup_budget(),
             registry,
             reader: reader_schema,
             reader_text: reader,
             schema,
-            writers: HashMap::new(),
+            writers,
         })
     }
 
