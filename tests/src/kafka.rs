@@ -45,6 +45,15 @@ pub fn brokers() -> Vec<Broker> {
     ]
 }
 
+/// The brokers that can run an available-now job: it needs each
+/// partition's true end offset (tansu's are wrong).
+pub fn brokers_with_end_offsets() -> Vec<Broker> {
+    brokers()
+        .into_iter()
+        .filter(|b| b.correct_high_watermarks)
+        .collect()
+}
+
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

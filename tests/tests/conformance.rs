@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use sluice_e2e::kafka::{Broker, brokers, create_topic, unique};
+use sluice_e2e::kafka::{Broker, brokers_with_end_offsets, create_topic, unique};
 use sluice_e2e::run_job;
 use sluice_plugin_artifacts as artifacts;
 use sluice_registry_stand_in::StandIn;
@@ -136,12 +136,12 @@ fn round_trip(broker: &Broker, url: &str, format: &str, output_preregistered: bo
     }
 }
 
-/// Brokers whose high watermarks an available-now job can trust.
+/// A broker whose end offsets an available-now job can trust.
 fn test_broker() -> Broker {
-    brokers()
+    brokers_with_end_offsets()
         .into_iter()
-        .find(|b| b.correct_high_watermarks)
-        .expect("a broker with correct high watermarks")
+        .next()
+        .expect("a broker with correct end offsets")
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sluice_e2e::kafka::{
-    Broker, Record, brokers, create_topic, produce, produce_with_raw_header_key, read_back, unique,
+    Broker, Record, brokers, brokers_with_end_offsets, create_topic, produce,
+    produce_with_raw_header_key, read_back, unique,
 };
 use sluice_e2e::{iso_millis, run_aggregate_job, run_job, spawn_job};
 use sluice_plugin_artifacts as artifacts;
@@ -45,15 +46,8 @@ fn kafka_sink(broker: &Broker, topic: &str) -> String {
     )
 }
 
-/// The brokers that can run an available-now job: it needs each
-/// partition's true end offset. The others run the same cases in
-/// `known_gap_wrong_high_watermarks`, which is marked ignored with the reason.
-fn brokers_with_end_offsets() -> Vec<Broker> {
-    brokers()
-        .into_iter()
-        .filter(|b| b.correct_high_watermarks)
-        .collect()
-}
+// Brokers with wrong end offsets run the same cases in
+// `known_gap_wrong_high_watermarks`, which is marked ignored with the reason.
 
 fn records(partitions: i32, count: usize) -> Vec<Record> {
     (0..count)
@@ -625,12 +619,13 @@ fn string_values_that_are_not_utf8_are_dead_lettered_not_altered() {
             .collect();
         produce(&broker, &input, &sent);
         let dead_letter = dir.path().join("dead.jsonl");
+        let source = format!(
+            "subscribe = {input:?}, startingOffsets = \"earliest\", valueFormat = \"string\""
+        );
         let job = kafka_job(
             dir.path(),
             &broker,
-            &format!(
-                "subscribe = {input:?}, startingOffsets = \"earliest\", valueFormat = \"string\""
-            ),
+            &source,
             &pass_through(),
             &format!(
                 "{}\n[outputs.dead-letter]\ntype = \"file\"\npath = {dead_letter:?}\n",
@@ -674,9 +669,7 @@ fn string_values_that_are_not_utf8_are_dead_lettered_not_altered() {
         let job = kafka_job(
             dir.path(),
             &broker,
-            &format!(
-                "subscribe = {input:?}, startingOffsets = \"earliest\", valueFormat = \"string\""
-            ),
+            &source,
             &pass_through(),
             &kafka_sink(&broker, &unique("string-unused")),
         );

@@ -21,7 +21,8 @@ use schema_registry_converter::schema_registry_common::{
 };
 use serde_json::json;
 use sluice_e2e::kafka::{
-    Broker, Record, brokers, create_topic, produce, produce_with_raw_header_key, read_back, unique,
+    Broker, Record, brokers_with_end_offsets, create_topic, produce, produce_with_raw_header_key,
+    read_back, unique,
 };
 use sluice_e2e::run_job;
 use sluice_plugin_artifacts as artifacts;
@@ -43,14 +44,6 @@ const PAYMENT_PROTO: &str = r#"syntax = "proto3";
 package shop;
 message Payment { int64 id = 1; string customer = 2; double amount = 3; repeated string tags = 4; }
 "#;
-
-/// Brokers whose high watermarks an available-now job can trust.
-fn test_brokers() -> Vec<Broker> {
-    brokers()
-        .into_iter()
-        .filter(|b| b.correct_high_watermarks)
-        .collect()
-}
 
 fn strategy(topic: &str, schema_type: SchemaType, schema: &str) -> SubjectNameStrategy {
     SubjectNameStrategy::TopicNameStrategyWithSchema(
@@ -104,7 +97,7 @@ fn all_records(by_partition: BTreeMap<i32, Vec<Record>>) -> Vec<Record> {
 
 #[test]
 fn avro_protobuf_and_json_schema_topics_round_trip_through_decode_and_encode() {
-    for broker in test_brokers() {
+    for broker in brokers_with_end_offsets() {
         let registry = StandIn::start().unwrap();
         avro_round_trip(&broker, &registry.url());
         protobuf_round_trip(&broker, &registry.url());
@@ -373,7 +366,7 @@ fn corpus_value(kind: Corpus, n: i64, good: &dyn Fn(i64, f64) -> Vec<u8>) -> Opt
 
 #[test]
 fn a_poison_corpus_lands_in_the_dead_letter_topic_and_every_good_record_in_the_output() {
-    for broker in test_brokers() {
+    for broker in brokers_with_end_offsets() {
         poison_corpus_on(&broker);
     }
 }
@@ -527,7 +520,7 @@ fn poison_corpus_on(broker: &Broker) {
 
 #[test]
 fn fail_stops_at_the_first_poison_record_and_skip_and_count_counts_it() {
-    for broker in test_brokers() {
+    for broker in brokers_with_end_offsets() {
         let registry = StandIn::start().unwrap();
         let url = registry.url();
         let dir = tempfile::tempdir().unwrap();
@@ -590,7 +583,7 @@ fn fail_stops_at_the_first_poison_record_and_skip_and_count_counts_it() {
 
 #[test]
 fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
-    for broker in test_brokers() {
+    for broker in brokers_with_end_offsets() {
         let registry = StandIn::start().unwrap();
         let url = registry.url();
         let dir = tempfile::tempdir().unwrap();
