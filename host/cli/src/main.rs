@@ -39,9 +39,11 @@ enum Command {
     Run {
         /// The job file.
         job: PathBuf,
-        /// Directory of compiled plugins, so a restart does not recompile.
-        #[arg(long, env = "SLUICE_CACHE_DIR", default_value = ".sluice/cache")]
-        cache_dir: PathBuf,
+        /// Private directory of compiled plugins, so a restart does not
+        /// recompile [default: the user's cache directory, e.g.
+        /// ~/.cache/sluice/plugins].
+        #[arg(long, env = "SLUICE_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
         /// Start over from the source's starting offsets instead of the
         /// job's last checkpoint (which is kept; new epochs follow it).
         #[arg(long)]
@@ -52,9 +54,11 @@ enum Command {
     Check {
         /// The job file.
         job: PathBuf,
-        /// Directory of compiled plugins, so a restart does not recompile.
-        #[arg(long, env = "SLUICE_CACHE_DIR", default_value = ".sluice/cache")]
-        cache_dir: PathBuf,
+        /// Private directory of compiled plugins, so a restart does not
+        /// recompile [default: the user's cache directory, e.g.
+        /// ~/.cache/sluice/plugins].
+        #[arg(long, env = "SLUICE_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Make and build plugins.
     #[command(subcommand)]
@@ -158,8 +162,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The Wasm runtime, with compiled plugins cached in `cache_dir`.
-fn runtime(cache_dir: PathBuf) -> anyhow::Result<Runtime> {
+/// The Wasm runtime, with compiled plugins cached in `cache_dir`, or in
+/// the user's own cache directory (never one relative to where the host
+/// happens to start: the cache holds native code).
+fn runtime(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+    let cache_dir = match cache_dir {
+        Some(dir) => dir,
+        None => dirs::cache_dir()
+            .context("this user has no cache directory (no $XDG_CACHE_HOME or $HOME): name one with --cache-dir or SLUICE_CACHE_DIR")?
+            .join("sluice")
+            .join("plugins"),
+    };
     Ok(Runtime::new(RuntimeConfig {
         cache_dir: Some(cache_dir),
         ..RuntimeConfig::default()

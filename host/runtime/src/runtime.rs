@@ -96,7 +96,11 @@ impl Runtime {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
 
-        let cache = config.cache_dir.clone().map(ComponentCache::new);
+        let cache = config
+            .cache_dir
+            .clone()
+            .map(ComponentCache::open)
+            .transpose()?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,

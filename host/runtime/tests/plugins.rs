@@ -337,10 +337,14 @@ fn compiled_components_are_cached_on_disk_across_runtimes() {
     };
     let first = Runtime::new(config.clone()).unwrap();
     let plugin = load(&first, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
-    let entries: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let artifacts_in = |dir: &std::path::Path| -> Vec<_> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+            .collect()
+    };
+    let entries = artifacts_in(dir.path());
     assert_eq!(entries.len(), 1);
     assert!(
         entries[0]
@@ -359,7 +363,119 @@ fn compiled_components_are_cached_on_disk_across_runtimes() {
         written,
         "cache entry was rewritten"
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert_eq!(artifacts_in(dir.path()).len(), 1);
+}
+
+/// The cache entry of the component at `path`, after loading it once.
+fn cache_entry(runtime: &Runtime, dir: &std::path::Path, path: &str) -> std::path::PathBuf {
+    let digest = load(runtime, path, &[], PluginLimits::default())
+        .unwrap()
+        .digest()
+        .to_owned();
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|entry| {
+            entry
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&digest)
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_tampered_cached_artifact_is_not_executed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        ..RuntimeConfig::default()
+    };
+    let first = Runtime::new(config.clone()).unwrap();
+    let redact = cache_entry(&first, dir.path(), artifacts::PII_REDACT);
+    let pass_through = cache_entry(&first, dir.path(), artifacts::NEXMARK_Q0);
+    // A valid artifact of another plugin, copied over pii-redact's: native
+    // code the engine would accept, and the wrong code to run.
+    std::fs::copy(&pass_through, &redact).unwrap();
+
+    let second = Runtime::new(config.clone()).unwrap();
+    let plugin = load(
+        &second,
+        artifacts::PII_REDACT,
+        &[("columns", "text")],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    let batch = RecordBatch::try_from_iter(vec![(
+        "text",
+        Arc::new(StringArray::from(vec!["mail bob@corp.io"])) as ArrayRef,
+    )])
+    .unwrap();
+    let output = plugin.process(&batch).unwrap().batch;
+    let text = output
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(
+        text.value(0),
+        "mail b***@corp.io",
+        "the planted artifact ran"
+    );
+    assert_ne!(
+        std::fs::read(&redact).unwrap(),
+        std::fs::read(&pass_through).unwrap(),
+        "the planted artifact was not replaced by a fresh compilation"
+    );
+
+    // A flipped byte is caught the same way, before wasmtime reads it.
+    let mut bytes = std::fs::read(&redact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&redact, &bytes).unwrap();
+    let third = Runtime::new(config).unwrap();
+    load(&third, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
+    assert_ne!(std::fs::read(&redact).unwrap(), bytes);
+}
+
+#[test]
+fn the_compiled_plugin_cache_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new").join("cache");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let entry = cache_entry(&runtime, &dir, artifacts::PII_REDACT);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&entry), 0o600);
+    assert_eq!(mode(&dir.join("key")), 0o600);
+
+    // A cache directory others can write to is made private on open.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    assert_eq!(mode(&dir), 0o700);
+
+    // A key others can read is refused: it no longer proves anything.
+    std::fs::set_permissions(dir.join("key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("readable by other users"),
+        "{error}"
+    );
 }
 
 #[test]
