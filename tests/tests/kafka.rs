@@ -348,16 +348,7 @@ fn max_offsets_per_trigger_caps_every_batch_on(broker: &Broker) {
     );
     let output = run_job(&job, &dir.path().join("cache"));
     assert_success(&output);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let sizes: Vec<usize> = stdout
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("only showing top 0 of ")?
-                .strip_suffix(" rows")?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let sizes = console_batch_sizes(&output);
     assert_eq!(sizes.iter().sum::<usize>(), 2_500, "{}", broker.name);
     assert!(
         sizes.iter().all(|&n| n <= 600),
@@ -365,6 +356,58 @@ fn max_offsets_per_trigger_caps_every_batch_on(broker: &Broker) {
         broker.name
     );
     assert!(sizes.len() >= 5, "{}: {sizes:?}", broker.name);
+}
+
+/// The batch sizes a job with a console sink (`num_rows = 0`) printed.
+fn console_batch_sizes(output: &std::process::Output) -> Vec<usize> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("only showing top 0 of ")?
+                .strip_suffix(" rows")?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// `trigger.max_bytes` holds inside one poll of the consumer too: the
+/// source stops a chunk before the record that would pass the room left,
+/// so a batch passes the limit by one record at most.
+#[test]
+fn max_bytes_caps_every_batch_even_within_one_fetch() {
+    for broker in brokers_with_end_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = unique("big-values");
+        create_topic(&broker, &input, 1);
+        let sent: Vec<Record> = (0..40)
+            .map(|i| Record {
+                partition: 0,
+                key: Some(format!("k{i}").into_bytes()),
+                value: Some(vec![b'a' + (i % 26) as u8; 100 << 10]),
+                headers: vec![],
+            })
+            .collect();
+        produce(&broker, &input, &sent);
+        let text = format!(
+            "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n[trigger]\nmax_rows = 5000\nmax_bytes = \"256 KiB\"\nmax_interval = \"5s\"\navailable_now = true\n\n{}\n[sink]\ntype = \"console\"\nnum_rows = 0\n",
+            broker.address,
+            pass_through()
+        );
+        let job = dir.path().join("job.toml");
+        std::fs::write(&job, text).unwrap();
+        let output = run_job(&job, &dir.path().join("cache"));
+        assert_success(&output);
+        let sizes = console_batch_sizes(&output);
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            40,
+            "{}: {sizes:?}",
+            broker.name
+        );
+        // 256 KiB holds two 100 KiB records; one more may pass it.
+        assert!(sizes.iter().all(|&n| n <= 3), "{}: {sizes:?}", broker.name);
+    }
 }
 
 #[test]

@@ -249,7 +249,10 @@ fn bids() -> anyhow::Result<Vec<RecordBatch>> {
     })?;
     let mut batches = Vec::new();
     loop {
-        match source.next_chunk(BATCH_ROWS, std::time::Duration::ZERO)? {
+        match source.next_chunk(
+            sluice_source::Room::rows(BATCH_ROWS),
+            std::time::Duration::ZERO,
+        )? {
             Chunk::Rows(batch) => batches.push(batch),
             Chunk::Idle => {}
             Chunk::End => return Ok(batches),

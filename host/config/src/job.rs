@@ -317,7 +317,8 @@ pub struct Trigger {
     /// Rows per batch.
     #[serde(default = "Trigger::default_max_rows")]
     pub max_rows: usize,
-    /// Bytes of Arrow memory per batch.
+    /// Bytes per batch (at most 1 GiB): the source stops a batch before
+    /// the record that would pass it, and its Arrow memory is held to it.
     #[serde(default = "Trigger::default_max_bytes", deserialize_with = "byte_size")]
     #[schemars(with = "ByteSizeText")]
     pub max_bytes: u64,
@@ -335,6 +336,10 @@ pub struct Trigger {
 }
 
 impl Trigger {
+    /// The largest `max_bytes`: Arrow binary and string columns hold at
+    /// most 2 GiB, and a batch may pass `max_bytes` by one record.
+    pub const MAX_BYTES: u64 = 1 << 30;
+
     fn default_max_rows() -> usize {
         10_000
     }
@@ -929,6 +934,14 @@ impl Job {
                 "max_rows and max_bytes must be positive".into(),
             ));
         }
+        if trigger.max_bytes > Trigger::MAX_BYTES {
+            let offset = text.find("max_bytes").unwrap_or(0);
+            return Err(invalid(
+                offset,
+                "trigger.max_bytes".into(),
+                "at most 1 GiB: an Arrow binary or string column holds at most 2 GiB".into(),
+            ));
+        }
         let checkpoint = match raw.checkpoint {
             Some(c) if c.keep < 2 => {
                 let offset = text.find("[checkpoint]").unwrap_or(0);
@@ -1065,6 +1078,16 @@ type = "console"
         let trigger = parse(&text).unwrap().trigger;
         assert_eq!(trigger.max_bytes, 4 << 20);
         assert_eq!(trigger.max_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_batch_byte_limit_past_what_an_arrow_column_holds_is_refused() {
+        let text = format!("{SOURCE}\n[trigger]\nmax_bytes = \"4 GiB\"\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("trigger.max_bytes"), "{message}");
+        assert!(message.contains("at most 1 GiB"), "{message}");
+        let text = format!("{SOURCE}\n[trigger]\nmax_bytes = \"1 GiB\"\n");
+        assert_eq!(parse(&text).unwrap().trigger.max_bytes, 1 << 30);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use sluice_kafka::{KafkaSink, KafkaSource, Transactions, epoch_of_metadata};
 use sluice_operator::{Collector, Operator, Rejected, TransformOperator, WindowAggregate};
 use sluice_runtime::Runtime;
 use sluice_sink::Sink;
-use sluice_source::{Chunk, Position, Source};
+use sluice_source::{Chunk, Position, Room, Source};
 use sluice_state::CheckpointStore;
 
 use crate::checkpoint::{
@@ -681,10 +681,13 @@ impl JobRunner {
                 break false;
             }
             let max_wait = source_wait(first_row_at, self.trigger.max_interval);
-            match self
-                .source
-                .next_chunk(self.trigger.max_rows - rows, max_wait)?
-            {
+            match self.source.next_chunk(
+                Room {
+                    rows: self.trigger.max_rows - rows,
+                    bytes: self.trigger.max_bytes.saturating_sub(bytes),
+                },
+                max_wait,
+            )? {
                 Chunk::Rows(chunk) if chunk.num_rows() > 0 => {
                     first_row_at.get_or_insert_with(Instant::now);
                     rows += chunk.num_rows();

@@ -18,7 +18,7 @@ use sluice_job::{Connectors, JobError, JobRunner, RunOptions, RunStats};
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_sink::{MemoryRows, MemorySink, Sink};
-use sluice_source::{Chunk, MemorySource, Position, Source, SourceError};
+use sluice_source::{Chunk, MemorySource, Position, Room, Source, SourceError};
 use sluice_state::{CheckpointStore, StateError};
 
 fn runtime() -> Runtime {
@@ -319,9 +319,9 @@ impl Source for Paced {
         self.inner.schema()
     }
 
-    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
         std::thread::sleep(self.pause);
-        self.inner.next_chunk(max_rows, max_wait)
+        self.inner.next_chunk(room, max_wait)
     }
 
     fn positions(&self) -> Vec<Position> {
@@ -470,12 +470,12 @@ impl Source for FailsAfter {
         self.inner.schema()
     }
 
-    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
         if self.chunks == 0 {
             return Err(SourceError::Config("killed".into()));
         }
         self.chunks -= 1;
-        self.inner.next_chunk(max_rows, max_wait)
+        self.inner.next_chunk(room, max_wait)
     }
 
     fn positions(&self) -> Vec<Position> {

@@ -94,6 +94,20 @@ pub(crate) struct RowBuilder {
     timestamp_type: Int32Builder,
     headers: ListBuilder<StructBuilder>,
     rows: usize,
+    /// Record data pushed since the last batch ([`record_bytes`]).
+    bytes: u64,
+}
+
+/// The bytes of record data a message adds to a batch: its key, value,
+/// topic and headers. Binary columns hold at most `i32::MAX` bytes, so a
+/// batch must be cut before its records pass that.
+pub(crate) fn record_bytes(message: &BorrowedMessage<'_>) -> u64 {
+    let len = |bytes: Option<&[u8]>| bytes.map_or(0, <[u8]>::len) as u64;
+    let headers: u64 = raw_headers(message)
+        .into_iter()
+        .map(|(key, value)| key.len() as u64 + len(value))
+        .sum();
+    len(message.key()) + len(message.payload()) + message.topic().len() as u64 + headers
 }
 
 impl RowBuilder {
@@ -109,14 +123,22 @@ impl RowBuilder {
             timestamp_type: Int32Builder::new(),
             headers: ListBuilder::new(StructBuilder::from_fields(header_fields(), 0)),
             rows: 0,
+            bytes: 0,
         }
     }
 
+    /// Rows pushed since the last batch.
     pub(crate) fn len(&self) -> usize {
         self.rows
     }
 
-    pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>) {
+    /// Record data pushed since the last batch.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Add a record, `bytes` its [`record_bytes`].
+    pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>, bytes: u64) {
         self.key.append_option(message.key());
         self.value.append_option(message.payload());
         self.topic.append_value(message.topic());
@@ -143,6 +165,7 @@ impl RowBuilder {
         }
         self.headers.append(true);
         self.rows += 1;
+        self.bytes += bytes;
     }
 
     /// The rows pushed so far, as a batch; the builder starts over.
@@ -158,6 +181,7 @@ impl RowBuilder {
             Arc::new(self.headers.finish()),
         ];
         self.rows = 0;
+        self.bytes = 0;
         RecordBatch::try_new(self.schema.clone(), columns).expect("builders match the Kafka schema")
     }
 }

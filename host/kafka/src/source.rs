@@ -11,11 +11,11 @@ use rdkafka::message::Message;
 use rdkafka::metadata::MetadataTopic;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_source::{Chunk, Position, Source, SourceError};
+use sluice_source::{Chunk, Position, Room, Source, SourceError};
 
 use crate::KafkaError;
 use crate::options::{SourceOptions, StartingOffsets, Subscription};
-use crate::rows::{RowBuilder, kafka_schema};
+use crate::rows::{RowBuilder, kafka_schema, record_bytes};
 
 /// How long a metadata or watermark request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,8 +32,11 @@ type Partition = (String, i32);
 pub struct KafkaSource {
     consumer: BaseConsumer,
     options: SourceOptions,
-    /// The next offset to read of every assigned partition.
+    /// The next offset to read of every assigned partition, after the
+    /// rows handed out.
     positions: BTreeMap<Partition, i64>,
+    /// The positions after the rows in `builder`, not yet handed out.
+    buffered: BTreeMap<Partition, i64>,
     /// With available-now: the end of every partition when the job started.
     end_offsets: Option<BTreeMap<Partition, i64>>,
     builder: RowBuilder,
@@ -93,6 +96,7 @@ impl KafkaSource {
             consumer,
             options,
             positions: BTreeMap::new(),
+            buffered: BTreeMap::new(),
             end_offsets: None,
             builder,
             last_refresh: Instant::now(),
@@ -283,8 +287,10 @@ impl KafkaSource {
         })
     }
 
-    /// Point the consumer at the current positions.
+    /// Point the consumer at the current positions. Rows buffered past
+    /// them are dropped: they will be read again.
     fn assign(&mut self) -> Result<(), KafkaError> {
+        self.discard_buffered();
         self.assigned = true;
         let mut list = TopicPartitionList::new();
         for ((topic, partition), offset) in &self.positions {
@@ -357,13 +363,14 @@ impl KafkaSource {
     }
 
     fn finished(&self) -> bool {
-        self.end_offsets.as_ref().is_some_and(|ends| {
-            ends.iter()
-                .all(|(partition, end)| self.positions.get(partition).is_none_or(|p| p >= end))
-        })
+        self.builder.len() == 0
+            && self.end_offsets.as_ref().is_some_and(|ends| {
+                ends.iter()
+                    .all(|(partition, end)| self.positions.get(partition).is_none_or(|p| p >= end))
+            })
     }
 
-    fn poll_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, KafkaError> {
+    fn poll_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, KafkaError> {
         if self.finished() {
             return Ok(Chunk::End);
         }
@@ -376,8 +383,15 @@ impl KafkaSource {
         {
             self.refresh_partitions()?;
         }
-        let mut wait = max_wait;
-        while self.builder.len() < max_rows {
+        // A binary column holds at most i32::MAX bytes.
+        let max_bytes = room.bytes.min(i32::MAX as u64);
+        // A record held over from the last chunk is ready now.
+        let mut wait = if self.builder.len() > 0 {
+            Duration::ZERO
+        } else {
+            max_wait
+        };
+        while self.builder.len() < room.rows {
             let Some(result) = self.consumer.poll(wait) else {
                 break;
             };
@@ -393,8 +407,18 @@ impl KafkaSource {
                     if end.is_some_and(|end| message.offset() >= end) {
                         continue;
                     }
-                    self.builder.push(&message);
-                    self.positions.insert(key, message.offset() + 1);
+                    let bytes = record_bytes(&message);
+                    if self.builder.len() > 0 && self.builder.bytes() + bytes > max_bytes {
+                        // Full: hand out what is here; this record starts
+                        // the next chunk.
+                        self.positions.append(&mut self.buffered);
+                        let chunk = self.builder.finish();
+                        self.builder.push(&message, bytes);
+                        self.buffered.insert(key, message.offset() + 1);
+                        return Ok(Chunk::Rows(chunk));
+                    }
+                    self.builder.push(&message, bytes);
+                    self.buffered.insert(key, message.offset() + 1);
                 }
                 Err(ClientError::MessageConsumption(
                     RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
@@ -409,12 +433,27 @@ impl KafkaSource {
             }
         }
         if self.builder.len() > 0 {
-            Ok(Chunk::Rows(self.builder.finish()))
+            Ok(Chunk::Rows(self.finish_chunk()))
         } else if self.finished() {
             Ok(Chunk::End)
         } else {
             Ok(Chunk::Idle)
         }
+    }
+
+    /// Forget the rows read but not handed out (the consumer is about to
+    /// be moved back to the positions).
+    fn discard_buffered(&mut self) {
+        if self.builder.len() > 0 {
+            self.builder.finish();
+        }
+        self.buffered.clear();
+    }
+
+    /// The buffered rows, handed out: the positions move past them.
+    fn finish_chunk(&mut self) -> arrow::record_batch::RecordBatch {
+        self.positions.append(&mut self.buffered);
+        self.builder.finish()
     }
 }
 
@@ -431,8 +470,8 @@ impl Source for KafkaSource {
         kafka_schema()
     }
 
-    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
-        self.poll_chunk(max_rows, max_wait)
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
+        self.poll_chunk(room, max_wait)
             .map_err(|e| SourceError::Read {
                 what: "Kafka".into(),
                 message: e.to_string(),
@@ -468,6 +507,7 @@ impl Source for KafkaSource {
             what: "Kafka".into(),
             message: e.to_string(),
         };
+        self.discard_buffered();
         for position in positions {
             let partition = (position.topic.clone(), position.partition);
             let (low, high) = self.watermarks(&partition).map_err(error)?;

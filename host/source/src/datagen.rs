@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sluice_config::{DatagenColumn, DatagenSource, Generator};
 
-use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
+use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 const FIRST_NAMES: &[&str] = &[
     "ann", "bob", "chen", "dana", "eli", "fatima", "goran", "hana", "ivan", "jo",
@@ -137,7 +137,7 @@ impl Source for Datagen {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
         let remaining = self
             .spec
             .rows
@@ -150,7 +150,7 @@ impl Source for Datagen {
         let ready = due
             .saturating_sub(self.produced)
             .min(remaining)
-            .min(max_rows as u64);
+            .min(room.rows as u64);
         if ready == 0 {
             let next_due = Duration::from_secs_f64((self.produced + 1) as f64 / rate as f64);
             std::thread::sleep(
@@ -308,7 +308,10 @@ mod tests {
     fn drain(source: &mut Datagen) -> Vec<RecordBatch> {
         let mut out = Vec::new();
         loop {
-            match source.next_chunk(100, Duration::from_millis(20)).unwrap() {
+            match source
+                .next_chunk(Room::rows(100), Duration::from_millis(20))
+                .unwrap()
+            {
                 Chunk::Rows(batch) => out.push(batch),
                 Chunk::Idle => {}
                 Chunk::End => return out,

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{ColumnType, FileFormat, FileSource};
 
-use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
+use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 /// Rows read to infer a schema when none is declared.
 const INFER_ROWS: usize = 1_000;
@@ -103,7 +103,7 @@ impl Source for FileReader {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, _max_rows: usize, _max_wait: Duration) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, _room: Room, _max_wait: Duration) -> Result<Chunk, SourceError> {
         if let Some(rest) = self.pending.take() {
             self.rows += rest.num_rows() as u64;
             return Ok(Chunk::Rows(rest));
@@ -184,7 +184,7 @@ mod tests {
     fn read_all(spec: &FileSource) -> Vec<RecordBatch> {
         let mut reader = FileReader::open(spec, 2).unwrap();
         let mut out = Vec::new();
-        while let Chunk::Rows(batch) = reader.next_chunk(2, Duration::ZERO).unwrap() {
+        while let Chunk::Rows(batch) = reader.next_chunk(Room::rows(2), Duration::ZERO).unwrap() {
             out.push(batch);
         }
         out
@@ -262,7 +262,7 @@ mod tests {
         };
         let mut reader = FileReader::open(&spec, 10).unwrap();
         let error = reader
-            .next_chunk(10, Duration::ZERO)
+            .next_chunk(Room::rows(10), Duration::ZERO)
             .unwrap_err()
             .to_string();
         assert!(error.contains("in.jsonl"), "{error}");

@@ -60,16 +60,38 @@ pub enum Chunk {
     End,
 }
 
+/// How much a chunk may hold: the room left in the micro-batch being cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Rows.
+    pub rows: usize,
+    /// Bytes of record data (keys, values, headers, text). A chunk stops
+    /// before the record that would pass this, unless it is the chunk's
+    /// first, so one record larger than the room still gets through alone.
+    pub bytes: u64,
+}
+
+impl Room {
+    /// Room for `rows` rows of any size.
+    pub fn rows(rows: usize) -> Self {
+        Room {
+            rows,
+            bytes: u64::MAX,
+        }
+    }
+}
+
 /// A source of rows.
 pub trait Source: Send + std::fmt::Debug {
     /// The schema of every chunk.
     fn schema(&self) -> SchemaRef;
 
-    /// Up to `max_rows` rows that are ready now. Waits at most `max_wait`
-    /// for the first of them before answering [`Chunk::Idle`]: the
-    /// pipeline passes what is left of the trigger interval, so a batch
-    /// is never held past it.
-    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError>;
+    /// Rows that are ready now, as many as fit in `room`. Waits at most
+    /// `max_wait` for the first of them before answering [`Chunk::Idle`]:
+    /// the pipeline passes what is left of the trigger interval, so a
+    /// batch is never held past it. Sources whose rows are small and
+    /// bounded (the generators) or already in memory count rows only.
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError>;
 
     /// A cap on rows per micro-batch the source imposes (Kafka's
     /// `maxOffsetsPerTrigger`), on top of the job's trigger.

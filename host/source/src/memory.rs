@@ -5,7 +5,7 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
+use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 /// Hands out the rows it was given, in order, then ends (or, if
 /// `unbounded`, stays idle). Seeks to any row, back or forward.
@@ -55,8 +55,8 @@ impl Source for MemorySource {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, max_rows: usize, max_wait: Duration) -> Result<Chunk, SourceError> {
-        match self.rows_from_position(max_rows.max(1)) {
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
+        match self.rows_from_position(room.rows.max(1)) {
             Some(rows) => {
                 self.rows += rows.num_rows() as u64;
                 Ok(Chunk::Rows(rows))

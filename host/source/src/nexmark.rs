@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{NexmarkSource, NexmarkTable};
 
-use crate::{Chunk, Position, Source, SourceError, row_position, rows_at};
+use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 /// Rows the column builders reserve room for up front, at most.
 const MAX_RESERVED_ROWS: usize = 64 * 1024;
@@ -94,14 +94,14 @@ impl Source for Nexmark {
         self.schema.clone()
     }
 
-    fn next_chunk(&mut self, max_rows: usize, _max_wait: Duration) -> Result<Chunk, SourceError> {
+    fn next_chunk(&mut self, room: Room, _max_wait: Duration) -> Result<Chunk, SourceError> {
         if self.exhausted() {
             return Ok(Chunk::End);
         }
         let columns = match self.table {
-            NexmarkTable::Bid => self.generate::<BidColumns>(max_rows),
-            NexmarkTable::Auction => self.generate::<AuctionColumns>(max_rows),
-            NexmarkTable::Person => self.generate::<PersonColumns>(max_rows),
+            NexmarkTable::Bid => self.generate::<BidColumns>(room.rows),
+            NexmarkTable::Auction => self.generate::<AuctionColumns>(room.rows),
+            NexmarkTable::Person => self.generate::<PersonColumns>(room.rows),
         };
         RecordBatch::try_new(self.schema.clone(), columns)
             .map(Chunk::Rows)
@@ -388,7 +388,10 @@ mod tests {
     fn drain(source: &mut Nexmark, max_rows: usize) -> Vec<RecordBatch> {
         let mut out = Vec::new();
         loop {
-            match source.next_chunk(max_rows, Duration::ZERO).unwrap() {
+            match source
+                .next_chunk(Room::rows(max_rows), Duration::ZERO)
+                .unwrap()
+            {
                 Chunk::Rows(batch) => out.push(batch),
                 Chunk::Idle => panic!("the nexmark source never idles"),
                 Chunk::End => return out,
@@ -503,7 +506,7 @@ mod tests {
             let batches = drain(&mut source, 100);
             assert!(batches.iter().all(|b| b.num_rows() <= 100));
             assert!(matches!(
-                source.next_chunk(100, Duration::ZERO).unwrap(),
+                source.next_chunk(Room::rows(100), Duration::ZERO).unwrap(),
                 Chunk::End
             ));
             rows(&batches)
@@ -523,7 +526,10 @@ mod tests {
         let mut source = Nexmark::new(&spec(NexmarkTable::Person, None)).unwrap();
         let mut last = i64::MIN;
         for _ in 0..5 {
-            let Chunk::Rows(batch) = source.next_chunk(1_000, Duration::ZERO).unwrap() else {
+            let Chunk::Rows(batch) = source
+                .next_chunk(Room::rows(1_000), Duration::ZERO)
+                .unwrap()
+            else {
                 panic!("an unbounded source ended");
             };
             assert_eq!(batch.num_rows(), 1_000);
