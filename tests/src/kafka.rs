@@ -22,6 +22,10 @@ pub struct Broker {
     /// Whether it reports true high watermarks (tansu's are wrong: with
     /// them an available-now job read 1 of 10 records).
     pub correct_high_watermarks: bool,
+    /// Whether librdkafka survives its metadata once a topic is deleted
+    /// (after a deletion on tansu, librdkafka 2.x crashes in
+    /// `rd_kafka_metadata_cache_find` on the metadata it sends).
+    pub sane_metadata_after_delete: bool,
 }
 
 /// The brokers `scripts/services start` runs, from the environment.
@@ -36,11 +40,13 @@ pub fn brokers() -> Vec<Broker> {
             name: "noida-db",
             address: address("SLUICE_TEST_KAFKA_NOIDA"),
             correct_high_watermarks: true,
+            sane_metadata_after_delete: true,
         },
         Broker {
             name: "tansu",
             address: address("SLUICE_TEST_KAFKA_TANSU"),
             correct_high_watermarks: false,
+            sane_metadata_after_delete: false,
         },
     ]
 }

@@ -9,6 +9,7 @@ use nexmark::event::{Bid, Event};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 /// The `sluice` binary cargo built beside this test executable.
 pub fn sluice_binary() -> PathBuf {
@@ -51,6 +52,27 @@ pub fn spawn_job(job: &Path, cache: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting sluice")
+}
+
+/// Send SIGTERM to `child`, as an operator stopping it would.
+pub fn terminate(child: &Child) {
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+}
+
+/// Wait up to `limit` for `child` to exit.
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// The JSON objects of a JSON-lines file.

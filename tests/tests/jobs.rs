@@ -240,21 +240,6 @@ fn runaway_plugin_stops_the_job_with_a_clear_error() {
     );
 }
 
-/// Wait up to `limit` for `child` to exit.
-fn wait_for_exit(
-    child: &mut std::process::Child,
-    limit: std::time::Duration,
-) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    None
-}
-
 #[test]
 fn sigterm_finishes_the_batch_in_flight_flushes_the_sinks_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,13 +271,9 @@ path = "out.jsonl"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    sluice_e2e::terminate(&child);
     // One batch interval, plus the time to notice and flush.
-    let status = wait_for_exit(&mut child, std::time::Duration::from_secs(5));
+    let status = sluice_e2e::wait_for_exit(&mut child, std::time::Duration::from_secs(5));
     let Some(status) = status else {
         child.kill().unwrap();
         panic!("the job did not stop within 5 s of SIGTERM");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sluice_e2e::kafka::{
-    Broker, Record, brokers, brokers_with_end_offsets, create_topic, produce,
+    Broker, Record, brokers, brokers_with_end_offsets, create_topic, delete_topics, produce,
     produce_with_raw_header_key, read_back, unique,
 };
 use sluice_e2e::{iso_millis, run_aggregate_job, run_job, spawn_job};
@@ -410,6 +410,74 @@ fn max_bytes_caps_every_batch_even_within_one_fetch() {
     }
 }
 
+/// A topic deleted under a running job is a permanent error: with
+/// `failOnDataLoss` (the default) the job stops and says which partitions
+/// are gone, rather than retrying forever.
+#[test]
+fn a_topic_deleted_under_a_running_job_stops_it_with_a_clear_error() {
+    for broker in brokers()
+        .into_iter()
+        .filter(|b| b.sane_metadata_after_delete)
+    {
+        a_topic_deleted_under_a_running_job_stops_it_on(&broker);
+    }
+}
+
+#[test]
+#[ignore = "known gap of tansu: once a topic is deleted, the metadata it sends crashes librdkafka (SIGSEGV in rd_kafka_metadata_cache_find); run with --ignored to see it"]
+fn known_gap_metadata_after_a_topic_deletion() {
+    for broker in brokers()
+        .into_iter()
+        .filter(|b| !b.sane_metadata_after_delete)
+    {
+        a_topic_deleted_under_a_running_job_stops_it_on(&broker);
+    }
+}
+
+fn a_topic_deleted_under_a_running_job_stops_it_on(broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = unique("deleted");
+    create_topic(broker, &input, 2);
+    produce(broker, &input, &records(2, 100));
+    let out = dir.path().join("out.jsonl");
+    let text = format!(
+        "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n[trigger]\nmax_interval = \"100ms\"\n\n{}\n[sink]\ntype = \"file\"\npath = {out:?}\n",
+        broker.address,
+        pass_through()
+    );
+    let job = dir.path().join("job.toml");
+    std::fs::write(&job, text).unwrap();
+    let mut child = spawn_job(&job, &dir.path().join("cache"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sluice_e2e::read_json_lines(&out).len() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: nothing read",
+            broker.name
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    delete_topics(broker, &[&input]);
+    let status = sluice_e2e::wait_for_exit(&mut child, Duration::from_secs(90));
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "{}: the job went on after its topic was deleted:\n{stderr}",
+            broker.name
+        )
+    });
+    assert!(!status.success(), "{}: {stderr}", broker.name);
+    assert!(
+        stderr.contains(&format!("{input}-0")) && stderr.contains("no longer exists"),
+        "{}: {status}: {stderr}",
+        broker.name
+    );
+}
+
 #[test]
 fn routed_rows_go_to_two_topics() {
     for broker in brokers_with_end_offsets() {
@@ -565,14 +633,19 @@ fn kafka_timestamps_drive_windows_on(broker: &Broker) {
 }
 
 #[test]
-fn unreachable_broker_at_start_is_reported_and_retried() {
+fn unreachable_broker_at_start_is_reported_and_retried_until_stopped() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 1.
     let job = dir.path().join("job.toml");
     std::fs::write(&job, "[source]\ntype = \"kafka\"\noptions = { \"kafka.bootstrap.servers\" = \"127.0.0.1:1\", subscribe = \"t\" }\n\n[sink]\ntype = \"console\"\n").unwrap();
     let mut child = spawn_job(&job, &dir.path().join("cache"));
     std::thread::sleep(Duration::from_secs(9));
-    child.kill().unwrap();
+    // A stop is not held up by the retries: it ends the wait and the job.
+    sluice_e2e::terminate(&child);
+    let status = sluice_e2e::wait_for_exit(&mut child, Duration::from_secs(3));
+    if status.is_none() {
+        child.kill().unwrap();
+    }
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let attempts = stderr.matches("cannot reach Kafka").count();
@@ -583,6 +656,11 @@ fn unreachable_broker_at_start_is_reported_and_retried() {
     assert!(
         stderr.contains("127.0.0.1:1"),
         "the error names the brokers:\n{stderr}"
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "SIGTERM while waiting for the brokers did not end the job within 3 s:\n{stderr}"
     );
 }
 

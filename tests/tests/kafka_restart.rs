@@ -84,6 +84,7 @@ fn job_resumes_after_the_broker_restarts_and_loses_nothing() {
         name: "noida-db (private)",
         address: format!("127.0.0.1:{port}"),
         correct_high_watermarks: true,
+        sane_metadata_after_delete: true,
     };
     let (input, output) = (unique("restart-in"), unique("restart-out"));
     create_topic(&broker, &input, 1);

@@ -9,7 +9,8 @@ use std::sync::{Arc, LazyLock};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice_config::Job;
-use sluice_job::{JobHandle, JobRunner, Plan, RunOptions};
+use sluice_job::{JobError, JobHandle, JobRunner, Plan, RunOptions};
+use sluice_kafka::KafkaError;
 use sluice_plugin_build::Language;
 use sluice_runtime::{Runtime, RuntimeConfig, WASMTIME_VERSION, WIT_VERSION};
 
@@ -136,8 +137,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = stop_on_signals()?;
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
-            let runner = JobRunner::build(&job, &runtime, RunOptions { from_scratch })
-                .with_context(|| format!("job `{}`", job.name))?;
+            let options = RunOptions {
+                from_scratch,
+                stop: Arc::clone(&stop),
+            };
+            let runner = match JobRunner::build(&job, &runtime, options) {
+                Ok(runner) => runner,
+                Err(JobError::Kafka(KafkaError::Stopped)) => {
+                    tracing::info!(job = %job.name, "stopped before it started: no broker answered");
+                    return Ok(());
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| format!("job `{}`", job.name));
+                }
+            };
             tracing::info!(job = %job.name, "running");
             let handle = JobHandle::start_with_stop(runner, stop)?;
             let stats = handle

@@ -33,11 +33,14 @@ use crate::{DEAD_LETTER_OUTPUT, JobError};
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// How a run starts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Ignore the checkpoints at the job's location (they are kept; new
     /// epochs follow them) and start from the source's starting offsets.
     pub from_scratch: bool,
+    /// Set to give up setting up (waiting for brokers that do not answer):
+    /// the same flag that later stops the run.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// What a job did.
@@ -179,6 +182,7 @@ impl JobRunner {
                 &kafka.options,
                 job.trigger.available_now,
                 &group_id,
+                &options.stop,
             )?),
             _ => None,
         };

@@ -57,6 +57,17 @@ pub enum KafkaError {
         /// The partition's high watermark.
         high: i64,
     },
+    /// Partitions read from no longer exist and `failOnDataLoss` is true.
+    #[error(
+        "data loss: {0} no longer exists (was the topic deleted?); set failOnDataLoss=false to go on without it"
+    )]
+    Vanished(String),
+    /// The consumer hit an error no retry mends.
+    #[error("Kafka consumer: {}; fix the job's credentials or ACLs", rdkafka::error::KafkaError::MessageConsumption(*.0))]
+    Consumer(rdkafka::types::RDKafkaErrorCode),
+    /// The job was asked to stop while it waited for the brokers.
+    #[error("stopped while waiting for the Kafka brokers")]
+    Stopped,
     /// A batch does not have the columns the sink needs.
     #[error("Kafka sink: {0}")]
     Rows(String),

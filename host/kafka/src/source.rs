@@ -1,6 +1,7 @@
 //! The Kafka source.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
@@ -24,6 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Retry backoff while the brokers cannot be reached at start.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a wait for the brokers looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 type Partition = (String, i32);
 
@@ -64,10 +67,14 @@ impl KafkaSource {
     /// so a killed process leaves no group membership behind. The group
     /// (`kafka.group.id`, else `default_group_id`) only holds the offsets
     /// a job commits in its Kafka transactions.
+    ///
+    /// Setting `stop` while no broker answers ends the wait with
+    /// [`KafkaError::Stopped`].
     pub fn open(
         options: &BTreeMap<String, String>,
         available_now: bool,
         default_group_id: &str,
+        stop: &AtomicBool,
     ) -> Result<Self, KafkaError> {
         let options = SourceOptions::parse(options)?;
         let mut config = ClientConfig::new();
@@ -103,7 +110,7 @@ impl KafkaSource {
             data_loss_events: 0,
             assigned: false,
         };
-        source.wait_for_brokers()?;
+        source.wait_for_brokers(stop)?;
         let mut ends = BTreeMap::new();
         for partition in source.discover()? {
             let (low, high) = source.watermarks(&partition)?;
@@ -173,9 +180,12 @@ impl KafkaSource {
 
     /// Block until a broker answers a metadata request, retrying with
     /// exponential backoff and saying so in the log.
-    fn wait_for_brokers(&self) -> Result<(), KafkaError> {
+    fn wait_for_brokers(&self, stop: &AtomicBool) -> Result<(), KafkaError> {
         let mut backoff = FIRST_BACKOFF;
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(KafkaError::Stopped);
+            }
             match self.consumer.fetch_metadata(None, CONNECT_TIMEOUT) {
                 Ok(_) => return Ok(()),
                 Err(error) => {
@@ -184,7 +194,10 @@ impl KafkaSource {
                         retry_in = ?backoff,
                         "cannot reach Kafka: {error}"
                     );
-                    std::thread::sleep(backoff);
+                    let retry_at = Instant::now() + backoff;
+                    while Instant::now() < retry_at && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(STOP_POLL.min(retry_at - Instant::now()));
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -425,6 +438,18 @@ impl KafkaSource {
                 )) => {
                     self.handle_offset_out_of_range()?;
                 }
+                Err(ClientError::MessageConsumption(
+                    RDKafkaErrorCode::UnknownTopicOrPartition
+                    | RDKafkaErrorCode::UnknownTopic
+                    | RDKafkaErrorCode::UnknownPartition,
+                )) => {
+                    // Maybe a partition is gone, maybe metadata is behind.
+                    self.drop_vanished_partitions()?;
+                    break;
+                }
+                Err(ClientError::MessageConsumption(code)) if is_permanent(code) => {
+                    return Err(KafkaError::Consumer(code));
+                }
                 Err(error) => {
                     // librdkafka reconnects by itself; say what happened and go on.
                     tracing::warn!("Kafka consumer: {error}");
@@ -441,6 +466,56 @@ impl KafkaSource {
         }
     }
 
+    /// Partitions read from that the cluster no longer has (their topic was
+    /// deleted) fail the job, or with `failOnDataLoss=false` are dropped:
+    /// a job never waits for them forever.
+    fn drop_vanished_partitions(&mut self) -> Result<(), KafkaError> {
+        let topics: std::collections::BTreeSet<String> = self
+            .positions
+            .keys()
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        let mut vanished = Vec::new();
+        for topic in topics {
+            let metadata = self
+                .consumer
+                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                .map_err(KafkaError::client("fetching metadata"))?;
+            let present: Vec<Partition> = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic && t.error().is_none())
+                .flat_map(partitions_of)
+                .collect();
+            vanished.extend(
+                self.positions
+                    .keys()
+                    .filter(|p| p.0 == topic && !present.contains(p))
+                    .cloned(),
+            );
+        }
+        if vanished.is_empty() {
+            return Ok(());
+        }
+        let names = vanished
+            .iter()
+            .map(|(topic, partition)| format!("{topic}-{partition}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.options.fail_on_data_loss {
+            return Err(KafkaError::Vanished(names));
+        }
+        tracing::warn!(partitions = %names, "data loss: partitions no longer exist; going on without them");
+        for partition in &vanished {
+            self.positions.remove(partition);
+            if let Some(ends) = &mut self.end_offsets {
+                ends.remove(partition);
+            }
+            self.data_loss_events += 1;
+        }
+        self.assign()
+    }
+
     /// Forget the rows read but not handed out (the consumer is about to
     /// be moved back to the positions).
     fn discard_buffered(&mut self) {
@@ -455,6 +530,19 @@ impl KafkaSource {
         self.positions.append(&mut self.buffered);
         self.builder.finish()
     }
+}
+
+/// Consumer errors that no retry mends: the job's credentials or rights.
+fn is_permanent(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Fatal
+            | RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+    )
 }
 
 /// The partitions of a topic, as the metadata lists them.
