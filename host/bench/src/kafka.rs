@@ -33,6 +33,7 @@ fn bench_broker() -> Broker {
         name: "bench",
         address: broker(),
         correct_high_watermarks: true,
+        sane_metadata_after_delete: true,
     }
 }
 

@@ -652,7 +652,10 @@ fn a_changed_window_is_refused_by_name_unless_from_scratch() {
         &changed,
         nexmark_source(&changed),
         &["late"],
-        RunOptions { from_scratch: true },
+        RunOptions {
+            from_scratch: true,
+            ..RunOptions::default()
+        },
     );
     assert!(fresh.result.unwrap().rows_out > 0);
 }
