@@ -240,6 +240,39 @@ fn runaway_plugin_stops_the_job_with_a_clear_error() {
     );
 }
 
+/// A file sink that cannot write a batch to the end (here a file-size
+/// limit, as a full disk would) fails the job and leaves the file ending
+/// in a whole line: the batch's partial write is cut off.
+#[test]
+fn a_file_sink_that_runs_out_of_space_leaves_no_partial_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!("{DATAGEN}\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"),
+    );
+    // bash's `ulimit -f` counts KiB; with SIGXFSZ ignored, a write past
+    // the limit fails with EFBIG instead of killing the process.
+    let output = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 100; exec \"$0\" run \"$1\" --cache-dir \"$2\"",
+        ])
+        .arg(sluice_e2e::sluice_binary())
+        .arg(&job)
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("out.jsonl"), "{}", stderr(&output));
+    let written = std::fs::read(dir.path().join("out.jsonl")).unwrap();
+    assert!(written.len() > 50_000, "{} bytes", written.len());
+    assert_eq!(written.last(), Some(&b'\n'), "the file ends in half a line");
+    let rows = read_json_lines(&dir.path().join("out.jsonl"));
+    let ids: Vec<i64> = rows.iter().map(|row| row["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (0..ids.len() as i64).collect::<Vec<_>>());
+}
+
 #[test]
 fn sigterm_finishes_the_batch_in_flight_flushes_the_sinks_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();

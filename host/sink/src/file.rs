@@ -123,25 +123,53 @@ impl JsonLinesFile {
             .and_then(|()| log.sync_all())
             .map_err(|e| self.error(e))
     }
+
+    /// Append `batch` straight to the file (no epochs). If that fails
+    /// part way (a full disk), the file is cut back to where the batch
+    /// began, so it never ends in half a line.
+    fn append(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        let file = self.writer.get_ref().get_ref();
+        let before = file.metadata().map_err(|e| self.error(e))?.len();
+        let written = self
+            .writer
+            .write(batch)
+            .and_then(|()| Ok(self.writer.get_mut().flush()?));
+        let Err(error) = written else {
+            return Ok(());
+        };
+        // Start a new buffer, dropping what the failed write left in it
+        // (dropping the old one would try to write it out).
+        let file = self.writer.get_ref().get_ref();
+        let reopened = file.try_clone().map_err(|e| self.error(e))?;
+        let failed = std::mem::replace(
+            &mut self.writer,
+            LineDelimitedWriter::new(BufWriter::new(reopened)),
+        );
+        let (file, _unwritten) = failed.into_inner().into_parts();
+        Err(match file.set_len(before) {
+            Ok(()) => self.error(error),
+            Err(cut) => self.error(format!(
+                "{error}; the file now ends in a partly written batch, which could not be removed: {cut}"
+            )),
+        })
+    }
 }
 
 impl Sink for JsonLinesFile {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
-        self.writer.write(batch).map_err(|e| self.error(e))?;
-        if !self.epochs {
-            self.writer.get_mut().flush().map_err(|e| self.error(e))?;
+        if self.epochs {
+            self.writer.write(batch).map_err(|e| self.error(e))
+        } else {
+            self.append(batch)
         }
-        Ok(())
     }
 
+    /// Everything written is on disk (fsync) when this returns.
     fn flush(&mut self) -> Result<(), SinkError> {
         let flushed = self.writer.get_mut().flush();
         flushed.map_err(|e| self.error(e))?;
-        if self.epochs {
-            let synced = self.writer.get_mut().get_ref().sync_all();
-            synced.map_err(|e| self.error(e))?;
-        }
-        Ok(())
+        let synced = self.writer.get_mut().get_ref().sync_all();
+        synced.map_err(|e| self.error(e))
     }
 
     fn commit(&mut self, epoch: u64) -> Result<(), SinkError> {
