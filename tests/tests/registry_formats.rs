@@ -518,6 +518,134 @@ fn poison_corpus_on(broker: &Broker) {
     }
 }
 
+/// An order with an event time in milliseconds (a plain `long`, so that
+/// any value, the ends of time included, can be written).
+const TIMED_ORDER: &str = r#"{"type":"record","name":"TimedOrder","namespace":"shop","fields":[
+ {"name":"id","type":"long"},
+ {"name":"amount","type":"double"},
+ {"name":"ts","type":"long"}]}"#;
+
+#[test]
+fn extreme_and_far_future_event_times_are_dead_lettered_and_every_good_record_is_counted() {
+    for broker in brokers_with_end_offsets() {
+        event_time_poison_on(&broker);
+    }
+}
+
+/// 600 good orders over six 10 s windows, and after every tenth an order
+/// whose event time is at an end of `i64` or far in the future: a windowed
+/// job dead-letters those as `invalid-event-time`, they move no watermark
+/// (nothing good is late), and every good order is counted in its window.
+fn event_time_poison_on(broker: &Broker) {
+    let registry = StandIn::start().unwrap();
+    let url = registry.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (input, dlq) = (unique("times-in"), unique("times-dlq"));
+    create_topic(broker, &input, 2);
+    create_topic(broker, &dlq, 1);
+    let encoder = AvroEncoder::new(SrSettings::new(url.clone()));
+    let subject = strategy(&input, SchemaType::Avro, TIMED_ORDER);
+    let encode = |id: i64, ts: i64| {
+        let fields = vec![
+            ("id", AvroValue::Long(id)),
+            ("amount", AvroValue::Double(id as f64)),
+            ("ts", AvroValue::Long(ts)),
+        ];
+        encoder.encode(fields, &subject).unwrap()
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = now_ms - now_ms % 10_000 - 120_000;
+    const DAY: i64 = 86_400_000;
+    let bad_times = [
+        i64::MIN,
+        i64::MIN + 1,
+        i64::MAX,
+        i64::MAX - 1,
+        now_ms + 2 * DAY,
+        now_ms + 100 * 365 * DAY,
+    ];
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..600i64 {
+        records.push((encode(i, base + i * 100), i));
+        if i % 10 == 9 {
+            let n = 1_000 + i;
+            records.push((encode(n, bad_times[(i / 10) as usize % bad_times.len()]), n));
+            bad.push(n);
+        }
+    }
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(k, (value, id))| Record {
+            // Each partition's good times rise, as a producer's would.
+            partition: (k % 2) as i32,
+            key: Some(format!("key-{id}").into_bytes()),
+            value: Some(value),
+            headers: vec![("id".into(), Some(id.to_string().into_bytes()))],
+        })
+        .collect();
+    produce(broker, &input, &records);
+
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[job]\nname = \"registry-times\"\n\n[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n[trigger]\nmax_rows = 100\navailable_now = true\n\n[decode]\nformat = \"avro\"\nregistry = {{ url = {url:?} }}\ndead_letter = \"dlq\"\n\n[aggregate]\nplugin = {:?}\nconfig = {{ column = \"amount\" }}\nevent_time = \"ts\"\npartition_column = \"partition\"\nwindow = {{ type = \"tumbling\", size = \"10s\" }}\nmax_event_time_skew = \"1h\"\n\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n\n[outputs.late]\ntype = \"file\"\npath = \"late.jsonl\"\n\n{}",
+            broker.address,
+            artifacts::STATS,
+            kafka_output("outputs.dlq", broker, &dlq, ""),
+        ),
+    )
+    .unwrap();
+    assert_success(&run_job(&job, &dir.path().join("cache")));
+
+    let counts: Vec<i64> = sluice_e2e::read_json_lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|row| row["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![100; 6], "{}: counts per window", broker.name);
+    let late = sluice_e2e::read_json_lines(&dir.path().join("late.jsonl"));
+    assert!(
+        late.is_empty(),
+        "{}: {} good rows late",
+        broker.name,
+        late.len()
+    );
+
+    let dead = all_records(read_back(
+        broker,
+        &dlq,
+        1,
+        bad.len(),
+        Duration::from_secs(60),
+    ));
+    let mut dead_ids: Vec<i64> = dead
+        .iter()
+        .map(|record| {
+            let header = |name: &str| {
+                record
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, v)| v.as_ref())
+                    .map(|v| String::from_utf8(v.clone()).unwrap())
+                    .unwrap_or_else(|| panic!("no header {name} in {:?}", record.headers))
+            };
+            assert_eq!(header("__sluice.errors.kind"), "invalid-event-time");
+            let id: i64 = header("id").parse().unwrap();
+            let sent = records.iter().find(|r| r.key == record.key).unwrap();
+            assert_eq!(record.value, sent.value, "record {id}: value as written");
+            id
+        })
+        .collect();
+    dead_ids.sort_unstable();
+    assert_eq!(dead_ids, bad, "{}: dead letters", broker.name);
+}
+
 #[test]
 fn fail_stops_at_the_first_poison_record_and_skip_and_count_counts_it() {
     for broker in brokers_with_end_offsets() {
