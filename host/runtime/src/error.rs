@@ -48,6 +48,15 @@ pub enum RuntimeError {
         /// What is missing or mismatched, with what the component does export.
         reason: String,
     },
+    /// A stateful plugin lost its instance mid-call, and with it the rows
+    /// it took since its last snapshot: it must be restored first.
+    #[error(
+        "plugin `{plugin}` lost its state in a failed call; restore it (the job goes back to its last checkpoint) before it runs again"
+    )]
+    StateLost {
+        /// Plugin name.
+        plugin: String,
+    },
     /// The component needs imports this host does not grant.
     #[error("plugin `{plugin}` cannot be instantiated: {reason}")]
     Instantiate {
@@ -154,7 +163,8 @@ impl RuntimeError {
         match self {
             RuntimeError::DeadlineExceeded { .. }
             | RuntimeError::MemoryLimitExceeded { .. }
-            | RuntimeError::Trap { .. } => true,
+            | RuntimeError::Trap { .. }
+            | RuntimeError::StateLost { .. } => true,
             RuntimeError::Plugin { kind, .. } => *kind == PluginErrorKind::Transient,
             _ => false,
         }

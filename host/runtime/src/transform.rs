@@ -1,6 +1,7 @@
 //! A loaded transform plugin and its pool of instances.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
@@ -51,6 +52,12 @@ pub struct TransformPlugin {
     /// one taken or restored, so an instance rebuilt after a trap starts
     /// from the last snapshot, never silently from empty.
     baseline: Mutex<Option<Arc<[u8]>>>,
+    /// Whether the plugin keeps state (its first `snapshot` was not `None`).
+    stateful: bool,
+    /// A stateful plugin's instance was lost mid-call (trap, deadline,
+    /// memory): the rows it took since the baseline are gone from its
+    /// state, so it runs again only once restored.
+    state_lost: AtomicBool,
 }
 
 impl std::fmt::Debug for TransformPlugin {
@@ -107,10 +114,21 @@ impl TransformPlugin {
             pre,
             process_export: loaded.export,
             baseline: Mutex::new(None),
+            stateful: false,
+            state_lost: AtomicBool::new(false),
         };
-        let first = plugin.instantiate()?;
+        let mut first = plugin.instantiate()?;
+        plugin.core.arm(&mut first.store);
+        let state = first
+            .bindings
+            .sluice_plugin_transformer()
+            .call_snapshot(&mut first.store)
+            .map_err(|e| plugin.core.call_failed(&first.store, "snapshot", e))?;
         plugin.core.release(first);
-        Ok(plugin)
+        Ok(TransformPlugin {
+            stateful: state.is_some(),
+            ..plugin
+        })
     }
 
     /// The plugin's name in the job.
@@ -127,6 +145,7 @@ impl TransformPlugin {
     /// the instance is discarded and the error names the plugin and the
     /// reason; the next call gets a fresh instance.
     pub fn process(&self, batch: &RecordBatch) -> Result<PluginOutput, RuntimeError> {
+        self.check_state()?;
         let normalized = carrier::for_plugin(batch)?;
         let arg = columnar::lower_batch(&normalized)?;
         let mut instance = self.core.checkout(|| self.instantiate())?;
@@ -137,7 +156,7 @@ impl TransformPlugin {
         let result = process.call(&mut instance.store, (arg,));
         let result = match result {
             Ok((result,)) => result,
-            Err(error) => return Err(self.core.call_failed(&instance.store, "process", error)),
+            Err(error) => return Err(self.lost(&instance.store, "process", error)),
         };
         self.core.release(instance);
         match result {
@@ -150,6 +169,7 @@ impl TransformPlugin {
     /// stateless plugin. The state also becomes the one a rebuilt instance
     /// is restored to.
     pub fn snapshot(&self) -> Result<Option<Vec<u8>>, RuntimeError> {
+        self.check_state()?;
         let mut instance = self.core.checkout(|| self.instantiate())?;
         self.core.arm(&mut instance.store);
         let state = instance
@@ -158,7 +178,7 @@ impl TransformPlugin {
             .call_snapshot(&mut instance.store);
         let state = match state {
             Ok(state) => state,
-            Err(error) => return Err(self.core.call_failed(&instance.store, "snapshot", error)),
+            Err(error) => return Err(self.lost(&instance.store, "snapshot", error)),
         };
         self.core.release(instance);
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = state.as_deref().map(Arc::from);
@@ -175,7 +195,32 @@ impl TransformPlugin {
         self.core.clear_idle();
         let instance = self.instantiate()?;
         self.core.release(instance);
+        self.state_lost.store(false, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Refuses to run a stateful plugin whose state was lost.
+    fn check_state(&self) -> Result<(), RuntimeError> {
+        if self.state_lost.load(Ordering::Relaxed) {
+            return Err(RuntimeError::StateLost {
+                plugin: self.core.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The error of a call that lost its instance; a stateful plugin's
+    /// state is then lost too.
+    fn lost(
+        &self,
+        store: &Store<HostState>,
+        function: &'static str,
+        error: wasmtime::Error,
+    ) -> RuntimeError {
+        if self.stateful {
+            self.state_lost.store(true, Ordering::Relaxed);
+        }
+        self.core.call_failed(store, function, error)
     }
 
     /// The rows a plugin's `invalid-input` error rejected, if that is the

@@ -12,8 +12,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Field};
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{
-    AggregatePlugin, PluginErrorKind, PluginLimits, Runtime, RuntimeConfig, RuntimeError,
-    TransformPlugin,
+    AggregatePlugin, PluginErrorKind, PluginLimits, PluginOutput, Runtime, RuntimeConfig,
+    RuntimeError, TransformPlugin,
 };
 
 fn runtime() -> Runtime {
@@ -476,6 +476,79 @@ fn the_compiled_plugin_cache_is_private_to_its_user() {
         error.to_string().contains("readable by other users"),
         "{error}"
     );
+}
+
+/// Rows with ids `ids`, for the row-counter guest.
+fn id_batch(ids: &[i64]) -> RecordBatch {
+    RecordBatch::try_from_iter(vec![(
+        "id",
+        Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef,
+    )])
+    .unwrap()
+}
+
+/// The `seen` column the row-counter guest adds.
+fn seen(output: &PluginOutput) -> Vec<i64> {
+    output
+        .batch
+        .column_by_name("seen")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
+
+#[test]
+fn a_stateful_plugin_that_lost_its_state_in_a_trap_runs_again_only_once_restored() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        artifacts::ROW_COUNTER,
+        &[("trap_on_id", "3")],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        seen(&plugin.process(&id_batch(&[0, 1, 2])).unwrap()),
+        [1, 2, 3]
+    );
+    let trap = plugin.process(&id_batch(&[3])).unwrap_err();
+    assert!(matches!(trap, RuntimeError::Trap { .. }), "{trap}");
+    // A fresh instance would count from 0 again: the three rows it saw
+    // would be gone from its state without a word.
+    let refused = plugin.process(&id_batch(&[4])).unwrap_err();
+    assert!(
+        matches!(refused, RuntimeError::StateLost { .. }),
+        "{refused}"
+    );
+    assert!(refused.is_recoverable());
+    assert!(matches!(
+        plugin.snapshot(),
+        Err(RuntimeError::StateLost { .. })
+    ));
+
+    plugin.restore(Some(&3i64.to_le_bytes())).unwrap();
+    assert_eq!(seen(&plugin.process(&id_batch(&[3, 4])).unwrap()), [4, 5]);
+
+    // A stateless plugin is not held up by a failed call.
+    let stateless = load(
+        &runtime,
+        artifacts::SPIN_FOREVER,
+        &[],
+        PluginLimits {
+            deadline: Duration::from_millis(50),
+            ..PluginLimits::default()
+        },
+    )
+    .unwrap();
+    let batch = id_batch(&[1]);
+    assert!(stateless.process(&batch).is_err());
+    assert!(!matches!(
+        stateless.process(&batch),
+        Err(RuntimeError::StateLost { .. })
+    ));
 }
 
 #[test]
