@@ -273,6 +273,20 @@ fn a_file_sink_that_runs_out_of_space_leaves_no_partial_line() {
     assert_eq!(ids, (0..ids.len() as i64).collect::<Vec<_>>());
 }
 
+/// A file sink may write to a path that is not a regular file: it is
+/// flushed, but there is nothing to fsync (`/dev/null` refuses it).
+#[test]
+fn a_file_sink_can_write_to_dev_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!("{DATAGEN}\n[sink]\ntype = \"file\"\npath = \"/dev/null\"\n"),
+    );
+    let output = run_job(&job, &dir.path().join("cache"));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 #[test]
 fn sigterm_finishes_the_batch_in_flight_flushes_the_sinks_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();

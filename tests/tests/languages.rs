@@ -195,11 +195,13 @@ fn a_missing_toolchain_is_reported_with_the_command_that_installs_it() {
     );
 }
 
+/// The compiled components in `cache` (not its key), with their times.
 fn cache_entries(cache: &Path) -> Vec<(PathBuf, SystemTime)> {
     let mut entries: Vec<_> = std::fs::read_dir(cache)
         .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .map(|path| {
             let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
             (path, modified)
         })

@@ -164,12 +164,18 @@ impl Sink for JsonLinesFile {
         }
     }
 
-    /// Everything written is on disk (fsync) when this returns.
+    /// Everything written is on disk (fsync) when this returns. A path
+    /// that is not a regular file (`/dev/null`, a pipe) has nothing to
+    /// sync, and cannot be.
     fn flush(&mut self) -> Result<(), SinkError> {
         let flushed = self.writer.get_mut().flush();
         flushed.map_err(|e| self.error(e))?;
-        let synced = self.writer.get_mut().get_ref().sync_all();
-        synced.map_err(|e| self.error(e))
+        let file = self.writer.get_ref().get_ref();
+        let regular = file.metadata().map_err(|e| self.error(e))?.is_file();
+        if regular {
+            file.sync_all().map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 
     fn commit(&mut self, epoch: u64) -> Result<(), SinkError> {
