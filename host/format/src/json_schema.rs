@@ -55,7 +55,7 @@ impl JsonSchemaDecoder {
                 )));
             }
         };
-        let writers = WriterIds::new("JSON", &registry);
+        let writers = WriterIds::new("JSON", &registry, reader.id);
         Ok(JsonSchemaDecoder {
             decoder: JsonDecoder::new(registry.settings().clone()),
             registry,

@@ -64,7 +64,7 @@ impl ProtobufDecoder {
             .ok_or_else(|| FormatError::Schema("the reader schema decoded to nothing".into()))?;
         let reader_message = compiled.value.descriptor();
         let fields = message_fields(&reader_message, 0)?;
-        let writers = WriterIds::new("PROTOBUF", &registry);
+        let writers = WriterIds::new("PROTOBUF", &registry, reader.id);
         Ok(ProtobufDecoder {
             registry,
             decoder,

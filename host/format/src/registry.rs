@@ -303,11 +303,14 @@ pub(crate) struct WriterIds {
 }
 
 impl WriterIds {
-    /// Writer ids that must be schemas of `schema_type`, looked up in `registry`.
-    pub(crate) fn new(schema_type: &'static str, registry: &Registry) -> Self {
+    /// Writer ids that must be schemas of `schema_type`, looked up in
+    /// `registry`. The reader schema's id is known from the start: records
+    /// written with it need no lookup, so a flood of made-up ids cannot
+    /// spend the budget they would need.
+    pub(crate) fn new(schema_type: &'static str, registry: &Registry, reader_id: u32) -> Self {
         WriterIds {
             schema_type,
-            known: HashMap::new(),
+            known: HashMap::from([(reader_id, (None, Instant::now()))]),
             budget: registry.lookup_budget(),
         }
     }

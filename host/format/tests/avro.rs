@@ -9,7 +9,7 @@ use arrow::array::{
     Array, AsArray, Decimal128Array, Int64Array, MapArray, StringArray, StructArray,
 };
 use arrow::datatypes::{DataType, Date32Type, Int32Type, TimeUnit, TimestampMillisecondType};
-use common::{Registry, binary};
+use common::{Registry, binary, with_schema_id};
 use schema_registry_converter::blocking::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::blocking::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{
@@ -475,14 +475,6 @@ fn a_registry_outage_mid_batch_does_not_decode_the_earlier_rows_twice_on_retry()
         .to_vec();
     assert_eq!(ids, [1, 3, 0], "each row once, in order");
     assert_eq!(decoded.rows, [0, 1, 2]);
-}
-
-/// `value` framed with schema id `id` instead of its own.
-fn with_schema_id(value: &[u8], id: u32) -> Vec<u8> {
-    let mut framed = vec![0];
-    framed.extend_from_slice(&id.to_be_bytes());
-    framed.extend_from_slice(&value[5..]);
-    framed
 }
 
 #[test]

@@ -74,3 +74,11 @@ impl Registry {
 pub fn binary(values: &[Vec<u8>]) -> BinaryArray {
     BinaryArray::from_iter_values(values)
 }
+
+/// `value` framed with schema id `id` instead of its own.
+pub fn with_schema_id(value: &[u8], id: u32) -> Vec<u8> {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&id.to_be_bytes());
+    framed.extend_from_slice(&value[5..]);
+    framed
+}
