@@ -47,10 +47,19 @@ sed -e "s|$DATA/all.jsonl|$work/tiny.jsonl|" "$work/stateless.toml" > "$work/tin
 /usr/bin/time -f "%e" -o "$work/time" env SLUICE_CACHE_DIR="$work/cache" "$SLUICE" run "$work/tiny.toml" > /dev/null 2>&1
 echo "sluice.tiny_job_start_to_end: $(cat "$work/time") s (1,000 events, plugins cached)"
 export SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$VENV/bin/python" PYSPARK_DRIVER_PYTHON="$VENV/bin/python" PYTHONWARNINGS="ignore::FutureWarning"
-/usr/bin/time -f "%M" -o "$work/spark.time" "$VENV/bin/python" "$HERE/spark.py" "$DATA/parts" $N 2> "$work/spark.err" \
-  | tee -a "$work/figures" || { tail -20 "$work/spark.err"; exit 1; }
-# The largest process of the run: Spark's JVM (a child of the Python driver).
-echo "spark.peak_rss: $(( $(tail -1 "$work/spark.time") / 1024 )) MiB" | tee -a "$work/figures"
+# Spark runs in a session of its own, so that its peak memory is that of
+# every process in it (the Python driver and the JVM it starts), sampled
+# every half second.
+setsid "$VENV/bin/python" "$HERE/spark.py" "$DATA/parts" $N > "$work/spark.out" 2> "$work/spark.err" &
+spark=$!; peak=0
+while kill -0 "$spark" 2>/dev/null; do
+  rss=$(ps -o rss= -s "$spark" | awk '{s += $1} END {print s + 0}')
+  [ "$rss" -gt "$peak" ] && peak=$rss
+  sleep 0.5
+done
+wait "$spark" || { tail -20 "$work/spark.err"; exit 1; }
+tee -a "$work/figures" < "$work/spark.out"
+echo "spark.peak_rss: $((peak / 1024)) MiB" | tee -a "$work/figures"
 for q in stateless window python_map; do
   awk -v q="$q" '$1 == "sluice." q ":" {l=$2} $1 == "spark." q ":" {s=$2}
     END {if (s > 0) printf "ratio.%s: %.2f x (Sluice events/s over Spark events/s)\n", q, l / s}' "$work/figures"
