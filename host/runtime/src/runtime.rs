@@ -93,14 +93,13 @@ impl Runtime {
             .and_then(|()| Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
-
         let cache = config
             .cache_dir
             .clone()
             .map(ComponentCache::open)
             .transpose()?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
