@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use arrow::array::BinaryArray;
-use sluice_format::{DecodeSpec, SchemaVersion, ValueDecoder, ValueFormat, open_decoder};
+use sluice_format::{
+    DecodeSpec, PoisonKind, SchemaVersion, ValueDecoder, ValueFormat, open_decoder,
+};
 use sluice_registry_stand_in::StandIn;
 
 /// A running Schema Registry stand-in.
@@ -81,4 +83,40 @@ pub fn with_schema_id(value: &[u8], id: u32) -> Vec<u8> {
     framed.extend_from_slice(&id.to_be_bytes());
     framed.extend_from_slice(&value[5..]);
     framed
+}
+
+/// A fresh `format` decoder of subject `flood-value`, allowed 5 lookups a
+/// second, meets 50 values with made-up schema ids and then `reader_value`
+/// (written with the subject's latest schema, its reader schema): the
+/// made-up ids spend the lookups, and the reader's record still decodes,
+/// because the decoder knows its reader schema's id from the start.
+pub fn assert_reader_schema_needs_no_lookup(
+    registry: &Registry,
+    format: ValueFormat,
+    reader_value: &[u8],
+) {
+    let mut decoder = registry.decoder_with(
+        format,
+        "flood-value",
+        SchemaVersion::Latest,
+        &[("lookups.per.second", "5")],
+    );
+    let mut mixed: Vec<Vec<u8>> = (0..50)
+        .map(|i| with_schema_id(reader_value, 5000 + i))
+        .collect();
+    mixed.push(reader_value.to_vec());
+    let decoded = decoder.decode(&binary(&mixed)).unwrap();
+    assert_eq!(
+        decoded.batch.num_rows(),
+        1,
+        "the reader's record decodes: {:?}",
+        decoded.poison.last()
+    );
+    assert_eq!(decoded.poison.len(), 50);
+    assert!(
+        decoded
+            .poison
+            .iter()
+            .all(|p| p.kind == PoisonKind::UnknownSchemaId)
+    );
 }
