@@ -112,6 +112,18 @@ pub struct Record {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
+impl Record {
+    /// The value of header `name`, as text; panics if there is none.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_ref())
+            .map(|v| String::from_utf8(v.clone()).unwrap())
+            .unwrap_or_else(|| panic!("no header {name} in {:?}", self.headers))
+    }
+}
+
 /// Produce `records` to `topic` and wait for every acknowledgement.
 pub fn produce(broker: &Broker, topic: &str, records: &[Record]) {
     let producer: BaseProducer = ClientConfig::new()

@@ -476,16 +476,7 @@ fn poison_corpus_on(broker: &Broker) {
     assert_eq!(dead.len(), bad_count, "{}: dead letters", broker.name);
     let mut seen = HashMap::new();
     for record in &dead {
-        let header = |name: &str| {
-            record
-                .headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.as_ref())
-                .map(|v| String::from_utf8(v.clone()).unwrap())
-                .unwrap_or_else(|| panic!("no header {name} in {:?}", record.headers))
-        };
-        let n: usize = header("n").parse().unwrap();
+        let n: usize = record.header("n").parse().unwrap();
         let sent = &records[n];
         assert_eq!(record.key, sent.key, "record {n}: key");
         assert_eq!(record.value, sent.value, "record {n}: value");
@@ -497,12 +488,20 @@ fn poison_corpus_on(broker: &Broker) {
         let Corpus::Bad(kind) = kinds[n] else {
             panic!("good record {n} in the dead-letter topic")
         };
-        assert_eq!(header("__sluice.errors.kind"), kind, "record {n}");
-        assert!(!header("__sluice.errors.message").is_empty());
-        assert_eq!(header("__sluice.errors.topic"), input);
-        assert_eq!(header("__sluice.errors.partition"), (n % 3).to_string());
-        assert!(header("__sluice.errors.offset").parse::<i64>().is_ok());
-        assert_eq!(header("__sluice.errors.job"), "registry-e2e");
+        assert_eq!(record.header("__sluice.errors.kind"), kind, "record {n}");
+        assert!(!record.header("__sluice.errors.message").is_empty());
+        assert_eq!(record.header("__sluice.errors.topic"), input);
+        assert_eq!(
+            record.header("__sluice.errors.partition"),
+            (n % 3).to_string()
+        );
+        assert!(
+            record
+                .header("__sluice.errors.offset")
+                .parse::<i64>()
+                .is_ok()
+        );
+        assert_eq!(record.header("__sluice.errors.job"), "registry-e2e");
         assert!(
             seen.insert(n, ()).is_none(),
             "record {n} dead-lettered twice"
@@ -626,17 +625,8 @@ fn event_time_poison_on(broker: &Broker) {
     let mut dead_ids: Vec<i64> = dead
         .iter()
         .map(|record| {
-            let header = |name: &str| {
-                record
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .and_then(|(_, v)| v.as_ref())
-                    .map(|v| String::from_utf8(v.clone()).unwrap())
-                    .unwrap_or_else(|| panic!("no header {name} in {:?}", record.headers))
-            };
-            assert_eq!(header("__sluice.errors.kind"), "invalid-event-time");
-            let id: i64 = header("id").parse().unwrap();
+            assert_eq!(record.header("__sluice.errors.kind"), "invalid-event-time");
+            let id: i64 = record.header("id").parse().unwrap();
             let sent = records.iter().find(|r| r.key == record.key).unwrap();
             assert_eq!(record.value, sent.value, "record {id}: value as written");
             id
@@ -782,12 +772,7 @@ fn json_values_with_invalid_utf8_are_dead_lettered_and_the_rest_decode() {
         assert_eq!(dead.len(), 1000, "{}", broker.name);
         for (record, sent) in dead.iter().zip(records.iter().skip(1).step_by(2)) {
             assert_eq!(record.value, sent.value, "dead-lettered as written");
-            let kind = record
-                .headers
-                .iter()
-                .find(|(k, _)| k == "__sluice.errors.kind")
-                .unwrap();
-            assert_eq!(kind.1.as_deref(), Some(b"invalid-utf8".as_slice()));
+            assert_eq!(record.header("__sluice.errors.kind"), "invalid-utf8");
         }
     }
 }

@@ -328,14 +328,18 @@ fn a_missing_file_is_reported_with_its_path() {
     );
 }
 
+/// A runtime that caches compiled components in `dir`.
+fn cached_runtime(dir: &std::path::Path) -> Result<Runtime, RuntimeError> {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.to_owned()),
+        ..RuntimeConfig::default()
+    })
+}
+
 #[test]
 fn compiled_components_are_cached_on_disk_across_runtimes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig {
-        cache_dir: Some(dir.path().to_owned()),
-        ..RuntimeConfig::default()
-    };
-    let first = Runtime::new(config.clone()).unwrap();
+    let first = cached_runtime(dir.path()).unwrap();
     let plugin = load(&first, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
     let artifacts_in = |dir: &std::path::Path| -> Vec<_> {
         std::fs::read_dir(dir)
@@ -355,7 +359,7 @@ fn compiled_components_are_cached_on_disk_across_runtimes() {
     );
     let written = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
 
-    let second = Runtime::new(config).unwrap();
+    let second = cached_runtime(dir.path()).unwrap();
     let again = load(&second, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
     assert_eq!(again.digest(), plugin.digest());
     assert_eq!(
@@ -388,18 +392,14 @@ fn cache_entry(runtime: &Runtime, dir: &std::path::Path, path: &str) -> std::pat
 #[test]
 fn a_tampered_cached_artifact_is_not_executed() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig {
-        cache_dir: Some(dir.path().to_owned()),
-        ..RuntimeConfig::default()
-    };
-    let first = Runtime::new(config.clone()).unwrap();
+    let first = cached_runtime(dir.path()).unwrap();
     let redact = cache_entry(&first, dir.path(), artifacts::PII_REDACT);
     let pass_through = cache_entry(&first, dir.path(), artifacts::NEXMARK_Q0);
     // A valid artifact of another plugin, copied over pii-redact's: native
     // code the engine would accept, and the wrong code to run.
     std::fs::copy(&pass_through, &redact).unwrap();
 
-    let second = Runtime::new(config.clone()).unwrap();
+    let second = cached_runtime(dir.path()).unwrap();
     let plugin = load(
         &second,
         artifacts::PII_REDACT,
@@ -434,7 +434,7 @@ fn a_tampered_cached_artifact_is_not_executed() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&redact, &bytes).unwrap();
-    let third = Runtime::new(config).unwrap();
+    let third = cached_runtime(dir.path()).unwrap();
     load(&third, artifacts::PII_REDACT, &[], PluginLimits::default()).unwrap();
     assert_ne!(std::fs::read(&redact).unwrap(), bytes);
 }
@@ -444,11 +444,7 @@ fn the_compiled_plugin_cache_is_private_to_its_user() {
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("new").join("cache");
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(dir.clone()),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+    let runtime = cached_runtime(&dir).unwrap();
     let entry = cache_entry(&runtime, &dir, artifacts::PII_REDACT);
     let mode =
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
@@ -458,20 +454,12 @@ fn the_compiled_plugin_cache_is_private_to_its_user() {
 
     // A cache directory others can write to is made private on open.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    Runtime::new(RuntimeConfig {
-        cache_dir: Some(dir.clone()),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+    cached_runtime(&dir).unwrap();
     assert_eq!(mode(&dir), 0o700);
 
     // A key others can read is refused: it no longer proves anything.
     std::fs::set_permissions(dir.join("key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let error = Runtime::new(RuntimeConfig {
-        cache_dir: Some(dir.clone()),
-        ..RuntimeConfig::default()
-    })
-    .unwrap_err();
+    let error = cached_runtime(&dir).unwrap_err();
     assert!(
         error.to_string().contains("readable by other users"),
         "{error}"
