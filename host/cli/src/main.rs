@@ -132,15 +132,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache_dir,
             from_scratch,
         } => {
-            // Handlers first: a signal during setup stops the job at its
-            // first batch boundary, cleanly, rather than killing it.
+            // Handlers first: a signal during setup ends a wait for the
+            // brokers, or stops the job at its first batch boundary,
+            // cleanly, rather than killing it.
             let stop = stop_on_signals()?;
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
-            let options = RunOptions {
-                from_scratch,
-                stop: Arc::clone(&stop),
-            };
+            let options = RunOptions { from_scratch, stop };
             let runner = match JobRunner::build(&job, &runtime, options) {
                 Ok(runner) => runner,
                 Err(JobError::Kafka(KafkaError::Stopped)) => {
@@ -152,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             tracing::info!(job = %job.name, "running");
-            let handle = JobHandle::start_with_stop(runner, stop)?;
+            let handle = JobHandle::start(runner)?;
             let stats = handle
                 .wait()
                 .with_context(|| format!("job `{}` stopped", job.name))?;

@@ -46,14 +46,11 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
-    /// Start `runner` on a new thread.
+    /// Start `runner` on a new thread. It stops when its
+    /// [`RunOptions::stop`](crate::RunOptions::stop) flag is set (by a
+    /// signal handler, say) or [`JobHandle::stop`] is called.
     pub fn start(runner: JobRunner) -> std::io::Result<Self> {
-        Self::start_with_stop(runner, Arc::new(AtomicBool::new(false)))
-    }
-
-    /// Start `runner`, stopping when `stop` is set (by a signal handler,
-    /// say) or [`JobHandle::stop`] is called.
-    pub fn start_with_stop(runner: JobRunner, stop: Arc<AtomicBool>) -> std::io::Result<Self> {
+        let stop = runner.stop_flag();
         let status = runner.status();
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()

@@ -38,8 +38,12 @@ pub struct RunOptions {
     /// Ignore the checkpoints at the job's location (they are kept; new
     /// epochs follow them) and start from the source's starting offsets.
     pub from_scratch: bool,
-    /// Set to give up setting up (waiting for brokers that do not answer):
-    /// the same flag that later stops the run.
+    /// The flag that stops the job: set while it sets up, it gives up
+    /// waiting for brokers that do not answer; set while a [`JobHandle`]
+    /// runs it (by a signal handler, say), it ends the run at a batch
+    /// boundary.
+    ///
+    /// [`JobHandle`]: crate::JobHandle
     pub stop: Arc<AtomicBool>,
 }
 
@@ -142,6 +146,8 @@ pub struct Connectors {
 /// A job, ready to run.
 #[derive(Debug)]
 pub struct JobRunner {
+    /// The flag a [`crate::JobHandle`] stops the job with.
+    stop: Arc<AtomicBool>,
     name: String,
     trigger: Trigger,
     source: Box<dyn Source>,
@@ -232,7 +238,8 @@ impl JobRunner {
             source,
             checkpoint_store: None,
         };
-        let mut runner = Self::assemble(job, runtime, connectors, transactions)?;
+        let stop = Arc::clone(&options.stop);
+        let mut runner = Self::assemble(job, runtime, connectors, transactions, stop)?;
         runner.resume(options, group_offsets)?;
         Ok(runner)
     }
@@ -247,7 +254,8 @@ impl JobRunner {
         options: RunOptions,
         connectors: Connectors,
     ) -> Result<Self, JobError> {
-        let mut runner = Self::assemble(job, runtime, connectors, None)?;
+        let stop = Arc::clone(&options.stop);
+        let mut runner = Self::assemble(job, runtime, connectors, None, stop)?;
         runner.resume(options, None)?;
         Ok(runner)
     }
@@ -258,6 +266,7 @@ impl JobRunner {
         runtime: &Runtime,
         connectors: Connectors,
         transactions: Option<Transactions>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Self, JobError> {
         let Connectors {
             source,
@@ -302,6 +311,7 @@ impl JobRunner {
                 (c.restart_attempts, c.restart_backoff)
             });
         Ok(JobRunner {
+            stop,
             name: job.name.clone(),
             trigger,
             start_positions: source.positions(),
@@ -326,6 +336,11 @@ impl JobRunner {
     }
 
     /// The status the job keeps up to date while it runs.
+    /// The flag that stops the job ([`RunOptions::stop`]).
+    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
     pub(crate) fn status(&self) -> Arc<Mutex<JobStatus>> {
         Arc::clone(&self.status)
     }
