@@ -17,6 +17,7 @@ mod json_rows;
 mod json_schema;
 mod plain;
 mod protobuf;
+mod protobuf_columns;
 mod reassembly;
 mod registry;
 

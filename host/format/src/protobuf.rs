@@ -1,7 +1,8 @@
-//! Confluent Protobuf into Arrow. `schema_registry_converter` resolves the
-//! schema id, its references and the message indexes and decodes the
-//! message; a record written with another version of the schema is decoded
-//! again with the reader schema's descriptor, which is Protobuf's own
+//! Confluent Protobuf into Arrow. `schema_registry_converter` compiles each
+//! schema id's schema with its references once; the records themselves are
+//! read from their wire bytes straight into the reader message's columns
+//! ([`crate::protobuf_columns`]). A record written with another version of
+//! the schema is read with the reader's descriptor, which is Protobuf's own
 //! evolution (unknown fields skipped, missing fields at their defaults).
 //!
 //! Arrow types: scalars as their Arrow equivalents, enums as utf8 names,
@@ -10,32 +11,45 @@
 //! wrapper types as nullable scalars. Proto3 scalars without `optional` are
 //! never null (absent means the default); fields with presence are nullable.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::BinaryArray;
+use arrow::array::{Array, BinaryArray};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use prost_reflect::{
-    DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value,
-};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor, ReflectMessage};
 use schema_registry_converter::blocking::proto_decoder::ProtoDecoder;
-use serde_json::{Map, Value as Json};
 
-use crate::json_rows::{JsonRows, screen, utf8_map};
+use crate::json_rows::utf8_map;
+use crate::protobuf_columns::{Struct, Unreadable};
 use crate::registry::{Registry, RegistrySchema, WriterIds, registry_error_code, registry_message};
-use crate::{Decoded, FormatError, PoisonKind, ValueDecoder, confluent_frame};
+use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
 
 /// Nesting deeper than this is refused (recursive messages).
 const MAX_DEPTH: usize = 32;
+
+/// Whether a record's message indexes name the reader's message (else the
+/// name they give).
+type Verdict = Result<(), String>;
+
+/// Why a record is poison.
+type Reason = (PoisonKind, String);
 
 /// Decodes Confluent Protobuf values into the reader message's columns.
 #[derive(Debug)]
 pub(crate) struct ProtobufDecoder {
     registry: Registry,
+    /// Compiles writer schemas (with their references), once per id.
     decoder: ProtoDecoder,
-    reader_id: u32,
-    reader: MessageDescriptor,
-    rows: JsonRows,
+    reader_name: String,
+    schema: SchemaRef,
+    columns: Struct,
     writers: WriterIds,
+    /// Per writer id, the message indexes met so far and whether each
+    /// names the reader's message (else the name it gives).
+    messages: HashMap<u32, Vec<(Vec<i32>, Verdict)>>,
+    /// The message indexes of the record being read.
+    index: Vec<i32>,
 }
 
 impl ProtobufDecoder {
@@ -64,34 +78,68 @@ impl ProtobufDecoder {
             .ok_or_else(|| FormatError::Schema("the reader schema decoded to nothing".into()))?;
         let reader_message = compiled.value.descriptor();
         let fields = message_fields(&reader_message, 0)?;
+        let columns = Struct::new(&reader_message, &fields)?;
         let writers = WriterIds::new("PROTOBUF", &registry, reader.id);
         Ok(ProtobufDecoder {
             registry,
             decoder,
-            reader_id: reader.id,
-            reader: reader_message,
-            rows: JsonRows::new(Arc::new(Schema::new(fields))),
+            reader_name: reader_message.full_name().to_owned(),
+            schema: Arc::new(Schema::new(fields)),
+            columns,
             writers,
+            // Index [0] of the reader schema is the reader message.
+            messages: HashMap::from([(reader.id, vec![(vec![0], Ok(()))])]),
+            index: Vec::new(),
         })
     }
 
-    /// One record as the reader message, or why it is poison.
-    fn decode_one(
-        &mut self,
-        value: &[u8],
-    ) -> Result<Result<DynamicMessage, (PoisonKind, String)>, FormatError> {
-        let id = match confluent_frame(value) {
-            Ok((id, _)) => id,
+    /// Where the reader message starts in `value`, or why the record is
+    /// poison.
+    fn locate(&mut self, value: &[u8]) -> Result<Result<usize, Reason>, FormatError> {
+        let (id, payload) = match confluent_frame(value) {
+            Ok(frame) => frame,
             Err(poison) => return Ok(Err((poison.kind, poison.message))),
         };
         if let Some(reason) = self.writers.check(&self.registry, id)? {
             return Ok(Err(reason));
         }
+        let Some(index_len) = message_indexes(payload, &mut self.index) else {
+            return Ok(Err((
+                PoisonKind::CorruptPayload,
+                format!("schema id {id}: the message indexes are cut short or corrupt"),
+            )));
+        };
+        let start = value.len() - payload.len() + index_len;
+        let known = self
+            .messages
+            .get(&id)
+            .and_then(|known| known.iter().find(|(index, _)| *index == self.index));
+        let verdict = match known {
+            Some((_, verdict)) => verdict.clone(),
+            None => match self.learn(id, value)? {
+                Ok(verdict) => verdict,
+                Err(poison) => return Ok(Err(poison)),
+            },
+        };
+        Ok(match verdict {
+            Ok(()) => Ok(start),
+            Err(name) => Err((
+                PoisonKind::IncompatibleSchema,
+                format!(
+                    "schema id {id}: message {name} is not the reader's {}",
+                    self.reader_name
+                ),
+            )),
+        })
+    }
+
+    /// Which message the indexes of `value` name in its writer schema,
+    /// through the converter (which fetches and compiles the schema once);
+    /// remembered once a record of them decodes.
+    fn learn(&mut self, id: u32, value: &[u8]) -> Result<Result<Verdict, Reason>, FormatError> {
         let decoded = match self.decoder.decode_with_context(Some(value)) {
             Ok(Some(decoded)) => decoded,
-            Ok(None) => {
-                return Ok(Err((PoisonKind::CorruptPayload, "no message".into())));
-            }
+            Ok(None) => return Ok(Err((PoisonKind::CorruptPayload, "no message".into()))),
             Err(e) if e.retriable && registry_error_code(&e).is_none() => {
                 return Err(FormatError::Registry {
                     url: "(protobuf decoder)".into(),
@@ -105,41 +153,105 @@ impl ProtobufDecoder {
                 )));
             }
         };
-        if id == self.reader_id {
-            return Ok(Ok(decoded.value));
+        let verdict = if decoded.full_name == self.reader_name {
+            Ok(())
+        } else {
+            Err(decoded.full_name)
+        };
+        self.messages
+            .entry(id)
+            .or_default()
+            .push((self.index.clone(), verdict.clone()));
+        Ok(Ok(verdict))
+    }
+
+    fn decode_rows(
+        &mut self,
+        values: &BinaryArray,
+        rows: &mut Vec<u32>,
+        poison: &mut Vec<Poison>,
+    ) -> Result<(), FormatError> {
+        for row in 0..values.len() {
+            let value = values.value(row);
+            let (kind, message) = match self.locate(value)? {
+                Ok(start) => match self.columns.append(value, start..value.len()) {
+                    Ok(()) => {
+                        rows.push(row as u32);
+                        continue;
+                    }
+                    Err(Unreadable::Corrupt(m)) => (PoisonKind::CorruptPayload, m),
+                    Err(Unreadable::Invalid(m)) => (PoisonKind::InvalidValue, m),
+                },
+                Err(reason) => reason,
+            };
+            poison.push(Poison {
+                row: row as u32,
+                kind,
+                message,
+            });
         }
-        if decoded.full_name != self.reader.full_name() {
-            return Ok(Err((
-                PoisonKind::IncompatibleSchema,
-                format!(
-                    "schema id {id}: message {} is not the reader's {}",
-                    decoded.full_name,
-                    self.reader.full_name()
-                ),
-            )));
-        }
-        Ok(
-            DynamicMessage::decode(self.reader.clone(), decoded.data_bytes.as_slice())
-                .map_err(|e| (PoisonKind::CorruptPayload, format!("schema id {id}: {e}"))),
-        )
+        Ok(())
     }
 }
 
 impl ValueDecoder for ProtobufDecoder {
     fn schema(&self) -> SchemaRef {
-        self.rows.schema()
+        self.schema.clone()
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
-        let (good, poison) = screen(values, |value| {
-            Ok(self.decode_one(value)?.and_then(|message| {
-                message_json(&message).map_err(|reason| (PoisonKind::InvalidValue, reason))
-            }))
-        })?;
-        self.rows.decoded(good, poison)
+        let mut rows = Vec::with_capacity(values.len());
+        let mut poison = Vec::new();
+        if let Err(error) = self.decode_rows(values, &mut rows, &mut poison) {
+            // The batch will be retried whole.
+            self.columns.clear();
+            return Err(error);
+        }
+        let (columns, len) = self.columns.finish_columns()?;
+        let batch = RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(len)),
+        )
+        .map_err(|e| FormatError::Schema(e.to_string()))?;
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
     }
 }
 
+/// Read the Confluent message indexes at the start of `payload` into
+/// `index`; how many bytes they take, or `None` if they are corrupt.
+fn message_indexes(payload: &[u8], index: &mut Vec<i32>) -> Option<usize> {
+    index.clear();
+    if payload.first() == Some(&0) {
+        index.push(0);
+        return Some(1);
+    }
+    let mut pos = 0;
+    let mut zigzag = || -> Option<i64> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let byte = *payload.get(pos)?;
+            pos += 1;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+            }
+        }
+        None
+    };
+    let count = zigzag()?;
+    if count <= 0 || count > payload.len() as i64 {
+        return None;
+    }
+    for _ in 0..count {
+        index.push(i32::try_from(zigzag()?).ok()?);
+    }
+    Some(pos)
+}
 /// The Arrow fields of a message.
 fn message_fields(message: &MessageDescriptor, depth: usize) -> Result<Fields, FormatError> {
     if depth > MAX_DEPTH {
@@ -208,106 +320,4 @@ fn wrapper_type(kind: &Kind) -> Option<Kind> {
     name.ends_with("Value")
         .then(|| message.get_field_by_name("value").map(|f| f.kind()))
         .flatten()
-}
-
-/// A message as the JSON `arrow-json` reads into [`message_fields`]' types;
-/// why not, for a value no column can hold (a Timestamp out of range).
-fn message_json(message: &DynamicMessage) -> Result<Json, String> {
-    let mut object = Map::new();
-    for field in message.descriptor().fields() {
-        let value = if field.supports_presence() && !message.has_field(&field) {
-            Json::Null
-        } else {
-            value_json(&message.get_field(&field), &field.kind())
-                .map_err(|e| format!("field {}: {e}", field.name()))?
-        };
-        object.insert(field.name().to_owned(), value);
-    }
-    Ok(Json::Object(object))
-}
-
-fn value_json(value: &Value, kind: &Kind) -> Result<Json, String> {
-    Ok(match value {
-        Value::Bool(b) => Json::Bool(*b),
-        Value::I32(n) => Json::from(*n),
-        Value::I64(n) => Json::from(*n),
-        Value::U32(n) => Json::from(*n),
-        Value::U64(n) => Json::from(*n),
-        Value::F32(n) => {
-            serde_json::Number::from_f64(f64::from(*n)).map_or(Json::Null, Json::Number)
-        }
-        Value::F64(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
-        Value::String(s) => Json::String(s.clone()),
-        Value::Bytes(b) => Json::String(hex(b)),
-        Value::EnumNumber(n) => match kind {
-            Kind::Enum(e) => e.get_value(*n).map_or_else(
-                || Json::String(n.to_string()),
-                |v| Json::String(v.name().to_owned()),
-            ),
-            _ => Json::from(*n),
-        },
-        Value::Message(m) => message_value_json(m)?,
-        Value::List(items) => Json::Array(
-            items
-                .iter()
-                .map(|v| value_json(v, kind))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Map(entries) => {
-            let value_kind = match kind {
-                Kind::Message(entry) => entry.map_entry_value_field().kind(),
-                other => other.clone(),
-            };
-            Json::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| Ok((map_key(k), value_json(v, &value_kind)?)))
-                    .collect::<Result<_, String>>()?,
-            )
-        }
-    })
-}
-
-/// The range of a `google.protobuf.Timestamp`'s seconds: 0001-01-01 to
-/// 9999-12-31, as the type's definition says.
-const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
-
-fn message_value_json(message: &DynamicMessage) -> Result<Json, String> {
-    let descriptor = message.descriptor();
-    if descriptor.full_name() == "google.protobuf.Timestamp" {
-        let field = |name: &str| match message.get_field_by_name(name).as_deref() {
-            Some(Value::I64(n)) => *n,
-            Some(Value::I32(n)) => i64::from(*n),
-            _ => 0,
-        };
-        let (seconds, nanos) = (field("seconds"), field("nanos"));
-        if !TIMESTAMP_SECONDS.contains(&seconds) || !(0..1_000_000_000).contains(&nanos) {
-            return Err(format!(
-                "Timestamp {{seconds: {seconds}, nanos: {nanos}}} is outside 0001-01-01..9999-12-31 or its nanos outside 0..1e9"
-            ));
-        }
-        return Ok(Json::from(seconds * 1_000_000 + nanos / 1_000));
-    }
-    if let Some(inner) = wrapper_type(&Kind::Message(descriptor.clone())) {
-        return message
-            .get_field_by_name("value")
-            .map_or(Ok(Json::Null), |v| value_json(&v, &inner));
-    }
-    message_json(message)
-}
-
-fn map_key(key: &MapKey) -> String {
-    match key {
-        MapKey::Bool(b) => b.to_string(),
-        MapKey::I32(n) => n.to_string(),
-        MapKey::I64(n) => n.to_string(),
-        MapKey::U32(n) => n.to_string(),
-        MapKey::U64(n) => n.to_string(),
-        MapKey::String(s) => s.clone(),
-    }
-}
-
-/// Bytes as the hex `arrow-json` reads into a binary column.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
