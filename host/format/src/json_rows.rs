@@ -89,11 +89,78 @@ impl JsonRows {
         })
     }
 
+    /// The decoded batch of `good` (input row, JSON text) values, read
+    /// from their bytes, with the values that do not fit the schema added
+    /// to `poison`. Each text must be one JSON value.
+    pub(crate) fn decoded_text(
+        &self,
+        good: &[(u32, &[u8])],
+        mut poison: Vec<Poison>,
+    ) -> Result<Decoded, FormatError> {
+        let mut decoder = self.decoder(good.len() + 1)?;
+        let all = good
+            .iter()
+            .try_for_each(|(_, text)| feed(&mut decoder, text))
+            .and_then(|()| decoder.flush());
+        if let Ok(batch) = all {
+            let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+            return Ok(Decoded {
+                batch,
+                rows: good.iter().map(|(r, _)| *r).collect(),
+                poison,
+            });
+        }
+        // Some value does not fit: find which, one at a time.
+        let mut decoder = self.decoder(good.len() + 1)?;
+        let mut rows = Vec::new();
+        for (row, text) in good {
+            let mut single = self.decoder(2)?;
+            match feed(&mut single, text).and_then(|()| single.flush()) {
+                Ok(_) => {
+                    feed(&mut decoder, text).map_err(|e| FormatError::Schema(e.to_string()))?;
+                    rows.push(*row);
+                }
+                Err(e) => poison.push(Poison {
+                    row: *row,
+                    kind: PoisonKind::InvalidValue,
+                    message: format!("does not fit the reader schema: {e}"),
+                }),
+            }
+        }
+        let batch = self
+            .flush(&mut decoder)?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
+        poison.sort_by_key(|p| p.row);
+        Ok(Decoded {
+            batch,
+            rows,
+            poison,
+        })
+    }
+
     fn flush(&self, decoder: &mut Decoder) -> Result<Option<RecordBatch>, FormatError> {
         decoder
             .flush()
             .map_err(|e| FormatError::Schema(e.to_string()))
     }
+}
+
+/// One JSON text into `decoder`, ended so that the next cannot run on
+/// into it (`1` then `2` would read as `12`).
+fn feed(decoder: &mut Decoder, text: &[u8]) -> Result<(), arrow::error::ArrowError> {
+    for part in [text, b"\n"] {
+        let mut rest = part;
+        while !rest.is_empty() {
+            let read = decoder.decode(rest)?;
+            if read == 0 {
+                return Err(arrow::error::ArrowError::JsonError(
+                    "the decoder took no bytes".into(),
+                ));
+            }
+            rest = &rest[read..];
+        }
+    }
+    Ok(())
 }
 
 /// JSON values with their input rows, and the records that are poison.

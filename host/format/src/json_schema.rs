@@ -1,26 +1,30 @@
 //! Confluent JSON Schema into Arrow. Each value is validated against its
 //! writer schema, as Confluent's deserializer does (a value that fails is
-//! `invalid-value` poison with the validator's message); valid values are
-//! read into the reader schema's columns by property name (properties the reader does not
-//! have are skipped, ones the writer lacks are null).
+//! `invalid-value` poison with the validator's message); the valid values'
+//! bytes are then read by `arrow-json` straight into the reader schema's
+//! columns by property name (properties the reader does not have are
+//! skipped, ones the writer lacks are null).
 //!
 //! Arrow types: `integer` int64, `number` float64, `boolean`, `string`
 //! utf8 (`format: date-time` a UTC microsecond timestamp, `format: date` a
 //! date), `enum` utf8, `array` list, `object` with `properties` a struct,
-//! `object` with only `additionalProperties` a map with utf8 keys. A
-//! property is nullable unless it is `required` and its type excludes
-//! `null`. Local `$ref`s (`#/definitions/..`, `#/$defs/..`) are followed.
+//! `object` with only `additionalProperties` a map with utf8 keys (its
+//! entries in the value's order). A property is nullable unless it is
+//! `required` and its type excludes `null`. Local `$ref`s
+//! (`#/definitions/..`, `#/$defs/..`) are followed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::BinaryArray;
+use arrow::array::{Array, BinaryArray};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use schema_registry_converter::blocking::json::JsonDecoder;
+use schema_registry_converter::blocking::json::JsonSchema;
 use serde_json::Value as Json;
 
-use crate::json_rows::{JsonRows, screen, utf8_map};
+use crate::json_rows::{JsonRows, utf8_map};
 use crate::registry::{Registry, RegistrySchema, WriterIds, registry_error_code, registry_message};
-use crate::{Decoded, FormatError, PoisonKind, ValueDecoder, confluent_frame};
+use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder, confluent_frame};
 
 /// Nesting deeper than this is refused (recursive schemas).
 const MAX_DEPTH: usize = 32;
@@ -30,7 +34,11 @@ const MAX_DEPTH: usize = 32;
 pub(crate) struct JsonSchemaDecoder {
     registry: Registry,
     reader: RegistrySchema,
+    /// Fetches each writer schema with its references, and keeps its
+    /// compiled validator.
     decoder: JsonDecoder,
+    /// The writer schemas met so far, by id.
+    schemas: HashMap<u32, Arc<JsonSchema>>,
     rows: JsonRows,
     writers: WriterIds,
 }
@@ -59,16 +67,45 @@ impl JsonSchemaDecoder {
         Ok(JsonSchemaDecoder {
             decoder: JsonDecoder::new(registry.settings().clone()),
             registry,
+            schemas: HashMap::new(),
             rows: JsonRows::new(Arc::new(Schema::new(fields))),
             writers,
             reader,
         })
     }
 
-    fn decode_one(
+    /// The writer schema `id`, fetched once.
+    fn writer_schema(
         &mut self,
-        value: &[u8],
-    ) -> Result<Result<Json, (PoisonKind, String)>, FormatError> {
+        id: u32,
+    ) -> Result<Result<Arc<JsonSchema>, (PoisonKind, String)>, FormatError> {
+        if let Some(schema) = self.schemas.get(&id) {
+            return Ok(Ok(schema.clone()));
+        }
+        match self.decoder.get_schema(id) {
+            Ok(schema) => {
+                self.schemas.insert(id, schema.clone());
+                Ok(Ok(schema))
+            }
+            Err(e) if e.retriable && registry_error_code(&e).is_none() => {
+                Err(FormatError::Registry {
+                    url: "(json schema decoder)".into(),
+                    message: registry_message(&e),
+                })
+            }
+            Err(e) => Ok(Err((
+                PoisonKind::InvalidValue,
+                format!("schema id {id}: {}", registry_message(&e)),
+            ))),
+        }
+    }
+
+    /// The JSON text of one record once it has been validated against its
+    /// writer schema, or why the record is poison.
+    fn check<'a>(
+        &mut self,
+        value: &'a [u8],
+    ) -> Result<Result<&'a [u8], (PoisonKind, String)>, FormatError> {
         let (id, payload) = match confluent_frame(value) {
             Ok(frame) => frame,
             Err(poison) => return Ok(Err((poison.kind, poison.message))),
@@ -82,28 +119,30 @@ impl JsonSchemaDecoder {
                 format!("schema id {id}: {e}"),
             )));
         }
-        match self.decoder.decode(Some(value)) {
-            // The converter does not check the value; Confluent's
-            // deserializer does, and so do we.
-            Ok(Some(decoded)) => match self.decoder.validate(&decoded.schema, &decoded.value) {
-                Ok(()) => Ok(Ok(decoded.value)),
-                Err(e) => Ok(Err((
+        let schema = match self.writer_schema(id)? {
+            Ok(schema) => schema,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        // The validator reads a `serde_json::Value`; the columns are read
+        // from the bytes.
+        let json: Json = match serde_json::from_slice(payload) {
+            Ok(json) => json,
+            Err(e) => {
+                return Ok(Err((
                     PoisonKind::InvalidValue,
-                    format!("schema id {id}: {}", registry_message(&e)),
-                ))),
-            },
-            Ok(None) => Ok(Err((PoisonKind::NullValue, "no value".into()))),
-            Err(e) if e.retriable && registry_error_code(&e).is_none() => {
-                Err(FormatError::Registry {
-                    url: "(json schema decoder)".into(),
-                    message: registry_message(&e),
-                })
+                    format!("schema id {id}: not JSON: {e}"),
+                )));
             }
-            Err(e) => Ok(Err((
+        };
+        // The converter does not check the value; Confluent's
+        // deserializer does, and so do we.
+        Ok(match self.decoder.validate(&schema, &json) {
+            Ok(()) => Ok(payload),
+            Err(e) => Err((
                 PoisonKind::InvalidValue,
                 format!("schema id {id}: {}", registry_message(&e)),
-            ))),
-        }
+            )),
+        })
     }
 }
 
@@ -117,8 +156,19 @@ impl ValueDecoder for JsonSchemaDecoder {
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
-        let (good, poison) = screen(values, |value| self.decode_one(value))?;
-        self.rows.decoded(good, poison)
+        let mut good = Vec::with_capacity(values.len());
+        let mut poison = Vec::new();
+        for row in 0..values.len() {
+            match self.check(values.value(row))? {
+                Ok(text) => good.push((row as u32, text)),
+                Err((kind, message)) => poison.push(Poison {
+                    row: row as u32,
+                    kind,
+                    message,
+                }),
+            }
+        }
+        self.rows.decoded_text(&good, poison)
     }
 }
 
