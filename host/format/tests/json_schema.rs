@@ -350,3 +350,44 @@ fn a_fresh_decoder_knows_its_reader_schema_without_a_lookup() {
     let values = produce(&registry, "flood", 2);
     assert_reader_schema_needs_no_lookup(&registry, ValueFormat::JsonSchema, &values[1]);
 }
+
+#[test]
+fn values_are_read_from_their_bytes_and_one_that_does_not_fit_is_poison_alone() {
+    let registry = Registry::start();
+    let good = produce(&registry, "orders", 3);
+    let id = &good[0][..5];
+    let framed = |payload: &str| [id, payload.as_bytes()].concat();
+    let values = vec![
+        good[0].clone(),
+        // Not a date-time the column can hold.
+        framed(r#"{"id": 1, "customer": "c", "amount": 1, "created": "yesterday"}"#),
+        // A key given twice: the last wins, for the validator and the columns.
+        framed(
+            r#"{"id": "x", "customer": "c", "amount": 2.5, "created": "2024-01-01T00:00:00Z", "id": 7}"#,
+        ),
+        // Whitespace around the value; two values must not run into each other.
+        framed(
+            " {\"id\": 8, \"customer\": \"d\", \"amount\": 3, \"created\": \"2024-01-01T00:00:00Z\"} \n",
+        ),
+        good[2].clone(),
+    ];
+    let mut decoder = registry.decoder(
+        ValueFormat::JsonSchema,
+        "orders-value",
+        SchemaVersion::Latest,
+    );
+    let decoded = decoder.decode(&binary(&values)).unwrap();
+    let kinds: Vec<(u32, PoisonKind)> = decoded.poison.iter().map(|p| (p.row, p.kind)).collect();
+    assert_eq!(
+        kinds,
+        [(1, PoisonKind::InvalidValue)],
+        "{:?}",
+        decoded.poison
+    );
+    assert_eq!(decoded.rows, [0, 2, 3, 4]);
+    let ids = decoded.batch.column_by_name("id").unwrap().clone();
+    assert_eq!(
+        ids.as_any().downcast_ref::<Int64Array>().unwrap().values(),
+        &[0, 7, 8, 2]
+    );
+}
