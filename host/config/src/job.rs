@@ -370,6 +370,9 @@ pub enum SourceSpec {
     Datagen(DatagenSource),
     /// A JSON-lines or CSV file.
     File(FileSource),
+    /// A directory whose files are read as they arrive (Spark's file
+    /// stream source): Parquet, JSON lines or CSV.
+    Directory(DirectorySource),
     /// Kafka topics, with the options of Spark's Kafka source.
     Kafka(KafkaSource),
     /// The Nexmark benchmark's auction events, generated as fast as asked.
@@ -530,6 +533,78 @@ impl FileSource {
     }
 }
 
+/// A directory source: the files in a directory, each read once, oldest
+/// first (by modification time, then name), picked up as they arrive.
+/// Like Spark's file stream source, it is not recursive and skips names
+/// that start with `.` or `_` and names ending in `._COPYING_` or `.tmp`:
+/// write a file under such a name and rename it into place when it is
+/// complete. A file is known by its name: one that is changed, or comes
+/// back under a name read within `max_file_age`, is not read again.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySource {
+    /// The directory, relative to the job file.
+    pub path: PathBuf,
+    /// The files' format.
+    pub format: DirectoryFormat,
+    /// Declared columns. Without them: JSON lines infers them from the
+    /// first 1,000 lines of the oldest files, CSV from the oldest file's
+    /// first lines, Parquet takes the oldest file's schema; a later file
+    /// that does not fit stops the job with an error naming it.
+    pub schema: Option<Vec<DeclaredColumn>>,
+    /// CSV only: whether each file's first line is a header.
+    #[serde(default = "FileSource::default_header")]
+    pub header: bool,
+    /// New files taken per listing of the directory (Spark's
+    /// `maxFilesPerTrigger`); the next listing comes when they are read.
+    /// Unlimited if unset.
+    #[schemars(range(min = 1))]
+    pub max_files_per_trigger: Option<usize>,
+    /// Take the newest new files first (Spark's `latestFirst`), for a
+    /// backlog where fresh files matter most.
+    #[serde(default)]
+    pub latest_first: bool,
+    /// Files this much older than the newest file taken are ignored, and
+    /// forgotten once read (Spark's `maxFileAge`): what the checkpoint
+    /// keeps is one entry per file within this age. Not applied with
+    /// `latest_first` and `max_files_per_trigger` together, where a
+    /// backlog of older files would be lost to it.
+    #[serde(
+        default = "DirectorySource::default_max_file_age",
+        deserialize_with = "duration"
+    )]
+    #[schemars(with = "DurationText")]
+    pub max_file_age: Duration,
+    /// How often the directory is listed while there is nothing to read.
+    #[serde(
+        default = "DirectorySource::default_poll_interval",
+        deserialize_with = "duration"
+    )]
+    #[schemars(with = "DurationText")]
+    pub poll_interval: Duration,
+}
+
+impl DirectorySource {
+    fn default_max_file_age() -> Duration {
+        Duration::from_secs(7 * 24 * 3600)
+    }
+    fn default_poll_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+/// File formats a directory source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values.
+    Csv,
+}
+
 /// A declared column of a file source.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -584,6 +659,9 @@ pub enum SinkSpec {
     Console(ConsoleSink),
     /// Append rows as JSON lines.
     File(FileSink),
+    /// Write rows as Parquet part files in a directory (Spark's file
+    /// sink): exactly-once when the job checkpoints.
+    Parquet(ParquetSink),
     /// Produce rows to a Kafka topic (columns `value`, optional `key`,
     /// `headers`, `partition`, `topic`).
     Kafka(KafkaSink),
@@ -615,6 +693,40 @@ pub struct ConsoleSink {
 pub struct FileSink {
     /// The file, relative to the job file.
     pub path: PathBuf,
+}
+
+/// The Parquet sink: part files in a directory, each written under a
+/// name starting with `.` and renamed into place when complete, so
+/// readers that skip such names (Spark, a `directory` source) never see
+/// half a file. When the job checkpoints, an epoch's rows become
+/// `part-EPOCH-N.parquet` once its checkpoint is durable, and a restart
+/// finishes or drops what a crash left: each row is in one file once.
+/// Without checkpoints, each batch becomes a part file as it comes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetSink {
+    /// The directory, relative to the job file; created if missing.
+    pub path: PathBuf,
+    /// How the files' pages are compressed.
+    #[serde(default)]
+    pub compression: ParquetCompression,
+}
+
+/// Compression codecs of the Parquet sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    /// Snappy (Spark's default).
+    #[default]
+    Snappy,
+    /// Zstandard.
+    Zstd,
+    /// LZ4 (raw).
+    Lz4,
+    /// Gzip.
+    Gzip,
+    /// None.
+    Uncompressed,
 }
 
 fn default_console_rows() -> usize {
@@ -916,14 +1028,38 @@ impl Job {
             ));
         }
         let mut source = raw.source;
-        if let SourceSpec::File(file) = &mut source {
-            file.path = base.join(&file.path);
+        match &mut source {
+            SourceSpec::File(file) => file.path = base.join(&file.path),
+            SourceSpec::Directory(directory) => {
+                directory.path = base.join(&directory.path);
+                if directory.max_files_per_trigger == Some(0) {
+                    let offset = text.find("max_files_per_trigger").unwrap_or(0);
+                    return Err(invalid(
+                        offset,
+                        "source.max_files_per_trigger".into(),
+                        "must be at least 1 (leave it out for no limit)".into(),
+                    ));
+                }
+                if directory.poll_interval.is_zero() {
+                    let offset = text.find("poll_interval").unwrap_or(0);
+                    return Err(invalid(
+                        offset,
+                        "source.poll_interval".into(),
+                        "must be positive: the directory would be listed without pause".into(),
+                    ));
+                }
+            }
+            _ => {}
         }
         let rebase = |sink: SinkSpec| match sink {
             SinkSpec::File(file) => SinkSpec::File(FileSink {
                 path: base.join(file.path),
             }),
-            console => console,
+            SinkSpec::Parquet(parquet) => SinkSpec::Parquet(ParquetSink {
+                path: base.join(parquet.path),
+                ..parquet
+            }),
+            other => other,
         };
         let trigger = raw.trigger;
         if trigger.max_rows == 0 || trigger.max_bytes == 0 {
@@ -1119,6 +1255,32 @@ type = "console"
             .unwrap_err()
             .to_string();
         assert!(message.contains("event_count"), "{message}");
+    }
+
+    #[test]
+    fn directory_source_gets_spark_defaults_and_a_path_beside_the_job() {
+        let text = "[source]\ntype = \"directory\"\npath = \"in\"\nformat = \"parquet\"\n\n[sink]\ntype = \"console\"\n";
+        let SourceSpec::Directory(directory) = parse(text).unwrap().source else {
+            panic!("not a directory source");
+        };
+        assert_eq!(directory.path, Path::new("/nonexistent/in"));
+        assert_eq!(directory.format, DirectoryFormat::Parquet);
+        assert_eq!(directory.max_files_per_trigger, None);
+        assert!(!directory.latest_first);
+        assert_eq!(directory.max_file_age, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(directory.poll_interval, Duration::from_secs(1));
+        let message = parse(&text.replace("parquet\"", "parquet\"\nmax_files_per_trigger = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("source.max_files_per_trigger"),
+            "{message}"
+        );
+        assert!(message.contains("line 5"), "{message}");
+        let message = parse(&text.replace("parquet\"", "parquet\"\npoll_interval = \"0s\""))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("source.poll_interval"), "{message}");
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub use schema::{json_schema, reference};
 
 pub use job::{
     AggregateSpec, CheckpointConfig, ColumnType, ConsoleSink, DatagenColumn, DatagenSource,
-    DeclaredColumn, DecodeConfig, DecodeFormat, Delivery, EmitConfig, EncodeConfig, EncodeFormat,
-    FileFormat, FileSink, FileSource, Generator, Job, KafkaSink, KafkaSource, NexmarkSource,
-    NexmarkTable, OnError, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
+    DeclaredColumn, DecodeConfig, DecodeFormat, Delivery, DirectoryFormat, DirectorySource,
+    EmitConfig, EncodeConfig, EncodeFormat, FileFormat, FileSink, FileSource, Generator, Job,
+    KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, OnError, ParquetCompression, ParquetSink,
+    PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };
 
 use std::path::PathBuf;

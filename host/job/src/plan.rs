@@ -121,6 +121,20 @@ fn source(spec: &SourceSpec) -> String {
         SourceSpec::File(file) => {
             format!("file {} ({})", file.path.display(), Spelled(&file.format))
         }
+        SourceSpec::Directory(directory) => format!(
+            "directory {} ({} files, {} first{}), listed every {}",
+            directory.path.display(),
+            Spelled(&directory.format),
+            if directory.latest_first {
+                "newest"
+            } else {
+                "oldest"
+            },
+            directory
+                .max_files_per_trigger
+                .map_or(String::new(), |n| format!(", {n} per listing")),
+            duration(directory.poll_interval)
+        ),
         SourceSpec::Kafka(kafka) => format!("kafka {}", options(&kafka.options)),
         SourceSpec::Nexmark(nexmark) => format!(
             "nexmark {} stream, {} events/s of event time{}",
@@ -137,6 +151,11 @@ fn sink(spec: &SinkSpec) -> String {
     match spec {
         SinkSpec::Console(console) => format!("console, {} rows per batch", console.num_rows),
         SinkSpec::File(file) => format!("file {} (JSON lines)", file.path.display()),
+        SinkSpec::Parquet(parquet) => format!(
+            "parquet part files in {} ({})",
+            parquet.path.display(),
+            Spelled(&parquet.compression)
+        ),
         SinkSpec::Kafka(kafka) => format!("kafka {}", options(&kafka.options)),
     }
 }

@@ -217,7 +217,7 @@ impl JobRunner {
         };
         let source: Box<dyn Source> = match kafka {
             Some(kafka) => Box::new(kafka),
-            None => sluice_source::open(&job.source, job.trigger.max_rows)?,
+            None => sluice_source::open(&job.source, &job.trigger)?,
         };
         let open = |spec: &SinkSpec, label: &str| -> Result<Box<dyn Sink>, JobError> {
             Ok(match (spec, &transactions) {

@@ -537,7 +537,7 @@ type = "console"
 }
 
 fn nexmark_source(job: &Job) -> Box<dyn Source> {
-    sluice_source::open(&job.source, 1000).unwrap()
+    sluice_source::open(&job.source, &job.trigger).unwrap()
 }
 
 /// Run the job `job_at` makes three ways: straight through, with a

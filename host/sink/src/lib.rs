@@ -1,6 +1,7 @@
 //! Sinks of rows for a job: `console` (a table per batch, like Spark's
 //! console sink), `file` (JSON lines, appended; exactly-once when the job
-//! checkpoints) and, for tests, memory.
+//! checkpoints), `parquet` (part files in a directory, like Spark's file
+//! sink; exactly-once when the job checkpoints) and, for tests, memory.
 //!
 //! A sink sees the job's epochs: what it is handed between two commits
 //! belongs to one epoch, which the job commits once its checkpoint is
@@ -9,6 +10,7 @@
 //! exactly-once; the others deliver at least once.
 
 mod file;
+mod parquet_parts;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use arrow::util::pretty::pretty_format_batches;
 use sluice_config::SinkSpec;
 
 use file::JsonLinesFile;
+use parquet_parts::ParquetParts;
 
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +132,7 @@ pub fn open(spec: &SinkSpec, label: &str) -> Result<Box<dyn Sink>, SinkError> {
             batches: 0,
         }),
         SinkSpec::File(file) => Box::new(JsonLinesFile::open(&file.path, label)?),
+        SinkSpec::Parquet(spec) => Box::new(ParquetParts::open(spec, label)?),
         SinkSpec::Kafka(_) => {
             return Err(SinkError::Open {
                 what: label.to_owned(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use sluice_config::{ColumnType, FileFormat, FileSource};
+use sluice_config::{ColumnType, DeclaredColumn, FileFormat, FileSource};
 
 use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
@@ -45,12 +45,7 @@ impl FileReader {
         let mut file =
             BufReader::new(File::open(&spec.path).map_err(|e| read_error(e.to_string()))?);
         let schema = match &spec.schema {
-            Some(columns) => Arc::new(Schema::new(
-                columns
-                    .iter()
-                    .map(|c| Field::new(&c.name, arrow_type(c.column_type), c.nullable))
-                    .collect::<Vec<_>>(),
-            )),
+            Some(columns) => Arc::new(declared_schema(columns)),
             None => {
                 let inferred = match spec.format {
                     FileFormat::Jsonl => {
@@ -163,6 +158,16 @@ impl Source for FileReader {
     }
 }
 
+/// The schema of the columns a job file declares.
+pub(crate) fn declared_schema(columns: &[DeclaredColumn]) -> Schema {
+    Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(&c.name, arrow_type(c.column_type), c.nullable))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// The Arrow type of a column type a job file declares.
 pub fn arrow_type(column_type: ColumnType) -> DataType {
     match column_type {
@@ -179,7 +184,6 @@ pub fn arrow_type(column_type: ColumnType) -> DataType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_config::DeclaredColumn;
 
     fn read_all(spec: &FileSource) -> Vec<RecordBatch> {
         let mut reader = FileReader::open(spec, 2).unwrap();

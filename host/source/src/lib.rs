@@ -1,10 +1,12 @@
 //! Sources of rows for a job: the built-in `datagen` and `nexmark`
-//! generators, files (JSON lines, CSV) and, for tests, memory. Every
+//! generators, files (JSON lines, CSV), directories of files as they
+//! arrive (Parquet, JSON lines, CSV) and, for tests, memory. Every
 //! source says where it is ([`Position`]) and can go back there, so a
 //! checkpoint can hold it. A source hands out Arrow
 //! chunks; the pipeline cuts them into micro-batches.
 
 mod datagen;
+mod directory;
 mod file;
 mod memory;
 mod nexmark;
@@ -13,10 +15,11 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use sluice_config::SourceSpec;
+use sluice_config::{SourceSpec, Trigger};
 
 pub use self::nexmark::Nexmark;
 pub use datagen::Datagen;
+pub use directory::DirectoryReader;
 pub use file::{FileReader, arrow_type};
 pub use memory::MemorySource;
 
@@ -34,11 +37,22 @@ pub enum SourceError {
         /// Why it failed.
         message: String,
     },
+    /// A file cannot be read as it is: malformed, not of the source's
+    /// format or schema, or gone. Going back and reading it again cannot
+    /// help.
+    #[error("cannot read {file}: {message}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// What is wrong, with the line where there is one.
+        message: String,
+    },
 }
 
 /// Where a source is in one of its partitions: the offset of the next
 /// record it will read. Sources without topics or partitions have one
-/// position, topic `""` and partition 0, counting rows.
+/// position, topic `""` and partition 0, counting rows. The directory
+/// source's positions name its files (see [`DirectoryReader`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     /// The topic (`""` for a source without topics).
@@ -143,11 +157,16 @@ pub fn rows_at(positions: &[Position]) -> Result<u64, SourceError> {
     }
 }
 
-/// Open the source a job describes.
-pub fn open(spec: &SourceSpec, chunk_rows: usize) -> Result<Box<dyn Source>, SourceError> {
+/// Open the source a job describes, for batches cut by `trigger`.
+pub fn open(spec: &SourceSpec, trigger: &Trigger) -> Result<Box<dyn Source>, SourceError> {
     Ok(match spec {
         SourceSpec::Datagen(spec) => Box::new(Datagen::new(spec)?),
-        SourceSpec::File(spec) => Box::new(FileReader::open(spec, chunk_rows)?),
+        SourceSpec::File(spec) => Box::new(FileReader::open(spec, trigger.max_rows)?),
+        SourceSpec::Directory(spec) => Box::new(DirectoryReader::open(
+            spec,
+            trigger.max_rows,
+            trigger.available_now,
+        )?),
         SourceSpec::Nexmark(spec) => Box::new(Nexmark::new(spec)?),
         SourceSpec::Kafka(_) => {
             return Err(SourceError::Config(
