@@ -101,35 +101,35 @@ func arrayFromWit(array wit.Array) *sluice.Array {
 	out := &sluice.Array{Len: int(array.Len), Validity: array.Validity.SomeOr(nil)}
 	data := array.Data
 	switch data.Tag() {
-	case wit.ArrayDataBoolean:
+	case wit.ArrayData_Boolean:
 		out.Type, out.Bits = sluice.Bool, data.Boolean()
-	case wit.ArrayDataInt32:
+	case wit.ArrayData_Int32:
 		out.Type, out.Int32s = sluice.Int32, data.Int32()
-	case wit.ArrayDataInt64:
+	case wit.ArrayData_Int64:
 		out.Type, out.Int64s = sluice.Int64, data.Int64()
-	case wit.ArrayDataUint32:
+	case wit.ArrayData_Uint32:
 		out.Type, out.Uint32s = sluice.Uint32, data.Uint32()
-	case wit.ArrayDataUint64:
+	case wit.ArrayData_Uint64:
 		out.Type, out.Uint64s = sluice.Uint64, data.Uint64()
-	case wit.ArrayDataFloat32:
+	case wit.ArrayData_Float32:
 		out.Type, out.Float32s = sluice.Float32, data.Float32()
-	case wit.ArrayDataFloat64:
+	case wit.ArrayData_Float64:
 		out.Type, out.Float64s = sluice.Float64, data.Float64()
-	case wit.ArrayDataUtf8:
+	case wit.ArrayData_Utf8:
 		out.Type, out.Offsets, out.Bytes = sluice.Utf8, data.Utf8().Offsets, data.Utf8().Bytes
-	case wit.ArrayDataBinary:
+	case wit.ArrayData_Binary:
 		out.Type, out.Offsets, out.Bytes = sluice.Binary, data.Binary().Offsets, data.Binary().Bytes
-	case wit.ArrayDataTimestamp:
+	case wit.ArrayData_Timestamp:
 		ts := data.Timestamp()
 		out.Type, out.Unit, out.Int64s = sluice.Timestamp, sluice.TimeUnit(ts.Unit), ts.Values
 		if ts.Timezone.IsSome() {
 			zone := ts.Timezone.Some()
 			out.Timezone = &zone
 		}
-	case wit.ArrayDataList:
+	case wit.ArrayData_List:
 		list := data.List()
 		out.Type, out.Offsets, out.Child, out.ChildNullable = sluice.List, list.Offsets, int(list.Child), list.ChildNullable
-	case wit.ArrayDataStruct:
+	case wit.ArrayData_Struct:
 		out.Type = sluice.Struct
 		for _, field := range data.Struct() {
 			out.Fields = append(out.Fields, sluice.Field{Name: field.Name, Nullable: field.Nullable, Child: int(field.Child)})

@@ -86,12 +86,21 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         .arg(".");
     toolchain::run(command, "go build")?;
     let mut module = std::fs::read(&core).map_err(BuildError::io(&core))?;
-    wit_component::embed_component_metadata(&mut module, &resolve, id, StringEncoding::UTF8)
-        .map_err(|e| BuildError::ToolFailed {
-            tool: "wit-component".into(),
-            status: "component embed".into(),
-            output: format!("{e:#}"),
-        })?;
+    // Names exactly as the WIT spells them (`sluice:plugin@0.1.0`), not
+    // the canonical `@0.1` form.
+    let canonical_names = false;
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        id,
+        StringEncoding::UTF8,
+        canonical_names,
+    )
+    .map_err(|e| BuildError::ToolFailed {
+        tool: "wit-component".into(),
+        status: "component embed".into(),
+        output: format!("{e:#}"),
+    })?;
     component::write_component(&module, out)
 }
 

@@ -174,7 +174,7 @@ fn pii_redact_output_is_identical_in_every_language() {
     }
 }
 
-/// Go's collector may only run between calls in wasmtime 48 (#14318): a
+/// Go's collector may only run between calls in wasmtime 48 to 50 (#14318): a
 /// Go plugin fed batch after batch, each allocating megabytes, must neither
 /// trap nor drift from the Rust output.
 #[test]
