@@ -84,6 +84,20 @@ fn logs(dir: &Path) -> String {
         .join("\n----\n")
 }
 
+/// Wait until run `run` says it is running (its signal handlers are in).
+fn wait_until_running(dir: &Path, run: usize) {
+    let log = dir.join(format!("run-{run}.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).is_ok_and(|text| text.contains("running")) {
+        assert!(
+            Instant::now() < deadline,
+            "run {run} did not start\n{}",
+            logs(dir)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Wait until the output holds `count` rows.
 fn wait_for_rows(dir: &Path, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -410,6 +424,9 @@ interval = "50ms"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The rows may all be out before this run started: SIGTERM only once
+    // it handles the signal.
+    wait_until_running(dir, 2);
     stop(&mut child, dir);
     let got = parquet_ids(&out);
     assert_eq!(got.len(), expected.len(), "rows written twice or lost");
