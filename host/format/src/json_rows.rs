@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, BinaryArray};
 use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::json::reader::{Decoder, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
@@ -40,23 +41,66 @@ impl JsonRows {
         &self,
         values: Vec<(u32, Value)>,
     ) -> Result<(RecordBatch, Vec<u32>, Vec<Poison>), FormatError> {
-        let mut decoder = self.decoder(values.len())?;
         let all: Vec<&Value> = values.iter().map(|(_, v)| v).collect();
-        if let Ok(batch) = decoder.serialize(&all).and_then(|()| decoder.flush()) {
+        self.rows_of(
+            &values,
+            |decoder| decoder.serialize(&all),
+            |decoder, value| decoder.serialize(&[value]),
+        )
+    }
+
+    /// The decoded batch of `good` (input row, value) values, with the
+    /// values that do not fit added to `poison`.
+    pub(crate) fn decoded(
+        &self,
+        good: Vec<(u32, Value)>,
+        poison: Vec<Poison>,
+    ) -> Result<Decoded, FormatError> {
+        let (batch, rows, unfit) = self.build(good)?;
+        Ok(with_poison(batch, rows, poison, unfit))
+    }
+
+    /// The decoded batch of `good` (input row, JSON text) values, read
+    /// from their bytes, with the values that do not fit the schema added
+    /// to `poison`. Each text must be one JSON value.
+    pub(crate) fn decoded_text(
+        &self,
+        good: &[(u32, &[u8])],
+        poison: Vec<Poison>,
+    ) -> Result<Decoded, FormatError> {
+        let (batch, rows, unfit) = self.rows_of(
+            good,
+            |decoder| good.iter().try_for_each(|(_, text)| feed(decoder, text)),
+            |decoder, text| feed(decoder, text),
+        )?;
+        Ok(with_poison(batch, rows, poison, unfit))
+    }
+
+    /// The rows of `items` (input row, item): all of them through `all`,
+    /// or, when some item does not fit the schema, each through `one`, the
+    /// ones that do not fit as poison.
+    fn rows_of<T>(
+        &self,
+        items: &[(u32, T)],
+        all: impl FnOnce(&mut Decoder) -> Result<(), ArrowError>,
+        one: impl Fn(&mut Decoder, &T) -> Result<(), ArrowError>,
+    ) -> Result<(RecordBatch, Vec<u32>, Vec<Poison>), FormatError> {
+        // One row more than the items: `feed` ends each text with a newline,
+        // which a full decoder would not take.
+        let mut decoder = self.decoder(items.len() + 1)?;
+        if let Ok(batch) = all(&mut decoder).and_then(|()| decoder.flush()) {
             let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
-            return Ok((batch, values.iter().map(|(r, _)| *r).collect(), Vec::new()));
+            return Ok((batch, items.iter().map(|(r, _)| *r).collect(), Vec::new()));
         }
-        // Some value does not fit: find which, one at a time.
-        let mut decoder = self.decoder(values.len())?;
+        // Some item does not fit: find which, one at a time.
+        let mut decoder = self.decoder(items.len() + 1)?;
         let mut rows = Vec::new();
         let mut poison = Vec::new();
-        for (row, value) in &values {
-            let mut single = self.decoder(1)?;
-            match single.serialize(&[value]).and_then(|()| single.flush()) {
+        for (row, item) in items {
+            let mut single = self.decoder(2)?;
+            match one(&mut single, item).and_then(|()| single.flush()) {
                 Ok(_) => {
-                    decoder
-                        .serialize(&[value])
-                        .map_err(|e| FormatError::Schema(e.to_string()))?;
+                    one(&mut decoder, item).map_err(|e| FormatError::Schema(e.to_string()))?;
                     rows.push(*row);
                 }
                 Err(e) => poison.push(Poison {
@@ -72,76 +116,27 @@ impl JsonRows {
         Ok((batch, rows, poison))
     }
 
-    /// The decoded batch of `good` (input row, value) values, with the
-    /// values that do not fit added to `poison`.
-    pub(crate) fn decoded(
-        &self,
-        good: Vec<(u32, Value)>,
-        mut poison: Vec<Poison>,
-    ) -> Result<Decoded, FormatError> {
-        let (batch, rows, unfit) = self.build(good)?;
-        poison.extend(unfit);
-        poison.sort_by_key(|p| p.row);
-        Ok(Decoded {
-            batch,
-            rows,
-            poison,
-        })
-    }
-
-    /// The decoded batch of `good` (input row, JSON text) values, read
-    /// from their bytes, with the values that do not fit the schema added
-    /// to `poison`. Each text must be one JSON value.
-    pub(crate) fn decoded_text(
-        &self,
-        good: &[(u32, &[u8])],
-        mut poison: Vec<Poison>,
-    ) -> Result<Decoded, FormatError> {
-        let mut decoder = self.decoder(good.len() + 1)?;
-        let all = good
-            .iter()
-            .try_for_each(|(_, text)| feed(&mut decoder, text))
-            .and_then(|()| decoder.flush());
-        if let Ok(batch) = all {
-            let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
-            return Ok(Decoded {
-                batch,
-                rows: good.iter().map(|(r, _)| *r).collect(),
-                poison,
-            });
-        }
-        // Some value does not fit: find which, one at a time.
-        let mut decoder = self.decoder(good.len() + 1)?;
-        let mut rows = Vec::new();
-        for (row, text) in good {
-            let mut single = self.decoder(2)?;
-            match feed(&mut single, text).and_then(|()| single.flush()) {
-                Ok(_) => {
-                    feed(&mut decoder, text).map_err(|e| FormatError::Schema(e.to_string()))?;
-                    rows.push(*row);
-                }
-                Err(e) => poison.push(Poison {
-                    row: *row,
-                    kind: PoisonKind::InvalidValue,
-                    message: format!("does not fit the reader schema: {e}"),
-                }),
-            }
-        }
-        let batch = self
-            .flush(&mut decoder)?
-            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
-        poison.sort_by_key(|p| p.row);
-        Ok(Decoded {
-            batch,
-            rows,
-            poison,
-        })
-    }
-
     fn flush(&self, decoder: &mut Decoder) -> Result<Option<RecordBatch>, FormatError> {
         decoder
             .flush()
             .map_err(|e| FormatError::Schema(e.to_string()))
+    }
+}
+
+/// `batch` of `rows`, with the poison found before it and the rows that did
+/// not fit, in input order.
+fn with_poison(
+    batch: RecordBatch,
+    rows: Vec<u32>,
+    mut poison: Vec<Poison>,
+    unfit: Vec<Poison>,
+) -> Decoded {
+    poison.extend(unfit);
+    poison.sort_by_key(|p| p.row);
+    Decoded {
+        batch,
+        rows,
+        poison,
     }
 }
 
