@@ -29,6 +29,7 @@ fn job(transform: &str, aggregate: &str, window: &str) -> String {
     format!(
         r#"[job]
 name = "orders-by-user"
+parallelism = 3
 
 [source]
 type = "kafka"
@@ -92,6 +93,7 @@ fn a_good_job_prints_its_plan_from_source_to_sinks() {
             "rejected",
             "aggregate",
             "windows",
+            "tasks",
             "sink",
             "output",
             "output",
@@ -111,6 +113,8 @@ fn a_good_job_prints_its_plan_from_source_to_sinks() {
         "tumbling 10s on `ts`, key [user]; watermark delay 5s",
         "late rows → output `late`",
         "`dlq` → file",
+        "3: decode, `redact` on each",
+        "from the aggregate on (it keeps state)",
     ] {
         assert!(plan.contains(expected), "no {expected:?} in\n{plan}");
     }

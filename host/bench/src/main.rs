@@ -7,6 +7,7 @@
 //! cargo run --release -p sluice-bench -- nexmark
 //! cargo run --release -p sluice-bench -- decode
 //! cargo run --release -p sluice-bench -- languages
+//! cargo run --release -p sluice-bench -- parallelism
 //! cargo run --release -p sluice-bench -- checkpoint   # needs scripts/services start
 //! ```
 
@@ -15,6 +16,7 @@ mod decode;
 mod kafka;
 mod languages;
 mod nexmark;
+mod parallelism;
 mod wasm_overhead;
 
 use anyhow::bail;
@@ -28,9 +30,10 @@ fn main() -> anyhow::Result<()> {
         "nexmark" => nexmark::run(),
         "decode" => decode::run(),
         "languages" => languages::run(),
+        "parallelism" => parallelism::run(),
         "checkpoint" => checkpoint::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, checkpoint"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, parallelism, checkpoint"
         ),
     }
 }

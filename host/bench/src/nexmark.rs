@@ -238,7 +238,7 @@ impl<A: Aggregate + std::fmt::Debug> Accumulator for Native<A> {
 }
 
 /// The bids among [`EVENTS`] Nexmark events, in batches.
-fn bids() -> anyhow::Result<Vec<RecordBatch>> {
+pub(crate) fn bids() -> anyhow::Result<Vec<RecordBatch>> {
     let mut source = Nexmark::new(&NexmarkSource {
         events: Some(EVENTS),
         table: NexmarkTable::Bid,

@@ -1,6 +1,7 @@
 //! The job file's schema and its validation.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct Job {
     /// Where and how often the job checkpoints; `None`: it keeps nothing,
     /// and a restart starts over from the source's starting offsets.
     pub checkpoint: Option<CheckpointConfig>,
+    /// How many batches are decoded and transformed at once, each by a
+    /// task with its own plugin instances (default: the machine's cores).
+    pub parallelism: usize,
 }
 
 /// The `[checkpoint]` section (Spark's `checkpointLocation`): epochs of the
@@ -877,6 +881,11 @@ struct RawJobSection {
     /// The job's name in logs and dead-letter headers (default: the job
     /// file's stem).
     name: Option<String>,
+    /// How many batches are decoded and transformed at once, each by a
+    /// task with its own plugin instances; operators that keep state and
+    /// the sinks see the batches in order whatever it is (default: the
+    /// machine's cores).
+    parallelism: Option<NonZeroUsize>,
 }
 
 /// A `[[transform]]`: a Wasm transform plugin.
@@ -1118,6 +1127,10 @@ impl Job {
             decode,
             encode: raw.encode,
             checkpoint,
+            parallelism: raw.job.parallelism.map_or_else(
+                || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+                NonZeroUsize::get,
+            ),
         })
     }
 }

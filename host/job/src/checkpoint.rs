@@ -224,15 +224,23 @@ pub(crate) fn describe(operators: &[Box<dyn Operator>], states: &[bool]) -> Vec<
         .collect()
 }
 
-/// Whether state saved by `saved` operators can be restored into `now`:
-/// every operator that had state must still exist, with the same state
-/// definition (window and key). A plugin of another version is accepted
-/// here; its own `restore` decides.
+/// Whether state saved by `saved` operators can be restored into `now`
+/// (the operators that may keep state; `stateless` are the job's others):
+/// every operator that had state must still exist and keep state, with
+/// the same state definition (window and key). A plugin of another
+/// version is accepted here; its own `restore` decides.
 pub(crate) fn check_compatible(
     saved: &[SavedOperator],
+    stateless: &[SavedOperator],
     now: &[Box<dyn Operator>],
 ) -> Result<(), String> {
     for old in saved.iter().filter(|o| o.has_state) {
+        if let Some(current) = stateless.iter().find(|o| o.name == old.name) {
+            return Err(format!(
+                "operator `{}` had state, and its plugin (now {}) keeps none",
+                old.name, current.plugin_digest
+            ));
+        }
         let Some(current) = now.iter().find(|o| o.name() == old.name) else {
             return Err(format!(
                 "operator `{}` had state, and the job no longer has an operator of that name",

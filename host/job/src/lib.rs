@@ -26,6 +26,7 @@ mod encode;
 mod handle;
 mod plan;
 mod runner;
+mod stages;
 
 pub use handle::{JobHandle, JobState, JobStatus};
 pub use plan::Plan;

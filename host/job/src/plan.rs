@@ -13,7 +13,7 @@ use sluice_config::{
 };
 use sluice_runtime::Runtime;
 
-use sluice_operator::{TransformOperator, WindowAggregate};
+use sluice_operator::{Operator, TransformOperator, WindowAggregate};
 
 use crate::{DEAD_LETTER_OUTPUT, JobError};
 
@@ -58,8 +58,17 @@ impl Plan {
         if let Some(decode) = &job.decode {
             stages.push(("decode", decoding(decode)));
         }
+        let mut stateless = Vec::new();
+        let mut keeps_state = None;
         for (i, spec) in job.transforms.iter().enumerate() {
             let operator = TransformOperator::load(spec, runtime)?;
+            if keeps_state.is_none() {
+                if operator.is_stateless() {
+                    stateless.push(spec.name.as_str());
+                } else {
+                    keeps_state = Some(format!("`{}`", spec.name));
+                }
+            }
             stages.push((
                 "transform",
                 format!(
@@ -74,10 +83,18 @@ impl Plan {
         }
         if let Some(spec) = &job.aggregate {
             let aggregate = WindowAggregate::load(spec, runtime)?;
-            let digest = sluice_operator::Operator::plugin_digest(&aggregate);
+            let digest = aggregate.plugin_digest();
             stages.push(("aggregate", plugin_line(&spec.plugin, digest)));
             stages.push(("windows", windows(spec)));
         }
+        stages.push((
+            "tasks",
+            tasks(
+                job,
+                &stateless,
+                keeps_state.or(job.aggregate.as_ref().map(|_| "the aggregate".into())),
+            ),
+        ));
         if let Some(encode) = &job.encode {
             stages.push(("encode", encoding(encode)));
         }
@@ -101,6 +118,32 @@ impl fmt::Display for Plan {
         }
         Ok(())
     }
+}
+
+/// How the job spreads its work: which stages run on `parallelism` tasks
+/// side by side, and from which operator on the job's thread takes over.
+fn tasks(job: &Job, stateless: &[&str], keeps_state: Option<String>) -> String {
+    let mut parallel: Vec<String> = Vec::new();
+    if job.decode.is_some() {
+        parallel.push("decode".into());
+    }
+    parallel.extend(stateless.iter().map(|name| format!("`{name}`")));
+    let rest = keeps_state.map_or(String::new(), |name| {
+        format!("; from {name} on (it keeps state), one batch at a time, in order")
+    });
+    if job.parallelism == 1 || parallel.is_empty() {
+        let why = if job.parallelism == 1 {
+            "parallelism = 1"
+        } else {
+            "nothing before the first stateful stage"
+        };
+        return format!("one: every stage on the job's thread ({why})");
+    }
+    format!(
+        "{}: {} on each, batches side by side, results in the order the batches were cut{rest}",
+        job.parallelism,
+        parallel.join(", ")
+    )
 }
 
 fn source(spec: &SourceSpec) -> String {

@@ -19,18 +19,24 @@ use sluice_source::{Chunk, Position, Room, Source};
 use sluice_state::CheckpointStore;
 
 use crate::checkpoint::{
-    Checkpoints, EpochMetadata, SavedPosition, check_compatible, describe, state_file,
+    Checkpoints, EpochMetadata, SavedOperator, SavedPosition, check_compatible, describe,
+    state_file,
 };
 use crate::commit::{Deferred, Destination, Epoch, InFlight};
 use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
 use crate::handle::{JobState, JobStatus};
+use crate::stages::{Staged, StatelessStages, Tasks};
 use crate::{DEAD_LETTER_OUTPUT, JobError};
 
 /// How long the source may wait for the first row of a batch: a stop is
 /// noticed within it.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// How long the source may wait for rows while tasks hold batches: their
+/// results are taken back at least this often.
+const TASK_POLL: Duration = Duration::from_millis(1);
 
 /// How a run starts.
 #[derive(Debug, Clone, Default)]
@@ -151,10 +157,15 @@ pub struct JobRunner {
     name: String,
     trigger: Trigger,
     source: Box<dyn Source>,
+    /// Decoding and the stateless transforms, inline or on tasks.
+    stateless: Stateless,
+    /// What a checkpoint records of the stateless transforms.
+    stateless_described: Vec<SavedOperator>,
+    /// The operators from the first that keeps state on, on the job's
+    /// thread.
     operators: Vec<Box<dyn Operator>>,
     sink: Box<dyn Sink>,
     outputs: BTreeMap<String, Box<dyn Sink>>,
-    decode: Option<DecodeStage>,
     encode: Option<EncodeStage>,
     rejections: Rejections,
     checkpoints: Option<Checkpoints>,
@@ -171,8 +182,19 @@ pub struct JobRunner {
     /// The current epoch's writes, while the last one commits.
     deferred: Deferred,
     epoch_started: Instant,
+    /// When the batches handed to the sinks since the last were cut.
+    delivered: Vec<Instant>,
     status: Arc<Mutex<JobStatus>>,
     stats: RunStats,
+}
+
+/// Where a job decodes and runs its stateless transforms.
+#[derive(Debug)]
+enum Stateless {
+    /// On the job's thread, one batch at a time.
+    Inline(StatelessStages),
+    /// On tasks, several batches at once.
+    Tasks(Tasks),
 }
 
 impl JobRunner {
@@ -283,6 +305,37 @@ impl JobRunner {
             aggregate.expect_partitions(source.partitions());
             operators.push(Box::new(aggregate));
         }
+        let decode_stage = || {
+            job.decode
+                .as_ref()
+                .map(|config| DecodeStage::build(config, &job.source, &source.schema()))
+                .transpose()
+        };
+        let decode = decode_stage()?;
+        let template = decode.as_ref().and_then(DecodeStage::template);
+        let stateless_count = operators.iter().take_while(|o| o.is_stateless()).count();
+        let stateful = operators.split_off(stateless_count);
+        let lead = StatelessStages { decode, operators };
+        let stateless_described = describe(&lead.operators, &vec![false; stateless_count]);
+        let stateless = if job.parallelism > 1 && (lead.decode.is_some() || stateless_count > 0) {
+            let mut copies = vec![lead];
+            for _ in 1..job.parallelism {
+                let operators = job.transforms[..stateless_count]
+                    .iter()
+                    .map(|spec| {
+                        Ok(Box::new(TransformOperator::load(spec, runtime)?) as Box<dyn Operator>)
+                    })
+                    .collect::<Result<_, JobError>>()?;
+                copies.push(StatelessStages {
+                    decode: decode_stage()?,
+                    operators,
+                });
+            }
+            Stateless::Tasks(Tasks::start(&job.name, copies)?)
+        } else {
+            Stateless::Inline(lead)
+        };
+        let operators = stateful;
         let checkpoints = job
             .checkpoint
             .as_ref()
@@ -291,12 +344,6 @@ impl JobRunner {
                 None => Checkpoints::open(config),
             })
             .transpose()?;
-        let decode = job
-            .decode
-            .as_ref()
-            .map(|config| DecodeStage::build(config, &job.source, &source.schema()))
-            .transpose()?;
-        let template = decode.as_ref().and_then(DecodeStage::template);
         let encode = job
             .encode
             .as_ref()
@@ -316,10 +363,11 @@ impl JobRunner {
             trigger,
             start_positions: source.positions(),
             source,
+            stateless,
+            stateless_described,
             operators,
             sink,
             outputs,
-            decode,
             encode,
             rejections: rejections(job),
             checkpoints,
@@ -330,6 +378,7 @@ impl JobRunner {
             in_flight: None,
             deferred: Deferred::default(),
             epoch_started: Instant::now(),
+            delivered: Vec::new(),
             status: Arc::new(Mutex::new(JobStatus::default())),
             stats: RunStats::default(),
         })
@@ -432,7 +481,12 @@ impl JobRunner {
         let checkpoint = checkpoints.read(epoch)?;
         let metadata: EpochMetadata = serde_json::from_value(checkpoint.manifest.metadata.clone())
             .map_err(|e| incompatible(format!("its manifest is not a Sluice job's: {e}")))?;
-        check_compatible(&metadata.operators, &self.operators).map_err(incompatible)?;
+        check_compatible(
+            &metadata.operators,
+            &self.stateless_described,
+            &self.operators,
+        )
+        .map_err(incompatible)?;
         for operator in &mut self.operators {
             let state = checkpoint.file(&state_file(operator.name()));
             operator
@@ -527,7 +581,11 @@ impl JobRunner {
                 Err(error) => JobState::Failed(error.to_string()),
             }
         });
-        for operator in &mut self.operators {
+        let inline = match &mut self.stateless {
+            Stateless::Inline(stages) => stages.operators.as_mut_slice(),
+            Stateless::Tasks(_) => &mut [],
+        };
+        for operator in inline.iter_mut().chain(&mut self.operators) {
             if let Err(error) = operator.close() {
                 tracing::warn!(operator = operator.name(), "closing: {error}");
             }
@@ -542,8 +600,6 @@ impl JobRunner {
             let started = Instant::now();
             let (batch, ended) = self.next_batch(stop)?;
             self.stats.source_time += started.elapsed();
-            let cut = Instant::now();
-            let processed = batch.is_some();
             if let Some(batch) = batch {
                 self.process(batch)?;
             }
@@ -574,7 +630,7 @@ impl JobRunner {
             {
                 self.end_epoch()?;
             }
-            if processed {
+            for cut in self.delivered.drain(..) {
                 self.stats.batch_latency.record(cut.elapsed());
             }
         }
@@ -585,6 +641,7 @@ impl JobRunner {
     /// exactly-once, the transaction with its offsets) on a thread of its
     /// own. Without checkpoints, only the flush and the sinks' commit.
     fn end_epoch(&mut self) -> Result<(), JobError> {
+        self.take_results(true)?;
         self.epoch_started = Instant::now();
         if !self.epoch_dirty {
             return Ok(());
@@ -613,7 +670,11 @@ impl JobRunner {
         let metadata = EpochMetadata {
             job: self.name.clone(),
             positions: positions.iter().map(SavedPosition::from).collect(),
-            operators: describe(&self.operators, &has_state),
+            operators: [
+                self.stateless_described.clone(),
+                describe(&self.operators, &has_state),
+            ]
+            .concat(),
         };
         let (number, writer) = checkpoints.next_epoch();
         let epoch = Epoch {
@@ -669,6 +730,9 @@ impl JobRunner {
     /// the last epoch's commit end (if it committed, the sinks commit it
     /// too, and it is where the job goes back to).
     fn drop_current_epoch(&mut self) {
+        if let Some(tasks) = self.tasks() {
+            tasks.discard();
+        }
         self.deferred.take();
         if let Err(error) = self.settle() {
             tracing::warn!(job = %self.name, "the last epoch did not commit: {error}");
@@ -692,6 +756,7 @@ impl JobRunner {
         let (mut rows, mut bytes) = (0usize, 0u64);
         let mut first_row_at: Option<Instant> = None;
         let ended = loop {
+            self.take_results(false)?;
             if rows >= self.trigger.max_rows
                 || bytes >= self.trigger.max_bytes
                 || first_row_at.is_some_and(|t| t.elapsed() >= self.trigger.max_interval)
@@ -699,7 +764,10 @@ impl JobRunner {
             {
                 break false;
             }
-            let max_wait = source_wait(first_row_at, self.trigger.max_interval);
+            let mut max_wait = source_wait(first_row_at, self.trigger.max_interval);
+            if self.tasks().is_some_and(|tasks| tasks.is_busy()) {
+                max_wait = max_wait.min(TASK_POLL);
+            }
             match self.source.next_chunk(
                 Room {
                     rows: self.trigger.max_rows - rows,
@@ -735,8 +803,58 @@ impl JobRunner {
         Ok((Some(batch), ended))
     }
 
-    /// Pass one batch through the operators and write the results.
+    /// Pass one batch through the stages: at once on this thread, or on
+    /// the next free task (taking results back, oldest first, until one
+    /// is free).
     fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
+        let cut = Instant::now();
+        loop {
+            let oldest = match &mut self.stateless {
+                Stateless::Tasks(tasks) if !tasks.has_room() => tasks.oldest(true),
+                _ => None,
+            };
+            match oldest {
+                Some(staged) => self.apply(staged?)?,
+                None => break,
+            }
+        }
+        match &mut self.stateless {
+            Stateless::Inline(stages) => {
+                let staged = stages.run(source_rows, cut)?;
+                self.apply(staged)
+            }
+            Stateless::Tasks(tasks) => tasks.send(source_rows, cut),
+        }
+    }
+
+    /// The tasks, if the job runs its stateless stages on tasks.
+    fn tasks(&mut self) -> Option<&mut Tasks> {
+        match &mut self.stateless {
+            Stateless::Tasks(tasks) => Some(tasks),
+            Stateless::Inline(_) => None,
+        }
+    }
+
+    /// Apply the tasks' results that are ready, in the order the batches
+    /// were cut; with `wait`, every batch out.
+    fn take_results(&mut self, wait: bool) -> Result<(), JobError> {
+        while let Some(staged) = self.tasks().and_then(|tasks| tasks.oldest(wait)) {
+            self.apply(staged?)?;
+        }
+        Ok(())
+    }
+
+    /// Set a batch's decode failures aside, pass it through the operators
+    /// that keep state, and write the results.
+    fn apply(&mut self, staged: Staged) -> Result<(), JobError> {
+        let Staged {
+            source_rows,
+            poison,
+            out: mut collected,
+            rows,
+            took,
+            cut,
+        } = staged;
         self.epoch_dirty = true;
         self.stats.batches += 1;
         if self.in_flight.is_some() {
@@ -745,39 +863,31 @@ impl JobRunner {
         self.stats.rows_in += source_rows.num_rows() as u64;
         let started = Instant::now();
         let poison_before: u64 = self.stats.poison.values().sum();
-        let mut batch = source_rows.clone();
-        if let Some(stage) = self.decode.as_mut() {
-            let decoded = stage.decode(&source_rows)?;
-            count_poison(&mut self.stats.poison, &decoded.poison);
-            if !decoded.poison.is_empty()
-                && let Rejections::Output(output) = self.rejections.clone()
-            {
-                let indices = arrow::array::UInt32Array::from(
-                    decoded.poison.iter().map(|p| p.row).collect::<Vec<_>>(),
-                );
-                let records = arrow::compute::take_record_batch(&source_rows, &indices)
-                    .map_err(|e| JobError::Batch(e.to_string()))?;
-                let causes: Vec<Cause> = decoded
-                    .poison
-                    .iter()
-                    .map(|p| Cause {
-                        kind: p.kind.name().to_owned(),
-                        message: p.message.clone(),
-                        operator: "decode".into(),
-                    })
-                    .collect();
-                let dead = dead_letters(&records, &causes, &self.name)?;
-                self.write_output("decode", &output, &dead)?;
-            }
-            batch = decoded.rows;
+        count_poison(&mut self.stats.poison, &poison);
+        if !poison.is_empty()
+            && let Rejections::Output(output) = self.rejections.clone()
+        {
+            let indices =
+                arrow::array::UInt32Array::from(poison.iter().map(|p| p.row).collect::<Vec<_>>());
+            let records = arrow::compute::take_record_batch(&source_rows, &indices)
+                .map_err(|e| JobError::Batch(e.to_string()))?;
+            let causes: Vec<Cause> = poison
+                .iter()
+                .map(|p| Cause {
+                    kind: p.kind.name().to_owned(),
+                    message: p.message.clone(),
+                    operator: "decode".into(),
+                })
+                .collect();
+            let dead = dead_letters(&records, &causes, &self.name)?;
+            self.write_output("decode", &output, &dead)?;
         }
-        let mut out = Collector::default();
-        let mut current = Some(batch);
+        let mut current = rows;
         for operator in &mut self.operators {
             let Some(batch) = current.take() else { break };
-            current = operator.process_batch(batch, &mut out)?;
+            current = operator.process_batch(batch, &mut collected)?;
         }
-        self.set_aside(&source_rows, out)?;
+        self.set_aside(&source_rows, collected)?;
         let poison_after: u64 = self.stats.poison.values().sum();
         if poison_after > poison_before {
             tracing::warn!(
@@ -786,7 +896,7 @@ impl JobRunner {
                 "rows that could not be decoded or were rejected"
             );
         }
-        self.stats.plugin_time += started.elapsed();
+        self.stats.plugin_time += took + started.elapsed();
         if let Some(batch) = current {
             self.write_sink(&batch)?;
         }
@@ -794,12 +904,14 @@ impl JobRunner {
             s.batches += 1;
             s.rows_in += source_rows.num_rows() as u64;
         });
+        self.delivered.push(cut);
         Ok(())
     }
 
     /// The input has ended: let every operator emit what it holds, each
     /// passing on through the operators after it.
     fn finish_operators(&mut self) -> Result<(), JobError> {
+        self.take_results(true)?;
         for index in 0..self.operators.len() {
             let mut out = Collector::default();
             let mut current = self.operators[index].on_watermark(i64::MAX, &mut out)?;

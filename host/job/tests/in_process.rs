@@ -489,18 +489,7 @@ impl Source for FailsAfter {
 
 /// Rows as sorted JSON lines, to compare outputs as multisets.
 fn lines(batches: &[RecordBatch]) -> Vec<String> {
-    let mut buffer = Vec::new();
-    let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
-    for batch in batches {
-        writer.write(batch).unwrap();
-    }
-    writer.finish().unwrap();
-    drop(writer);
-    let mut lines: Vec<String> = String::from_utf8(buffer)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let mut lines = lines_in_order(batches);
     lines.sort();
     lines
 }
@@ -614,17 +603,108 @@ fn stateless_nexmark_queries_give_the_same_rows_straight_checkpointed_and_restor
                 dir,
             );
             job.aggregate = None;
-            job.transforms = vec![sluice_config::PluginSpec {
-                name: "query".into(),
-                plugin: plugin.into(),
-                field: "transform[0].plugin".into(),
-                line: 1,
-                config: Vec::new(),
-                memory_limit: 64 << 20,
-                deadline: Duration::from_secs(10),
-            }];
+            job.transforms = vec![transform(plugin)];
             job
         });
+    }
+}
+
+/// A `[[transform]]` of `plugin` named `query`, with no config.
+fn transform(plugin: &str) -> sluice_config::PluginSpec {
+    sluice_config::PluginSpec {
+        name: "query".into(),
+        plugin: plugin.into(),
+        field: "transform[0].plugin".into(),
+        line: 1,
+        config: Vec::new(),
+        memory_limit: 64 << 20,
+        deadline: Duration::from_secs(10),
+    }
+}
+
+/// Rows as JSON lines, in the order the sink got them.
+fn lines_in_order(batches: &[RecordBatch]) -> Vec<String> {
+    let mut buffer = Vec::new();
+    let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
+    for batch in batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    String::from_utf8(buffer)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Golden runs: every window case (behind a stateless transform, which
+/// the tasks run) and every stateless Nexmark query give the same rows in
+/// the same order at parallelism 1, 2 and 3, late rows included.
+#[test]
+fn every_window_and_nexmark_case_gives_identical_output_at_any_parallelism() {
+    let window_cases = [
+        (
+            artifacts::NEXMARK_Q5,
+            "columns = [\"auction\"]\nwindow = { type = \"hopping\", size = \"2s\", slide = \"500ms\" }",
+        ),
+        (
+            artifacts::NEXMARK_Q7,
+            "window = { type = \"tumbling\", size = \"1s\" }",
+        ),
+        (
+            artifacts::NEXMARK_Q11,
+            "key = [\"bidder\"]\ncolumns = []\nwindow = { type = \"session\", gap = \"100ms\" }",
+        ),
+    ];
+    let mut cases: Vec<(String, Job)> = window_cases
+        .iter()
+        .map(|(plugin, aggregate)| {
+            let mut job = nexmark_job(plugin, aggregate, None);
+            job.transforms = vec![transform(artifacts::NEXMARK_Q0)];
+            (format!("{plugin} {aggregate}"), job)
+        })
+        .collect();
+    for plugin in [
+        artifacts::NEXMARK_Q0,
+        artifacts::NEXMARK_Q1,
+        artifacts::NEXMARK_Q2,
+    ] {
+        let mut job = nexmark_job(artifacts::NEXMARK_Q7, window_cases[1].1, None);
+        job.aggregate = None;
+        job.transforms = vec![transform(plugin)];
+        cases.push((plugin.to_owned(), job));
+    }
+    for (case, mut job) in cases {
+        let mut outputs = Vec::new();
+        for parallelism in [1, 2, 3] {
+            job.parallelism = parallelism;
+            let run = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
+            let batches = run.result.unwrap().batches;
+            outputs.push((
+                parallelism,
+                batches,
+                lines_in_order(&run.sink),
+                lines_in_order(&run.outputs["late"]),
+            ));
+        }
+        let (_, batches, sink, late) = &outputs[0];
+        assert!(*batches > 10, "{case}: too few batches to overlap");
+        assert!(!sink.is_empty(), "{case}: no results to compare");
+        for (parallelism, other_batches, other_sink, other_late) in &outputs[1..] {
+            assert_eq!(
+                other_batches, batches,
+                "{case} at parallelism {parallelism}"
+            );
+            assert!(
+                other_sink == sink,
+                "{case}: the sink differs at parallelism {parallelism}"
+            );
+            assert!(
+                other_late == late,
+                "{case}: late rows differ at parallelism {parallelism}"
+            );
+        }
     }
 }
 

@@ -187,6 +187,13 @@ pub trait Operator: Send + std::fmt::Debug {
     /// The digest of the plugin behind the operator.
     fn plugin_digest(&self) -> &str;
 
+    /// Whether each batch's result depends on that batch alone (no state,
+    /// no watermarks), so that copies of the operator may process batches
+    /// side by side.
+    fn is_stateless(&self) -> bool {
+        false
+    }
+
     /// Bytes of state held now (0 for a stateless operator).
     fn state_bytes(&self) -> usize {
         0

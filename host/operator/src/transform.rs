@@ -119,6 +119,10 @@ impl Operator for TransformOperator {
     fn plugin_digest(&self) -> &str {
         self.plugin.digest()
     }
+
+    fn is_stateless(&self) -> bool {
+        !self.plugin.is_stateful()
+    }
 }
 
 /// The error of a plugin that could not be loaded, naming it and its line.

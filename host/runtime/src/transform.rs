@@ -141,6 +141,12 @@ impl TransformPlugin {
         &self.core.digest
     }
 
+    /// Whether the plugin keeps state of its own (its `snapshot` export
+    /// answered with state when it was loaded).
+    pub fn is_stateful(&self) -> bool {
+        self.stateful
+    }
+
     /// Transform one batch. On a trap, an exceeded deadline or memory limit,
     /// the instance is discarded and the error names the plugin and the
     /// reason; the next call gets a fresh instance.

@@ -1,0 +1,212 @@
+//! The stages before anything that keeps state: decoding and the
+//! stateless transforms. Their result for a batch depends on that batch
+//! alone, so a job with `parallelism` N runs N copies of them on threads
+//! of their own, hands batches out in turn and takes the results back in
+//! the order the batches were cut: what comes after (stateful operators,
+//! sinks, checkpoints) sees exactly what one copy would have given.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use sluice_format::Poison;
+use sluice_operator::{Collector, Operator};
+
+use crate::JobError;
+use crate::decode::DecodeStage;
+
+/// Decoding and the stateless transforms, as one task runs them.
+#[derive(Debug)]
+pub(crate) struct StatelessStages {
+    pub(crate) decode: Option<DecodeStage>,
+    pub(crate) operators: Vec<Box<dyn Operator>>,
+}
+
+/// A batch through the stateless stages.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    /// The batch as the source gave it (dead letters are made from it).
+    pub(crate) source_rows: RecordBatch,
+    /// Source rows that could not be decoded.
+    pub(crate) poison: Vec<Poison>,
+    /// What the operators routed or rejected.
+    pub(crate) out: Collector,
+    /// The rows for the stages after these; `None` if an operator sent
+    /// nothing on.
+    pub(crate) rows: Option<RecordBatch>,
+    /// Time the stages took.
+    pub(crate) took: Duration,
+    /// When the batch was cut.
+    pub(crate) cut: Instant,
+}
+
+impl StatelessStages {
+    /// Decode `source_rows`, a batch cut at `cut`, and pass them through
+    /// the operators.
+    pub(crate) fn run(
+        &mut self,
+        source_rows: RecordBatch,
+        cut: Instant,
+    ) -> Result<Staged, JobError> {
+        let started = Instant::now();
+        let (batch, poison) = match self.decode.as_mut() {
+            Some(stage) => {
+                let decoded = stage.decode(&source_rows)?;
+                (decoded.rows, decoded.poison)
+            }
+            None => (source_rows.clone(), Vec::new()),
+        };
+        let mut out = Collector::default();
+        let mut rows = Some(batch);
+        for operator in &mut self.operators {
+            let Some(batch) = rows.take() else { break };
+            rows = operator.process_batch(batch, &mut out)?;
+        }
+        Ok(Staged {
+            source_rows,
+            poison,
+            out,
+            rows,
+            took: started.elapsed(),
+            cut,
+        })
+    }
+
+    /// Release what the operators hold.
+    fn close(&mut self) {
+        for operator in &mut self.operators {
+            if let Err(error) = operator.close() {
+                tracing::warn!(operator = operator.name(), "closing: {error}");
+            }
+        }
+    }
+}
+
+/// One task: a thread with its own copy of the stateless stages.
+#[derive(Debug)]
+struct Task {
+    batches: SyncSender<(RecordBatch, Instant)>,
+    results: Receiver<Result<Staged, JobError>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The tasks of a job, each with its own stages; batches go to them in
+/// turn, one each at most, and come back in the order they went.
+#[derive(Debug)]
+pub(crate) struct Tasks {
+    tasks: Vec<Task>,
+    /// The task the next batch goes to.
+    next: usize,
+    /// Tasks holding a batch, oldest first.
+    busy: VecDeque<usize>,
+}
+
+impl Tasks {
+    /// Start one task per copy of the stages.
+    pub(crate) fn start(job: &str, copies: Vec<StatelessStages>) -> Result<Self, JobError> {
+        let tasks = copies
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut stages)| {
+                let (batches, inbox) = sync_channel::<(RecordBatch, Instant)>(1);
+                let (outbox, results) = sync_channel(1);
+                let thread = std::thread::Builder::new()
+                    .name(format!("sluice-task-{index}"))
+                    .spawn(move || {
+                        for (batch, cut) in inbox {
+                            if outbox.send(stages.run(batch, cut)).is_err() {
+                                break;
+                            }
+                        }
+                        stages.close();
+                    })
+                    .map_err(|e| {
+                        JobError::Setup(format!("job `{job}`: starting task {index}: {e}"))
+                    })?;
+                Ok(Task {
+                    batches,
+                    results,
+                    thread: Some(thread),
+                })
+            })
+            .collect::<Result<Vec<_>, JobError>>()?;
+        Ok(Tasks {
+            tasks,
+            next: 0,
+            busy: VecDeque::new(),
+        })
+    }
+
+    /// Whether a task is free for another batch.
+    pub(crate) fn has_room(&self) -> bool {
+        self.busy.len() < self.tasks.len()
+    }
+
+    /// Whether batches are out with the tasks.
+    pub(crate) fn is_busy(&self) -> bool {
+        !self.busy.is_empty()
+    }
+
+    /// Hand `batch`, cut at `cut`, to the next task; there must be room.
+    pub(crate) fn send(&mut self, batch: RecordBatch, cut: Instant) -> Result<(), JobError> {
+        debug_assert!(self.has_room());
+        let index = self.next;
+        self.tasks[index]
+            .batches
+            .send((batch, cut))
+            .map_err(|_| task_lost(index))?;
+        self.busy.push_back(index);
+        self.next = (index + 1) % self.tasks.len();
+        Ok(())
+    }
+
+    /// The result of the oldest batch out, if it is ready (`wait`: once it
+    /// is); `None` when no batch is out or, without `wait`, it is not done.
+    pub(crate) fn oldest(&mut self, wait: bool) -> Option<Result<Staged, JobError>> {
+        let &index = self.busy.front()?;
+        let results = &self.tasks[index].results;
+        let result = if wait {
+            results.recv().map_err(|_| task_lost(index))
+        } else {
+            match results.try_recv() {
+                Ok(result) => Ok(result),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => Err(task_lost(index)),
+            }
+        };
+        self.busy.pop_front();
+        Some(result.and_then(|staged| staged))
+    }
+
+    /// Wait for every batch out and drop the results (after a failure).
+    pub(crate) fn discard(&mut self) {
+        while self.oldest(true).is_some() {}
+    }
+}
+
+impl Drop for Tasks {
+    /// Close every task's inbox; each closes its operators and ends.
+    fn drop(&mut self) {
+        self.discard();
+        let threads: Vec<_> = self
+            .tasks
+            .drain(..)
+            .filter_map(|task| {
+                drop(task.batches);
+                task.thread
+            })
+            .collect();
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::warn!("a task panicked while closing");
+            }
+        }
+    }
+}
+
+/// The error of a task whose thread is gone (it panicked).
+fn task_lost(index: usize) -> JobError {
+    JobError::Batch(format!("task {index} ended unexpectedly (it panicked)"))
+}
