@@ -299,23 +299,31 @@ const LATENCY_ROUNDS: usize = 5;
 /// the headline figures are the medians over the rounds.
 pub(crate) fn latency() -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let (mut relays, mut sluices) = (Vec::new(), Vec::new());
+    let (mut relays, mut inline, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=LATENCY_ROUNDS {
         let relay = measure_latency(|input, output, stop| {
             let (input, output) = (input.to_owned(), output.to_owned());
             Ok(std::thread::spawn(move || relay(&input, &output, &stop)))
         })?;
         relay.print(&format!("kafka-latency.round{round}.baseline_relay"));
-        let sluice = measure_latency(|input, output, stop| {
-            let pipeline = sluice_job(&runtime, &job_text(input, output, &redact(), false, "5ms"))?;
-            Ok(std::thread::spawn(move || {
-                pipeline.run(&stop)?;
-                Ok(())
-            }))
-        })?;
-        sluice.print(&format!("kafka-latency.round{round}"));
         relays.push(relay);
-        sluices.push(sluice);
+        // Parallelism 1 (every stage on the job's thread), then the
+        // default (the cores: the plugin on tasks).
+        for (name, job, runs) in [
+            ("parallelism_1", "[job]\nparallelism = 1\n", &mut inline),
+            ("parallelism_cores", "", &mut tasks),
+        ] {
+            let sluice = measure_latency(|input, output, stop| {
+                let text = format!("{job}{}", job_text(input, output, &redact(), false, "5ms"));
+                let pipeline = sluice_job(&runtime, &text)?;
+                Ok(std::thread::spawn(move || {
+                    pipeline.run(&stop)?;
+                    Ok(())
+                }))
+            })?;
+            sluice.print(&format!("kafka-latency.round{round}.{name}"));
+            runs.push(sluice);
+        }
     }
     let median = |runs: &[Latencies], pick: fn(&Latencies) -> f64| {
         let mut values: Vec<f64> = runs.iter().map(pick).collect();
@@ -324,7 +332,8 @@ pub(crate) fn latency() -> anyhow::Result<()> {
     };
     for (name, runs) in [
         ("kafka-latency.baseline_relay", &relays),
-        ("kafka-latency", &sluices),
+        ("kafka-latency.parallelism_1", &inline),
+        ("kafka-latency.parallelism_cores", &tasks),
     ] {
         println!(
             "{name}.p50: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
@@ -335,10 +344,16 @@ pub(crate) fn latency() -> anyhow::Result<()> {
             median(runs, |l| l.p99)
         );
     }
-    println!(
-        "kafka-latency.ratio_p99_over_baseline: {:.2} x (medians)",
-        median(&sluices, |l| l.p99) / median(&relays, |l| l.p99)
-    );
+    for (name, runs) in [("parallelism_1", &inline), ("parallelism_cores", &tasks)] {
+        println!(
+            "kafka-latency.{name}.p50_minus_baseline: {:.1} ms (medians)",
+            median(runs, |l| l.p50) - median(&relays, |l| l.p50)
+        );
+        println!(
+            "kafka-latency.{name}.ratio_p99_over_baseline: {:.2} x (medians)",
+            median(runs, |l| l.p99) / median(&relays, |l| l.p99)
+        );
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{ColumnType, DeclaredColumn, FileFormat, FileSource};
 
+use crate::read_ahead::ReadAhead;
 use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 /// Rows read to infer a schema when none is declared.
@@ -83,10 +84,13 @@ impl FileReader {
                     .map_err(|e| read_error(e.to_string()))?,
             ),
         };
+        // Parse the next chunk while the job works on this one.
+        let batches = ReadAhead::start("sluice-file", 1, batches)
+            .map_err(|e| read_error(format!("starting its reader thread: {e}")))?;
         Ok(FileReader {
             what,
             schema,
-            batches,
+            batches: Box::new(batches),
             rows: 0,
             pending: None,
         })

@@ -10,6 +10,7 @@ mod directory;
 mod file;
 mod memory;
 mod nexmark;
+mod read_ahead;
 
 use std::time::Duration;
 
