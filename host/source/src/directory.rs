@@ -28,8 +28,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_config::{DirectoryFormat, DirectorySource};
 
-use self::files::{Cursor, FileFormat, SchemaOrigin, infer_csv, infer_jsonl, parquet_schema};
+use self::files::{FileFormat, SchemaOrigin, infer_csv, infer_jsonl, parquet_schema};
 use crate::file::declared_schema;
+use crate::read_ahead::ReadAhead;
 use crate::{Chunk, Position, Room, Source, SourceError};
 
 /// Rows read to infer a schema when none is declared.
@@ -106,7 +107,8 @@ struct Reading {
     path: PathBuf,
     /// Rows handed out.
     rows: u64,
-    cursor: Cursor,
+    /// The file's batches, decoded on a thread of their own a batch ahead.
+    batches: ReadAhead<Result<RecordBatch, String>>,
     /// The rest of a batch that did not fit in a chunk.
     pending: Option<RecordBatch>,
 }
@@ -224,13 +226,17 @@ impl DirectoryReader {
             return Ok(());
         };
         let path = self.dir.join(&name);
-        match self.format.open(&path, start) {
-            Ok(cursor) => {
+        let opened = self.format.open(&path, start).and_then(|cursor| {
+            ReadAhead::start("sluice-dir", 1, cursor.into_batches())
+                .map_err(|e| format!("starting its reader thread: {e}"))
+        });
+        match opened {
+            Ok(batches) => {
                 self.reading = Some(Reading {
                     name,
                     path,
                     rows: start,
-                    cursor,
+                    batches,
                     pending: None,
                 });
                 Ok(())
@@ -265,7 +271,7 @@ impl Reading {
         loop {
             let (batch, sliced) = match self.pending.take() {
                 Some(rest) => (rest, true),
-                None => match self.cursor.next_batch()? {
+                None => match self.batches.next().transpose()? {
                     Some(batch) => (batch, false),
                     None => return Ok(None),
                 },

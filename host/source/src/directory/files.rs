@@ -83,12 +83,27 @@ impl FileFormat {
 
 impl Cursor {
     /// The next batch of rows; `None` at the end of the file.
-    pub(super) fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
         match self {
             Cursor::Jsonl(jsonl) => jsonl.next_batch(),
             Cursor::Csv(csv) => csv.next().transpose().map_err(|e| e.to_string()),
             Cursor::Parquet(parquet) => parquet.next_batch(),
         }
+    }
+
+    /// The file's batches from here on, ending after the first error.
+    pub(super) fn into_batches(
+        mut self,
+    ) -> impl Iterator<Item = Result<RecordBatch, String>> + Send + 'static {
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let next = self.next_batch().transpose();
+            failed = matches!(next, Some(Err(_)));
+            next
+        })
     }
 }
 
