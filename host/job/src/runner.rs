@@ -27,7 +27,7 @@ use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
 use crate::handle::{JobState, JobStatus};
-use crate::stages::{Staged, StatelessStages, Tasks};
+use crate::stages::{Staged, StatelessStages, Tasks, close_all, through};
 use crate::{DEAD_LETTER_OUTPUT, JobError};
 
 /// How long the source may wait for the first row of a batch: a stop is
@@ -585,11 +585,7 @@ impl JobRunner {
             Stateless::Inline(stages) => stages.operators.as_mut_slice(),
             Stateless::Tasks(_) => &mut [],
         };
-        for operator in inline.iter_mut().chain(&mut self.operators) {
-            if let Err(error) = operator.close() {
-                tracing::warn!(operator = operator.name(), "closing: {error}");
-            }
-        }
+        close_all(inline.iter_mut().chain(&mut self.operators));
         result
     }
 
@@ -808,15 +804,12 @@ impl JobRunner {
     /// is free).
     fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
         let cut = Instant::now();
-        loop {
-            let oldest = match &mut self.stateless {
-                Stateless::Tasks(tasks) if !tasks.has_room() => tasks.oldest(true),
-                _ => None,
-            };
-            match oldest {
-                Some(staged) => self.apply(staged?)?,
-                None => break,
-            }
+        // Every task holds a batch: the oldest one's result frees its task.
+        if let Stateless::Tasks(tasks) = &mut self.stateless
+            && !tasks.has_room()
+            && let Some(staged) = tasks.oldest(true)
+        {
+            self.apply(staged?)?;
         }
         match &mut self.stateless {
             Stateless::Inline(stages) => {
@@ -882,11 +875,7 @@ impl JobRunner {
             let dead = dead_letters(&records, &causes, &self.name)?;
             self.write_output("decode", &output, &dead)?;
         }
-        let mut current = rows;
-        for operator in &mut self.operators {
-            let Some(batch) = current.take() else { break };
-            current = operator.process_batch(batch, &mut collected)?;
-        }
+        let current = through(&mut self.operators, rows, &mut collected)?;
         self.set_aside(&source_rows, collected)?;
         let poison_after: u64 = self.stats.poison.values().sum();
         if poison_after > poison_before {
@@ -914,11 +903,8 @@ impl JobRunner {
         self.take_results(true)?;
         for index in 0..self.operators.len() {
             let mut out = Collector::default();
-            let mut current = self.operators[index].on_watermark(i64::MAX, &mut out)?;
-            for operator in &mut self.operators[index + 1..] {
-                let Some(batch) = current.take() else { break };
-                current = operator.process_batch(batch, &mut out)?;
-            }
+            let emitted = self.operators[index].on_watermark(i64::MAX, &mut out)?;
+            let current = through(&mut self.operators[index + 1..], emitted, &mut out)?;
             let empty = RecordBatch::new_empty(self.source.schema());
             self.set_aside(&empty, out)?;
             if let Some(batch) = current {

@@ -59,11 +59,7 @@ impl StatelessStages {
             None => (source_rows.clone(), Vec::new()),
         };
         let mut out = Collector::default();
-        let mut rows = Some(batch);
-        for operator in &mut self.operators {
-            let Some(batch) = rows.take() else { break };
-            rows = operator.process_batch(batch, &mut out)?;
-        }
+        let rows = through(&mut self.operators, Some(batch), &mut out)?;
         Ok(Staged {
             source_rows,
             poison,
@@ -73,13 +69,27 @@ impl StatelessStages {
             cut,
         })
     }
+}
 
-    /// Release what the operators hold.
-    fn close(&mut self) {
-        for operator in &mut self.operators {
-            if let Err(error) = operator.close() {
-                tracing::warn!(operator = operator.name(), "closing: {error}");
-            }
+/// Pass `rows` through `operators` in order, until one sends nothing on.
+pub(crate) fn through(
+    operators: &mut [Box<dyn Operator>],
+    mut rows: Option<RecordBatch>,
+    out: &mut Collector,
+) -> Result<Option<RecordBatch>, JobError> {
+    for operator in operators {
+        let Some(batch) = rows.take() else { break };
+        rows = operator.process_batch(batch, out)?;
+    }
+    Ok(rows)
+}
+
+/// Let every one of `operators` release what it holds; a failure is
+/// logged, and the others are closed all the same.
+pub(crate) fn close_all<'a>(operators: impl IntoIterator<Item = &'a mut Box<dyn Operator>>) {
+    for operator in operators {
+        if let Err(error) = operator.close() {
+            tracing::warn!(operator = operator.name(), "closing: {error}");
         }
     }
 }
@@ -120,7 +130,7 @@ impl Tasks {
                                 break;
                             }
                         }
-                        stages.close();
+                        close_all(&mut stages.operators);
                     })
                     .map_err(|e| {
                         JobError::Setup(format!("job `{job}`: starting task {index}: {e}"))

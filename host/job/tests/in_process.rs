@@ -565,47 +565,53 @@ fn three_ways(case: &str, job_at: impl Fn(Option<&Path>) -> Job) {
     assert_eq!(lines(&got), want, "{case}: failed and restored");
 }
 
-/// Every window case: the windowed Nexmark queries.
+/// Every window case: the windowed Nexmark queries, as (aggregate
+/// plugin, the rest of its `[aggregate]` section).
+const WINDOW_CASES: [(&str, &str); 3] = [
+    (
+        artifacts::NEXMARK_Q5,
+        "columns = [\"auction\"]\nwindow = { type = \"hopping\", size = \"2s\", slide = \"500ms\" }",
+    ),
+    (
+        artifacts::NEXMARK_Q7,
+        "window = { type = \"tumbling\", size = \"1s\" }",
+    ),
+    (
+        artifacts::NEXMARK_Q11,
+        "key = [\"bidder\"]\ncolumns = []\nwindow = { type = \"session\", gap = \"100ms\" }",
+    ),
+];
+
+/// The stateless Nexmark queries (q0 pass-through, q1 currency, q2
+/// selection).
+const STATELESS_QUERIES: [&str; 3] = [
+    artifacts::NEXMARK_Q0,
+    artifacts::NEXMARK_Q1,
+    artifacts::NEXMARK_Q2,
+];
+
+/// The Nexmark job with the stateless query `plugin` as its one
+/// transform and no aggregate.
+fn stateless_job(plugin: &str, checkpoint: Option<&Path>) -> Job {
+    let (aggregate, window) = WINDOW_CASES[1];
+    let mut job = nexmark_job(aggregate, window, checkpoint);
+    job.aggregate = None;
+    job.transforms = vec![transform(plugin)];
+    job
+}
+
 #[test]
 fn window_queries_give_the_same_rows_straight_checkpointed_and_restored() {
-    let cases = [
-        (
-            artifacts::NEXMARK_Q5,
-            "columns = [\"auction\"]\nwindow = { type = \"hopping\", size = \"2s\", slide = \"500ms\" }",
-        ),
-        (
-            artifacts::NEXMARK_Q7,
-            "window = { type = \"tumbling\", size = \"1s\" }",
-        ),
-        (
-            artifacts::NEXMARK_Q11,
-            "key = [\"bidder\"]\ncolumns = []\nwindow = { type = \"session\", gap = \"100ms\" }",
-        ),
-    ];
-    for (plugin, aggregate) in cases {
+    for (plugin, aggregate) in WINDOW_CASES {
         three_ways(aggregate, |dir| nexmark_job(plugin, aggregate, dir));
     }
 }
 
-/// The stateless Nexmark queries (q0 pass-through, q1 currency, q2
-/// selection), as transforms.
+/// The stateless queries, as transforms.
 #[test]
 fn stateless_nexmark_queries_give_the_same_rows_straight_checkpointed_and_restored() {
-    for plugin in [
-        artifacts::NEXMARK_Q0,
-        artifacts::NEXMARK_Q1,
-        artifacts::NEXMARK_Q2,
-    ] {
-        three_ways(plugin, |dir| {
-            let mut job = nexmark_job(
-                artifacts::NEXMARK_Q7,
-                "window = { type = \"tumbling\", size = \"1s\" }",
-                dir,
-            );
-            job.aggregate = None;
-            job.transforms = vec![transform(plugin)];
-            job
-        });
+    for plugin in STATELESS_QUERIES {
+        three_ways(plugin, |dir| stateless_job(plugin, dir));
     }
 }
 
@@ -643,21 +649,7 @@ fn lines_in_order(batches: &[RecordBatch]) -> Vec<String> {
 /// the same order at parallelism 1, 2 and 3, late rows included.
 #[test]
 fn every_window_and_nexmark_case_gives_identical_output_at_any_parallelism() {
-    let window_cases = [
-        (
-            artifacts::NEXMARK_Q5,
-            "columns = [\"auction\"]\nwindow = { type = \"hopping\", size = \"2s\", slide = \"500ms\" }",
-        ),
-        (
-            artifacts::NEXMARK_Q7,
-            "window = { type = \"tumbling\", size = \"1s\" }",
-        ),
-        (
-            artifacts::NEXMARK_Q11,
-            "key = [\"bidder\"]\ncolumns = []\nwindow = { type = \"session\", gap = \"100ms\" }",
-        ),
-    ];
-    let mut cases: Vec<(String, Job)> = window_cases
+    let mut cases: Vec<(String, Job)> = WINDOW_CASES
         .iter()
         .map(|(plugin, aggregate)| {
             let mut job = nexmark_job(plugin, aggregate, None);
@@ -665,16 +657,11 @@ fn every_window_and_nexmark_case_gives_identical_output_at_any_parallelism() {
             (format!("{plugin} {aggregate}"), job)
         })
         .collect();
-    for plugin in [
-        artifacts::NEXMARK_Q0,
-        artifacts::NEXMARK_Q1,
-        artifacts::NEXMARK_Q2,
-    ] {
-        let mut job = nexmark_job(artifacts::NEXMARK_Q7, window_cases[1].1, None);
-        job.aggregate = None;
-        job.transforms = vec![transform(plugin)];
-        cases.push((plugin.to_owned(), job));
-    }
+    cases.extend(
+        STATELESS_QUERIES
+            .iter()
+            .map(|plugin| ((*plugin).to_owned(), stateless_job(plugin, None))),
+    );
     for (case, mut job) in cases {
         let mut outputs = Vec::new();
         for parallelism in [1, 2, 3] {
