@@ -2,6 +2,7 @@
 //! `SLUICE_BENCH_KAFKA` (default 127.0.0.1:9092, noida-db from
 //! `scripts/services start`). Every figure of a run uses the same broker.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,10 +69,15 @@ pub(crate) fn topic(name: &str) -> BenchTopic {
 }
 
 fn producer() -> anyhow::Result<BaseProducer> {
+    lingering_producer(5)
+}
+
+/// An idempotent producer that waits `linger_ms` to fill a request.
+fn lingering_producer(linger_ms: u32) -> anyhow::Result<BaseProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", broker())
         .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+        .set("linger.ms", linger_ms.to_string())
         .create()?)
 }
 
@@ -208,16 +214,10 @@ fn raw_consume_produce(input: &str, output: &str) -> anyhow::Result<()> {
 }
 
 /// The TOML of a Sluice job from `input` to `output` through `transform`.
-fn job_text(
-    input: &str,
-    output: &str,
-    transform: &str,
-    available_now: bool,
-    max_interval: &str,
-) -> String {
+fn job_text(input: &str, output: &str, transform: &str, trigger: &str) -> String {
     format!(
         "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, subscribe = {input:?}, startingOffsets = \"earliest\" }}\n\n\
-         [trigger]\nmax_rows = 10000\nmax_interval = {max_interval:?}\navailable_now = {available_now}\n\n{transform}\n\
+         [trigger]\nmax_rows = 10000\n{trigger}\n{transform}\n\
          [sink]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = {b:?}, topic = {output:?} }}\n",
         b = broker()
     )
@@ -254,7 +254,15 @@ pub(crate) fn throughput() -> anyhow::Result<()> {
     let b = rate(|| raw_consume_produce(&input, &topic("raw-out")))?;
     let run = |transform: String| -> anyhow::Result<f64> {
         let output = topic("sluice-out");
-        let pipeline = sluice_job(&runtime, &job_text(&input, &output, &transform, true, "1s"))?;
+        let pipeline = sluice_job(
+            &runtime,
+            &job_text(
+                &input,
+                &output,
+                &transform,
+                "max_interval = \"1s\"\navailable_now = true\n",
+            ),
+        )?;
         let mut stats = None;
         let r = rate(|| {
             stats = Some(pipeline.run(&AtomicBool::new(false))?);
@@ -291,38 +299,53 @@ const LATENCY_SECONDS: u64 = 6;
 const LATENCY_ROUNDS: usize = 5;
 
 /// `kafka-latency`: p50 and p99 from produce to arrival in the output
-/// topic, at a fixed input rate, through a Sluice job with pii-redact, and,
-/// as the baseline in the same run, through a plain rdkafka relay (consume
-/// and produce again) on the same broker. Each round starts once probe
-/// records have come through the path, and its first second is warm-up,
-/// reported apart from the percentiles. Each round is printed;
-/// the headline figures are the medians over the rounds.
+/// topic, at a fixed input rate, through Sluice jobs with pii-redact and,
+/// as their baselines in the same run, through plain rdkafka relays
+/// (consume and produce again) on the same broker. Micro-batch jobs (a
+/// batch every 5 ms; librdkafka's 5 ms linger) are measured against a
+/// relay with that linger; real-time jobs (`real_time = true`: a batch as
+/// soon as records arrive; no linger) against a relay without linger.
+/// Each round starts once probe records have come through the path, and
+/// its first second is warm-up, reported apart from the percentiles. Each
+/// round is printed; the headline figures are the medians over the rounds.
 pub(crate) fn latency() -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let (mut relays, mut inline, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+    // (mode, the relay's linger in ms, the job's trigger settings).
+    let modes: [(&str, u32, &str); 2] = [
+        ("micro_batch", 5, "max_interval = \"5ms\"\n"),
+        ("real_time", 0, "real_time = true\n"),
+    ];
+    // Parallelism 1 (every stage on the job's thread), then the default
+    // (the cores: the plugin on tasks).
+    let parallelisms = [
+        ("parallelism_1", "[job]\nparallelism = 1\n"),
+        ("parallelism_cores", ""),
+    ];
+    let mut runs: BTreeMap<String, Vec<Latencies>> = BTreeMap::new();
     for round in 1..=LATENCY_ROUNDS {
-        let relay = measure_latency(|input, output, stop| {
-            let (input, output) = (input.to_owned(), output.to_owned());
-            Ok(std::thread::spawn(move || relay(&input, &output, &stop)))
-        })?;
-        relay.print(&format!("kafka-latency.round{round}.baseline_relay"));
-        relays.push(relay);
-        // Parallelism 1 (every stage on the job's thread), then the
-        // default (the cores: the plugin on tasks).
-        for (name, job, runs) in [
-            ("parallelism_1", "[job]\nparallelism = 1\n", &mut inline),
-            ("parallelism_cores", "", &mut tasks),
-        ] {
-            let sluice = measure_latency(|input, output, stop| {
-                let text = format!("{job}{}", job_text(input, output, &redact(), false, "5ms"));
-                let pipeline = sluice_job(&runtime, &text)?;
+        for (mode, linger_ms, trigger) in modes {
+            let relay = measure_latency(|input, output, stop| {
+                let (input, output) = (input.to_owned(), output.to_owned());
                 Ok(std::thread::spawn(move || {
-                    pipeline.run(&stop)?;
-                    Ok(())
+                    relay(&input, &output, linger_ms, &stop)
                 }))
             })?;
-            sluice.print(&format!("kafka-latency.round{round}.{name}"));
-            runs.push(sluice);
+            let name = format!("{mode}.baseline_relay");
+            relay.print(&format!("kafka-latency.round{round}.{name}"));
+            runs.entry(name).or_default().push(relay);
+            for (parallelism, job) in parallelisms {
+                let sluice = measure_latency(|input, output, stop| {
+                    let text = format!("{job}{}", job_text(input, output, &redact(), trigger));
+                    let pipeline = sluice_job(&runtime, &text)?;
+                    Ok(std::thread::spawn(move || {
+                        pipeline.run(&stop)?;
+                        Ok(())
+                    }))
+                })?;
+                let name = format!("{mode}.{parallelism}");
+                sluice.print(&format!("kafka-latency.round{round}.{name}"));
+                runs.entry(name).or_default().push(sluice);
+            }
         }
     }
     let median = |runs: &[Latencies], pick: fn(&Latencies) -> f64| {
@@ -330,38 +353,39 @@ pub(crate) fn latency() -> anyhow::Result<()> {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    for (name, runs) in [
-        ("kafka-latency.baseline_relay", &relays),
-        ("kafka-latency.parallelism_1", &inline),
-        ("kafka-latency.parallelism_cores", &tasks),
-    ] {
+    for (name, runs) in &runs {
         println!(
-            "{name}.p50: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
+            "kafka-latency.{name}.p50: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
             median(runs, |l| l.p50)
         );
         println!(
-            "{name}.p99: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
+            "kafka-latency.{name}.p99: {:.1} ms (median of {LATENCY_ROUNDS} rounds)",
             median(runs, |l| l.p99)
         );
     }
-    for (name, runs) in [("parallelism_1", &inline), ("parallelism_cores", &tasks)] {
-        println!(
-            "kafka-latency.{name}.p50_minus_baseline: {:.1} ms (medians)",
-            median(runs, |l| l.p50) - median(&relays, |l| l.p50)
-        );
-        println!(
-            "kafka-latency.{name}.ratio_p99_over_baseline: {:.2} x (medians)",
-            median(runs, |l| l.p99) / median(&relays, |l| l.p99)
-        );
+    for (mode, _, _) in modes {
+        let relays = &runs[&format!("{mode}.baseline_relay")];
+        for (parallelism, _) in parallelisms {
+            let sluice = &runs[&format!("{mode}.{parallelism}")];
+            println!(
+                "kafka-latency.{mode}.{parallelism}.p50_minus_baseline: {:.1} ms (medians)",
+                median(sluice, |l| l.p50) - median(relays, |l| l.p50)
+            );
+            println!(
+                "kafka-latency.{mode}.{parallelism}.ratio_p99_over_baseline: {:.2} x (medians)",
+                median(sluice, |l| l.p99) / median(relays, |l| l.p99)
+            );
+        }
     }
     Ok(())
 }
 
 /// Consume `input` from the start and produce every record again to
-/// `output`, same partition, until `stop`.
-fn relay(input: &str, output: &str, stop: &AtomicBool) -> anyhow::Result<()> {
+/// `output`, same partition, with a producer that lingers `linger_ms`,
+/// until `stop`.
+fn relay(input: &str, output: &str, linger_ms: u32, stop: &AtomicBool) -> anyhow::Result<()> {
     let consumer = consumer(input)?;
-    let producer = producer()?;
+    let producer = lingering_producer(linger_ms)?;
     while !stop.load(Ordering::Relaxed) {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let message = message?;

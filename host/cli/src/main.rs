@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ use sluice_job::{JobError, JobHandle, JobRunner, Plan, RunOptions};
 use sluice_kafka::KafkaError;
 use sluice_plugin_build::Language;
 use sluice_runtime::{Runtime, RuntimeConfig, WASMTIME_VERSION, WIT_VERSION};
+use sluice_server::{HostConfig, Server, new_token};
 
 /// `sluice --version`: the release, the plugin contract it speaks and the
 /// wasmtime that runs plugins.
@@ -64,6 +66,21 @@ enum Command {
     /// Make and build plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run many tenants' jobs in one process, behind an admin HTTP API.
+    Serve {
+        /// The host file: where the API listens, the host's state
+        /// directory, and the tenants.
+        #[arg(long)]
+        config: PathBuf,
+        /// Private directory of compiled plugins, so a restart does not
+        /// recompile [default: the user's cache directory, e.g.
+        /// ~/.cache/sluice/plugins].
+        #[arg(long, env = "SLUICE_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Print a new API token for a tenant, and the SHA-256 that the host
+    /// file lists for it.
+    Token,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +137,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", wasm.display());
             Ok(())
         }
+        Command::Serve { config, cache_dir } => {
+            let stop = stop_on_signals()?;
+            let config = HostConfig::load(&config)?;
+            let server = Server::start(&config, runtime(cache_dir)?)?;
+            println!("serving the admin API on http://{}", server.address());
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            tracing::info!("stopping every job at a batch boundary");
+            Ok(server.shut_down()?)
+        }
+        Command::Token => {
+            let (token, hash) = new_token()?;
+            println!("token:        {token}");
+            println!("token_sha256: {hash}");
+            Ok(())
+        }
         Command::Check { job, cache_dir } => {
             let job = Job::load(&job)?;
             let plan = Plan::of(&job, &runtime(cache_dir)?)
@@ -138,7 +172,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = stop_on_signals()?;
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
-            let options = RunOptions { from_scratch, stop };
+            let options = RunOptions {
+                from_scratch,
+                stop,
+                allowed_topics: None,
+            };
             let runner = match JobRunner::build(&job, &runtime, options) {
                 Ok(runner) => runner,
                 Err(JobError::Kafka(KafkaError::Stopped)) => {

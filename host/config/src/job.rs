@@ -337,6 +337,14 @@ pub struct Trigger {
     /// (Spark's `Trigger.AvailableNow`).
     #[serde(default)]
     pub available_now: bool,
+    /// Process records as soon as they arrive (Spark's real-time mode):
+    /// a batch is cut as soon as the source has handed over what it
+    /// holds, without waiting for more, and Kafka sinks send each record
+    /// at once (`linger.ms` 0 unless the sink sets it). Checkpoints keep
+    /// their own `[checkpoint] interval`. Not with `max_interval` or
+    /// `available_now`.
+    #[serde(default)]
+    pub real_time: bool,
 }
 
 impl Trigger {
@@ -362,6 +370,7 @@ impl Default for Trigger {
             max_bytes: Self::default_max_bytes(),
             max_interval: Self::default_max_interval(),
             available_now: false,
+            real_time: false,
         }
     }
 }
@@ -757,6 +766,24 @@ pub struct PluginSpec {
     pub deadline: Duration,
 }
 
+/// How a job's `plugin` fields find their components.
+pub enum PluginFiles<'a> {
+    /// Paths, relative to the job file (`sluice run`).
+    Paths,
+    /// Names a lookup turns into a component file, or into why it cannot
+    /// (`sluice serve`: digests of uploaded plugins).
+    Lookup(&'a dyn Fn(&str) -> Result<PathBuf, String>),
+}
+
+impl std::fmt::Debug for PluginFiles<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginFiles::Paths => "Paths",
+            PluginFiles::Lookup(_) => "Lookup",
+        })
+    }
+}
+
 /// A Sluice job file (`sluice run JOB.toml`): where rows come from, the
 /// Wasm plugins they pass through, and where they go.
 #[derive(Deserialize, JsonSchema)]
@@ -933,6 +960,16 @@ impl Job {
 
     /// Validate the job file `text`, read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Job, ConfigError> {
+        Job::parse_with(path, text, PluginFiles::Paths)
+    }
+
+    /// Like [`Job::parse`], with the job's `plugin` fields found as
+    /// `plugins` says.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        plugins: PluginFiles<'_>,
+    ) -> Result<Job, ConfigError> {
         let raw: RawJob = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
@@ -948,14 +985,22 @@ impl Job {
 
         let plugin_spec = |t: RawTransform, field: String| {
             let span = t.plugin.span();
-            let plugin = base.join(t.plugin.into_inner());
-            if !plugin.is_file() {
-                return Err(invalid(
-                    span.start,
-                    field,
-                    format!("no plugin file at {}", plugin.display()),
-                ));
-            }
+            let named = t.plugin.into_inner();
+            let plugin = match &plugins {
+                PluginFiles::Paths => {
+                    let plugin = base.join(named);
+                    if !plugin.is_file() {
+                        return Err(invalid(
+                            span.start,
+                            field,
+                            format!("no plugin file at {}", plugin.display()),
+                        ));
+                    }
+                    plugin
+                }
+                PluginFiles::Lookup(find) => find(&named.to_string_lossy())
+                    .map_err(|why| invalid(span.start, field.clone(), why))?,
+            };
             let name = t.name.unwrap_or_else(|| {
                 plugin
                     .file_stem()
@@ -1086,6 +1131,32 @@ impl Job {
                 "trigger.max_bytes".into(),
                 "at most 1 GiB: an Arrow binary or string column holds at most 2 GiB".into(),
             ));
+        }
+        if trigger.real_time {
+            let given = |key: &str| {
+                toml::from_str::<toml::Table>(text)
+                    .ok()
+                    .and_then(|table| table.get("trigger")?.get(key).cloned())
+                    .is_some()
+            };
+            let clash = if trigger.available_now {
+                Some(("available_now", "a real-time job runs until it is stopped"))
+            } else if given("max_interval") {
+                Some((
+                    "max_interval",
+                    "a real-time job cuts a batch as soon as the source has rows",
+                ))
+            } else {
+                None
+            };
+            if let Some((key, why)) = clash {
+                let offset = text.find(key).unwrap_or(0);
+                return Err(invalid(
+                    offset,
+                    format!("trigger.{key}"),
+                    format!("not with real_time = true: {why}"),
+                ));
+            }
         }
         let checkpoint = match raw.checkpoint {
             Some(c) if c.keep < 2 => {
@@ -1230,6 +1301,22 @@ type = "console"
     }
 
     #[test]
+    fn real_time_is_refused_with_a_batch_interval_or_available_now() {
+        let text = format!("{SOURCE}\n[trigger]\nreal_time = true\n");
+        assert!(parse(&text).unwrap().trigger.real_time);
+        for (extra, key) in [
+            ("max_interval = \"5ms\"", "trigger.max_interval"),
+            ("available_now = true", "trigger.available_now"),
+        ] {
+            let text = format!("{SOURCE}\n[trigger]\nreal_time = true\n{extra}\n");
+            let message = parse(&text).unwrap_err().to_string();
+            assert!(message.contains(key), "{message}");
+            assert!(message.contains("not with real_time = true"), "{message}");
+            assert!(message.contains("line 11"), "{message}");
+        }
+    }
+
+    #[test]
     fn a_batch_byte_limit_past_what_an_arrow_column_holds_is_refused() {
         let text = format!("{SOURCE}\n[trigger]\nmax_bytes = \"4 GiB\"\n");
         let message = parse(&text).unwrap_err().to_string();
@@ -1237,6 +1324,35 @@ type = "console"
         assert!(message.contains("at most 1 GiB"), "{message}");
         let text = format!("{SOURCE}\n[trigger]\nmax_bytes = \"1 GiB\"\n");
         assert_eq!(parse(&text).unwrap().trigger.max_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn a_lookup_finds_plugins_or_says_why_not_at_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = dir.path().join("abc.wasm");
+        std::fs::write(&stored, b"").unwrap();
+        let find = |name: &str| match name {
+            "sha256:abc" => Ok(stored.clone()),
+            other => Err(format!("{other} is not uploaded")),
+        };
+        let text = format!("{SOURCE}\n[[transform]]\nplugin = \"sha256:abc\"\n");
+        let job = Job::parse_with(
+            Path::new("/elsewhere/job.toml"),
+            &text,
+            PluginFiles::Lookup(&find),
+        )
+        .unwrap();
+        assert_eq!(job.transforms[0].plugin, stored);
+        let text = format!("{SOURCE}\n[[transform]]\nplugin = \"sha256:def\"\n");
+        let message = Job::parse_with(
+            Path::new("/elsewhere/job.toml"),
+            &text,
+            PluginFiles::Lookup(&find),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("transform[0].plugin"), "{message}");
+        assert!(message.contains("sha256:def is not uploaded"), "{message}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub use job::{
     DeclaredColumn, DecodeConfig, DecodeFormat, Delivery, DirectoryFormat, DirectorySource,
     EmitConfig, EncodeConfig, EncodeFormat, FileFormat, FileSink, FileSource, Generator, Job,
     KafkaSink, KafkaSource, NexmarkSource, NexmarkTable, OnError, ParquetCompression, ParquetSink,
-    PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
+    PluginFiles, PluginSpec, SinkSpec, SourceSpec, Trigger, WindowConfig,
 };
 
 use std::path::PathBuf;

@@ -2,10 +2,12 @@
 //! taken at a batch boundary, a thread of its own writes the checkpoint
 //! (files, then manifest) and then, exactly-once into Kafka, commits the
 //! epoch's transaction with its offsets. The job meanwhile runs the next
-//! epoch's batches; what they write is held back ([`Deferred`]) until the
-//! commit is done, since nothing of the next epoch may reach a sink before
-//! the last one commits (a Kafka producer has one transaction at a time,
-//! and the file sink makes visible what it holds at a commit).
+//! epoch's batches; what they write to a sink that waits for commits is
+//! held back ([`Deferred`]) until the commit is done, since nothing of the
+//! next epoch may reach such a sink before the last one commits (a Kafka
+//! producer has one transaction at a time, and the file sink makes visible
+//! what it holds at a commit). A sink whose rows are visible at once (an
+//! idempotent Kafka producer) gets them at once.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};

@@ -41,8 +41,13 @@ impl Plan {
     pub fn of(job: &Job, runtime: &Runtime) -> Result<Plan, JobError> {
         let mut stages = vec![("source", source(&job.source))];
         let trigger = job.trigger;
-        stages.push((
-            "trigger",
+        let cut = if trigger.real_time {
+            format!(
+                "real time: a batch as soon as the source has rows, at most {} rows or {}; Kafka sinks send each record at once",
+                trigger.max_rows,
+                bytes(trigger.max_bytes),
+            )
+        } else {
             format!(
                 "a batch at {} rows, {} or {}, whichever comes first{}",
                 trigger.max_rows,
@@ -53,8 +58,9 @@ impl Plan {
                 } else {
                     ""
                 }
-            ),
-        ));
+            )
+        };
+        stages.push(("trigger", cut));
         if let Some(decode) = &job.decode {
             stages.push(("decode", decoding(decode)));
         }

@@ -11,7 +11,7 @@ use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use sluice_config::{Delivery, Job, OnError, SinkSpec, SourceSpec, Trigger};
-use sluice_kafka::{KafkaSink, KafkaSource, Transactions, epoch_of_metadata};
+use sluice_kafka::{KafkaSink, KafkaSource, Transactions, epoch_of_metadata, sending_at_once};
 use sluice_operator::{Collector, Operator, Rejected, TransformOperator, WindowAggregate};
 use sluice_runtime::Runtime;
 use sluice_sink::Sink;
@@ -51,6 +51,9 @@ pub struct RunOptions {
     ///
     /// [`JobHandle`]: crate::JobHandle
     pub stop: Arc<AtomicBool>,
+    /// Prefixes of the topics the job's Kafka sinks may write (a tenant's
+    /// allow-list on a shared host); `None`: any topic.
+    pub allowed_topics: Option<Vec<String>>,
 }
 
 /// What a job did.
@@ -214,10 +217,18 @@ impl JobRunner {
             )?),
             _ => None,
         };
+        // A real-time job's Kafka producers send each record at once.
+        let producer_options = |options: &BTreeMap<String, String>| {
+            if job.trigger.real_time {
+                sending_at_once(options)
+            } else {
+                options.clone()
+            }
+        };
         let kafka_sink = std::iter::once(&job.sink)
             .chain(job.outputs.values())
             .find_map(|spec| match spec {
-                SinkSpec::Kafka(kafka) => Some(&kafka.options),
+                SinkSpec::Kafka(kafka) => Some(producer_options(&kafka.options)),
                 _ => None,
             });
         let exactly_once = job
@@ -227,7 +238,7 @@ impl JobRunner {
         let (transactions, group_offsets) = match (exactly_once, kafka_sink, &kafka) {
             (true, Some(sink_options), Some(source)) => {
                 let transactions =
-                    Transactions::open(sink_options, &group_id, source.group_metadata()?)?;
+                    Transactions::open(&sink_options, &group_id, source.group_metadata()?)?;
                 (Some(transactions), Some(source.committed()?))
             }
             (true, Some(_), None) => {
@@ -241,12 +252,20 @@ impl JobRunner {
             Some(kafka) => Box::new(kafka),
             None => sluice_source::open(&job.source, &job.trigger)?,
         };
+        let options_allowed_topics = options.allowed_topics.clone();
         let open = |spec: &SinkSpec, label: &str| -> Result<Box<dyn Sink>, JobError> {
             Ok(match (spec, &transactions) {
-                (SinkSpec::Kafka(kafka), Some(t)) => {
-                    Box::new(KafkaSink::open_in(&kafka.options, t)?)
+                (SinkSpec::Kafka(kafka), transactions) => {
+                    let options = producer_options(&kafka.options);
+                    let mut sink = match transactions {
+                        Some(t) => KafkaSink::open_in(&options, t)?,
+                        None => KafkaSink::open(&options)?,
+                    };
+                    if let Some(prefixes) = &options_allowed_topics {
+                        sink.allow_only_topics(prefixes.clone());
+                    }
+                    Box::new(sink)
                 }
-                (SinkSpec::Kafka(kafka), None) => Box::new(KafkaSink::open(&kafka.options)?),
                 (other, _) => sluice_sink::open(other, label)?,
             })
         };
@@ -350,6 +369,9 @@ impl JobRunner {
             .map(|config| EncodeStage::new(config, template))
             .transpose()?;
         let mut trigger = job.trigger;
+        if trigger.real_time {
+            trigger.max_interval = Duration::ZERO;
+        }
         if let Some(cap) = source.max_rows_per_batch() {
             trigger.max_rows = trigger.max_rows.min(cap);
         }
@@ -997,10 +1019,10 @@ impl JobRunner {
     }
 
     /// Hand rows to a sink, in the epoch's transaction; or, while the last
-    /// epoch commits, hold them back (waiting for the commit once too much
-    /// is held).
+    /// epoch commits and the sink waits for commits, hold them back
+    /// (waiting for the commit once too much is held).
     fn deliver(&mut self, to: Destination, batch: RecordBatch) -> Result<(), JobError> {
-        if self.in_flight.is_some() {
+        if self.in_flight.is_some() && self.destination(&to).waits_for_commits() {
             self.deferred.push(to, batch);
             if self.deferred.is_full() {
                 self.settle()?;
@@ -1009,16 +1031,20 @@ impl JobRunner {
         }
         self.in_transaction()?;
         let started = Instant::now();
-        match to {
-            Destination::Sink => self.sink.write(&batch)?,
-            Destination::Output(name) => self
-                .outputs
-                .get_mut(&name)
-                .expect("outputs are checked before their rows are delivered")
-                .write(&batch)?,
-        }
+        self.destination(&to).write(&batch)?;
         self.stats.sink_time += started.elapsed();
         Ok(())
+    }
+
+    /// The sink or output `to` names.
+    fn destination(&mut self, to: &Destination) -> &mut Box<dyn Sink> {
+        match to {
+            Destination::Sink => &mut self.sink,
+            Destination::Output(name) => self
+                .outputs
+                .get_mut(name)
+                .expect("outputs are checked before their rows are delivered"),
+        }
     }
 
     fn status_mut(&self, update: impl FnOnce(&mut JobStatus)) {

@@ -726,3 +726,132 @@ fn a_changed_window_is_refused_by_name_unless_from_scratch() {
     );
     assert!(fresh.result.unwrap().rows_out > 0);
 }
+
+/// A job that passes every row to the sink as it is, with `trigger`
+/// settings and, if given, checkpoints every `interval`.
+fn pass_job(trigger: &str, interval: Option<&str>) -> Job {
+    let checkpoint = interval.map_or(String::new(), |interval| {
+        format!("[checkpoint]\nlocation = \"/unused\"\ninterval = \"{interval}\"\ndelivery = \"at-least-once\"\n")
+    });
+    job(&format!(
+        "[source]\ntype = \"datagen\"\ncolumns = [{{ name = \"x\", generator = \"int\" }}]\n\
+         [trigger]\n{trigger}\n[sink]\ntype = \"console\"\n{checkpoint}"
+    ))
+}
+
+/// `n` memory batches of 3 rows each, ids in order.
+fn id_batches(n: i64) -> MemorySource {
+    let batches = (0..n)
+        .map(|b| {
+            let ids: Vec<i64> = (b * 3..b * 3 + 3).collect();
+            timed_rows(ids, vec![None; 3])
+        })
+        .collect();
+    MemorySource::new(ids_schema(), batches)
+}
+
+#[test]
+fn a_real_time_job_runs_each_chunk_as_it_comes_and_a_micro_batch_job_gathers_them() {
+    let micro = run(
+        &pass_job("max_interval = \"1h\"", None),
+        Box::new(id_batches(5)),
+        &[],
+        RunOptions::default(),
+    );
+    let real_time = run(
+        &pass_job("real_time = true", None),
+        Box::new(id_batches(5)),
+        &[],
+        RunOptions::default(),
+    );
+    let (micro_stats, real_time_stats) = (micro.result.unwrap(), real_time.result.unwrap());
+    assert_eq!(micro_stats.batches, 1, "{micro_stats:?}");
+    assert_eq!(real_time_stats.batches, 5, "{real_time_stats:?}");
+    assert_eq!(int64s(&micro.sink, "id"), (0..15).collect::<Vec<_>>());
+    assert_eq!(int64s(&real_time.sink, "id"), (0..15).collect::<Vec<_>>());
+}
+
+/// What a sink was asked to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum SinkEvent {
+    Write(usize),
+    Flush,
+    Commit,
+}
+
+/// A sink whose rows are visible at once (it keeps no epochs), that logs
+/// what it is asked to do.
+#[derive(Debug)]
+struct VisibleAtOnce(Arc<std::sync::Mutex<Vec<SinkEvent>>>);
+
+impl Sink for VisibleAtOnce {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), sluice_sink::SinkError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(SinkEvent::Write(batch.num_rows()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), sluice_sink::SinkError> {
+        self.0.lock().unwrap().push(SinkEvent::Flush);
+        Ok(())
+    }
+
+    fn commit(&mut self, _epoch: u64) -> Result<(), sluice_sink::SinkError> {
+        self.0.lock().unwrap().push(SinkEvent::Commit);
+        Ok(())
+    }
+
+    fn waits_for_commits(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn rows_for_a_sink_that_keeps_no_epochs_go_out_while_the_checkpoint_is_written() {
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let connectors = Connectors {
+        source: Box::new(Paced {
+            inner: id_batches(40),
+            pause: Duration::from_millis(10),
+        }),
+        sink: Box::new(VisibleAtOnce(events.clone())),
+        outputs: BTreeMap::new(),
+        checkpoint_store: Some(slow_store(Duration::from_millis(40))),
+    };
+    let stats = JobRunner::with_connectors(
+        &pass_job("real_time = true", Some("30ms")),
+        &runtime(),
+        RunOptions::default(),
+        connectors,
+    )
+    .and_then(|runner| runner.run(&AtomicBool::new(false)))
+    .unwrap();
+    let events = events.lock().unwrap().clone();
+    let written: usize = events
+        .iter()
+        .map(|e| match e {
+            SinkEvent::Write(rows) => *rows,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(written, 120, "every row once");
+    assert!(stats.batches_during_commits > 0, "{stats:?}");
+    // Between an epoch's flush and its commit, the next epoch's rows went
+    // out: they were not held back for the slow checkpoint.
+    let mut committing = false;
+    let mut written_while_committing = 0;
+    for event in &events {
+        match event {
+            SinkEvent::Flush => committing = true,
+            SinkEvent::Commit => committing = false,
+            SinkEvent::Write(_) if committing => written_while_committing += 1,
+            SinkEvent::Write(_) => {}
+        }
+    }
+    assert!(
+        written_while_committing > 0,
+        "every write waited for a commit: {events:?}"
+    );
+}

@@ -16,7 +16,7 @@ mod transaction;
 
 pub use options::{SourceOptions, StartingOffsets, Subscription};
 pub use rows::kafka_schema;
-pub use sink::KafkaSink;
+pub use sink::{KafkaSink, sending_at_once};
 pub use source::KafkaSource;
 pub use transaction::{Transactions, epoch_of_metadata};
 

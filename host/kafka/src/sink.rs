@@ -87,6 +87,8 @@ pub struct KafkaSink {
     /// Whether it writes in the job's transaction, whose commit waits for
     /// every acknowledgement.
     transactional: bool,
+    /// Prefixes of the topics rows may go to; `None`: any topic.
+    allowed_topics: Option<Vec<String>>,
 }
 
 /// Columns that describe the Kafka record rather than its JSON value.
@@ -138,7 +140,14 @@ impl KafkaSink {
             topic: options.get("topic").cloned(),
             value_as_json,
             transactional,
+            allowed_topics: None,
         })
+    }
+
+    /// Refuse rows for topics that start with none of `prefixes` (a
+    /// tenant's allow-list): writing them fails, naming the topic.
+    pub fn allow_only_topics(&mut self, prefixes: Vec<String>) {
+        self.allowed_topics = Some(prefixes);
     }
 
     fn produce(&mut self, batch: &RecordBatch) -> Result<(), KafkaError> {
@@ -152,6 +161,15 @@ impl KafkaSink {
         let rows = RowsToProduce::new(batch, self.topic.as_deref())?;
         for row in 0..batch.num_rows() {
             let topic = rows.topic(row);
+            if let Some(prefixes) = &self.allowed_topics
+                && !prefixes
+                    .iter()
+                    .any(|prefix| topic.starts_with(prefix.as_str()))
+            {
+                return Err(KafkaError::Rows(format!(
+                    "row {row} is for topic {topic:?}, which is not on the allow-list"
+                )));
+            }
             let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
             if let Some(value) = rows.value(row) {
                 record = record.payload(value);
@@ -235,6 +253,12 @@ impl Sink for KafkaSink {
             message: e.to_string(),
         })
     }
+
+    /// Only the transaction's writes wait: an idempotent producer's
+    /// records are visible as soon as they are acknowledged.
+    fn waits_for_commits(&self) -> bool {
+        self.transactional
+    }
 }
 
 /// The producer queue's bound, KiB, unless a job sets
@@ -255,6 +279,20 @@ pub(crate) fn producer_config(
     }
     config.set("enable.idempotence", "true");
     Ok(config)
+}
+
+/// The librdkafka names of a producer's linger, as sink options.
+const LINGER_OPTIONS: [&str; 2] = ["kafka.linger.ms", "kafka.queue.buffering.max.ms"];
+
+/// A sink's options for a real-time job: each record is sent as soon as
+/// it is written (`linger.ms` 0, where librdkafka waits 5 ms to fill a
+/// request), unless the job sets a linger of its own.
+pub fn sending_at_once(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut options = options.clone();
+    if !LINGER_OPTIONS.iter().any(|key| options.contains_key(*key)) {
+        options.insert(LINGER_OPTIONS[0].to_owned(), "0".to_owned());
+    }
+    options
 }
 
 /// `batch` with a `value` column holding each row's other columns as JSON.
@@ -454,5 +492,17 @@ mod tests {
         let config =
             producer_config(&options(&[("kafka.queue.buffering.max.kbytes", "1024")])).unwrap();
         assert_eq!(config.get("queue.buffering.max.kbytes"), Some("1024"));
+    }
+
+    #[test]
+    fn a_real_time_producer_does_not_linger_unless_the_job_says_so() {
+        let config = producer_config(&sending_at_once(&options(&[]))).unwrap();
+        assert_eq!(config.get("linger.ms"), Some("0"));
+        for key in LINGER_OPTIONS {
+            let config = producer_config(&sending_at_once(&options(&[(key, "20")]))).unwrap();
+            let set = key.strip_prefix("kafka.").unwrap();
+            assert_eq!(config.get(set), Some("20"));
+            assert_eq!(config.get("linger.ms").filter(|_| set != "linger.ms"), None);
+        }
     }
 }

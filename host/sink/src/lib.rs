@@ -74,6 +74,15 @@ pub trait Sink: Send + std::fmt::Debug {
     fn recover(&mut self, _restored: Option<u64>) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// Whether rows of the next epoch must wait until the last epoch has
+    /// committed (the job holds them back meanwhile): so for a sink that
+    /// makes epochs visible at their commit or writes in a transaction.
+    /// A sink whose writes are visible at once and that keeps no epochs
+    /// says no, and its rows go out while the checkpoint is written.
+    fn waits_for_commits(&self) -> bool {
+        true
+    }
 }
 
 /// Rows a [`MemorySink`] committed, shared with whoever reads them.

@@ -1,0 +1,176 @@
+//! The host file (`sluice serve --config host.toml`): where the admin API
+//! listens, where the host keeps its state, and its tenants.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Deserializer};
+
+use crate::ServerError;
+
+/// A host: its API address, its state directory and its tenants.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Where the admin API listens.
+    #[serde(default = "HostConfig::default_listen")]
+    pub listen: SocketAddr,
+    /// The host's own directory (relative to the host file): uploaded
+    /// plugins, submitted jobs and their checkpoints. A restarted host
+    /// finds its jobs here and resumes them.
+    pub state: PathBuf,
+    /// The tenants: who may call the API, and what each may do.
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// One tenant: its API tokens, the topics it may use and its quotas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// The tenant's name: lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// The SHA-256 (hex) of each API token the tenant may present; the
+    /// tokens themselves are never stored (`sluice token` makes one).
+    pub token_sha256: Vec<String>,
+    /// Prefixes of the Kafka topics the tenant's jobs may read and write.
+    pub topics: Vec<String>,
+    /// Jobs running at once.
+    #[serde(default = "TenantConfig::default_max_jobs")]
+    pub max_jobs: usize,
+    /// The largest linear memory a plugin instance of its jobs may have.
+    #[serde(default = "TenantConfig::default_memory_limit")]
+    pub memory_limit: ByteSize,
+    /// The longest deadline of one plugin call.
+    #[serde(
+        default = "TenantConfig::default_deadline",
+        deserialize_with = "duration"
+    )]
+    pub deadline: Duration,
+    /// The largest window state of one job's aggregate.
+    #[serde(default = "TenantConfig::default_max_state_bytes")]
+    pub max_state_bytes: ByteSize,
+}
+
+impl HostConfig {
+    fn default_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 7878))
+    }
+
+    /// Read and check the host file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::Config {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Check the host file `text`, read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ServerError> {
+        let invalid = |message: String| ServerError::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let mut config: HostConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        config.state = path.parent().unwrap_or(Path::new(".")).join(&config.state);
+        let mut names = std::collections::BTreeSet::new();
+        for tenant in &config.tenants {
+            let valid = !tenant.name.is_empty()
+                && tenant.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !valid {
+                return Err(invalid(format!(
+                    "tenant name {:?}: use lowercase letters, digits, `-` and `_`",
+                    tenant.name
+                )));
+            }
+            if !names.insert(&tenant.name) {
+                return Err(invalid(format!(
+                    "tenant {:?} is defined twice",
+                    tenant.name
+                )));
+            }
+            for hash in &tenant.token_sha256 {
+                if hash.len() != 64 || hex::decode(hash).is_err() {
+                    return Err(invalid(format!(
+                        "tenant {:?}: token_sha256 {hash:?} is not 64 hex digits",
+                        tenant.name
+                    )));
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+impl TenantConfig {
+    fn default_max_jobs() -> usize {
+        10
+    }
+    fn default_memory_limit() -> ByteSize {
+        ByteSize::mib(256)
+    }
+    fn default_deadline() -> Duration {
+        Duration::from_secs(5)
+    }
+    fn default_max_state_bytes() -> ByteSize {
+        ByteSize::gib(1)
+    }
+}
+
+/// A duration in humantime's words (`"5s"`, `"250ms"`).
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn a_host_file_gets_defaults_and_its_state_beside_it() {
+        let text = format!(
+            "state = \"state\"\n[[tenant]]\nname = \"acme\"\ntoken_sha256 = [\"{HASH}\"]\ntopics = [\"acme.\"]\n"
+        );
+        let config = HostConfig::parse(Path::new("/etc/sluice/host.toml"), &text).unwrap();
+        assert_eq!(config.state, Path::new("/etc/sluice/state"));
+        assert_eq!(config.listen, HostConfig::default_listen());
+        let tenant = &config.tenants[0];
+        assert_eq!(tenant.max_jobs, 10);
+        assert_eq!(tenant.memory_limit, ByteSize::mib(256));
+        assert_eq!(tenant.deadline, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_tenants_are_refused_by_name() {
+        for (tenant, expected) in [
+            (
+                format!("name = \"Acme Corp\"\ntoken_sha256 = [\"{HASH}\"]"),
+                "lowercase",
+            ),
+            (
+                "name = \"acme\"\ntoken_sha256 = [\"secret\"]".to_owned(),
+                "64 hex digits",
+            ),
+        ] {
+            let text = format!("state = \"s\"\n[[tenant]]\n{tenant}\ntopics = []\n");
+            let message = HostConfig::parse(Path::new("host.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(expected), "{message}");
+        }
+        let twice = "state = \"s\"\n[[tenant]]\nname = \"a\"\ntoken_sha256 = []\ntopics = []\n[[tenant]]\nname = \"a\"\ntoken_sha256 = []\ntopics = []\n";
+        let message = HostConfig::parse(Path::new("host.toml"), twice)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("defined twice"), "{message}");
+    }
+}

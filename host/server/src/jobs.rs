@@ -1,0 +1,404 @@
+//! The host's jobs. Each submitted job's file is kept under the state
+//! directory with its checkpoints, so a restarted host resumes every job
+//! that was not stopped, from its last checkpoint.
+//!
+//! Layout: `STATE/plugins/HEX.wasm` (content-addressed),
+//! `STATE/tenants/T/plugins/HEX` (T uploaded it),
+//! `STATE/tenants/T/jobs/ID/job.toml`, `.../ID/checkpoints/`, and
+//! `.../ID/stopped` once stopped through the API.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sluice_config::{ConfigError, Job, PluginFiles};
+use sluice_job::{JobHandle, JobRunner, JobState, RunOptions};
+use sluice_runtime::Runtime;
+
+use crate::admission::{Refusal, admit};
+use crate::tenants::Tenant;
+
+/// Why a request about jobs or plugins failed.
+#[derive(Debug)]
+pub(crate) enum JobsError {
+    /// The job file does not parse or validate.
+    Invalid(ConfigError),
+    /// The job asks for what the tenant may not have, or is malformed.
+    Refused(Refusal),
+    /// The tenant runs as many jobs as it may.
+    Quota(String),
+    /// No such job (or not the tenant's).
+    NotFound,
+    /// The job could not start (a plugin, a broker, a registry).
+    Start(String),
+    /// The host's own storage failed.
+    Storage(std::io::Error),
+}
+
+impl From<std::io::Error> for JobsError {
+    fn from(error: std::io::Error) -> Self {
+        JobsError::Storage(error)
+    }
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct JobView {
+    /// The host's id for the job.
+    pub(crate) id: String,
+    /// The name its file gave it.
+    pub(crate) name: String,
+    /// `starting`, `running`, `stopping`, `finished` or `failed`.
+    pub(crate) state: &'static str,
+    /// Why it failed, if it did.
+    pub(crate) error: Option<String>,
+    /// Batches processed.
+    pub(crate) batches: u64,
+    /// Source rows read.
+    pub(crate) rows_in: u64,
+    /// The newest committed checkpoint epoch.
+    pub(crate) last_checkpoint: Option<u64>,
+}
+
+/// One submitted job.
+#[derive(Debug)]
+struct HostedJob {
+    tenant: String,
+    name: String,
+    /// The running job; `None` when it could not start (after a host
+    /// restart: a plugin or broker gone).
+    handle: Option<JobHandle>,
+    /// Why it is not running, when it is not.
+    start_error: Option<String>,
+    /// Stopped through the API before the host last started.
+    stopped: bool,
+}
+
+impl HostedJob {
+    fn view(&self, id: &str) -> JobView {
+        let status = self.handle.as_ref().map(JobHandle::status);
+        let (state, error) = match status.as_ref().map(|s| &s.state) {
+            None if self.stopped => ("finished", None),
+            None => ("failed", self.start_error.clone()),
+            Some(JobState::Starting) => ("starting", None),
+            Some(JobState::Running) => ("running", None),
+            Some(JobState::Stopping) => ("stopping", None),
+            Some(JobState::Finished) => ("finished", None),
+            Some(JobState::Failed(why)) => ("failed", Some(why.clone())),
+        };
+        JobView {
+            id: id.to_owned(),
+            name: self.name.clone(),
+            state,
+            error,
+            batches: status.as_ref().map_or(0, |s| s.batches),
+            rows_in: status.as_ref().map_or(0, |s| s.rows_in),
+            last_checkpoint: status.and_then(|s| s.last_checkpoint),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        matches!(
+            self.handle.as_ref().map(|h| h.status().state),
+            Some(JobState::Starting | JobState::Running | JobState::Stopping)
+        )
+    }
+}
+
+/// Every job of the host, by id.
+#[derive(Debug)]
+pub(crate) struct Jobs {
+    state: PathBuf,
+    runtime: Runtime,
+    jobs: Mutex<BTreeMap<String, HostedJob>>,
+}
+
+impl Jobs {
+    /// The jobs kept under `state` (none are started yet).
+    pub(crate) fn new(state: &Path, runtime: Runtime) -> Self {
+        Jobs {
+            state: state.to_owned(),
+            runtime,
+            jobs: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn tenant_dir(&self, tenant: &str) -> PathBuf {
+        self.state.join("tenants").join(tenant)
+    }
+
+    fn job_dir(&self, tenant: &str, id: &str) -> PathBuf {
+        self.tenant_dir(tenant).join("jobs").join(id)
+    }
+
+    fn plugin_file(&self, hex: &str) -> PathBuf {
+        self.state.join("plugins").join(format!("{hex}.wasm"))
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, HostedJob>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keep `bytes` as a plugin of `tenant`; returns its digest,
+    /// `sha256:HEX`.
+    pub(crate) fn upload_plugin(&self, tenant: &Tenant, bytes: &[u8]) -> Result<String, JobsError> {
+        let hex = hex::encode(Sha256::digest(bytes));
+        let file = self.plugin_file(&hex);
+        if !file.is_file() {
+            write_atomically(&file, bytes)?;
+        }
+        let owned = self.tenant_dir(tenant.name()).join("plugins").join(&hex);
+        write_atomically(&owned, b"")?;
+        Ok(format!("sha256:{hex}"))
+    }
+
+    /// The digests of `tenant`'s plugins.
+    pub(crate) fn plugins(&self, tenant: &Tenant) -> Result<Vec<String>, JobsError> {
+        let dir = self.tenant_dir(tenant.name()).join("plugins");
+        let mut digests = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let name = entry?.file_name().to_string_lossy().into_owned();
+                    if !name.starts_with('.') {
+                        digests.push(format!("sha256:{name}"));
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        digests.sort();
+        Ok(digests)
+    }
+
+    /// The component file of plugin `named` (`sha256:HEX`), if `tenant`
+    /// uploaded it.
+    fn find_plugin(&self, tenant: &str, named: &str) -> Result<PathBuf, String> {
+        let hex = named
+            .strip_prefix("sha256:")
+            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| {
+                format!("{named:?}: a hosted job names a plugin by the digest its upload returned, sha256:HEX")
+            })?
+            .to_ascii_lowercase();
+        let owned = self.tenant_dir(tenant).join("plugins").join(&hex);
+        let file = self.plugin_file(&hex);
+        if owned.is_file() && file.is_file() {
+            Ok(file)
+        } else {
+            Err(format!("no plugin {named} was uploaded"))
+        }
+    }
+
+    /// Check, build and start `text` as a job of `tenant`, and keep it so
+    /// that a restarted host resumes it. Blocks while the job connects to
+    /// its services and loads its plugins.
+    pub(crate) fn submit(&self, tenant: &Tenant, text: &str) -> Result<JobView, JobsError> {
+        let active = self
+            .locked()
+            .values()
+            .filter(|job| job.tenant == tenant.name() && job.is_active())
+            .count();
+        if active >= tenant.config.max_jobs {
+            return Err(JobsError::Quota(format!(
+                "the tenant runs {active} jobs, its max_jobs"
+            )));
+        }
+        let id = new_id()?;
+        let (name, handle) = self.start(tenant, &id, text)?;
+        write_atomically(
+            &self.job_dir(tenant.name(), &id).join("job.toml"),
+            text.as_bytes(),
+        )?;
+        let job = HostedJob {
+            tenant: tenant.name().to_owned(),
+            name,
+            handle: Some(handle),
+            start_error: None,
+            stopped: false,
+        };
+        let view = job.view(&id);
+        self.locked().insert(id, job);
+        Ok(view)
+    }
+
+    /// Parse, admit, build and start job `id` of `tenant`; returns the
+    /// name its file gave it, and the running job.
+    fn start(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        text: &str,
+    ) -> Result<(String, JobHandle), JobsError> {
+        let dir = self.job_dir(tenant.name(), id);
+        let find = |named: &str| self.find_plugin(tenant.name(), named);
+        let mut job = Job::parse_with(&dir.join("job.toml"), text, PluginFiles::Lookup(&find))
+            .map_err(JobsError::Invalid)?;
+        let name = job.name.clone();
+        admit(tenant, &mut job, id, &dir.join("checkpoints")).map_err(JobsError::Refused)?;
+        let options = RunOptions {
+            from_scratch: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            allowed_topics: Some(tenant.config.topics.clone()),
+        };
+        let runner = JobRunner::build(&job, &self.runtime, options)
+            .map_err(|e| JobsError::Start(e.to_string()))?;
+        let handle = JobHandle::start(runner)?;
+        tracing::info!(tenant = tenant.name(), job = %name, id, "started");
+        Ok((name, handle))
+    }
+
+    /// Start again every job of these tenants that was not stopped: after
+    /// a host restart, each goes on from its last checkpoint. A job that
+    /// cannot start is listed as failed, with why.
+    pub(crate) fn resume<'a>(
+        &self,
+        tenants: impl Iterator<Item = &'a Arc<Tenant>>,
+    ) -> Result<(), JobsError> {
+        for tenant in tenants {
+            let jobs = self.tenant_dir(tenant.name()).join("jobs");
+            let entries = match std::fs::read_dir(&jobs) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for entry in entries {
+                let dir = entry?.path();
+                let id = dir
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let Ok(text) = std::fs::read_to_string(dir.join("job.toml")) else {
+                    continue;
+                };
+                let stopped = dir.join("stopped").exists();
+                let job = if stopped {
+                    HostedJob {
+                        tenant: tenant.name().to_owned(),
+                        name: job_name(&text),
+                        handle: None,
+                        start_error: None,
+                        stopped: true,
+                    }
+                } else {
+                    match self.start(tenant, &id, &text) {
+                        Ok((name, handle)) => HostedJob {
+                            tenant: tenant.name().to_owned(),
+                            name,
+                            handle: Some(handle),
+                            start_error: None,
+                            stopped: false,
+                        },
+                        Err(error) => {
+                            let why = describe(&error);
+                            tracing::warn!(tenant = tenant.name(), id, "could not resume: {why}");
+                            HostedJob {
+                                tenant: tenant.name().to_owned(),
+                                name: job_name(&text),
+                                handle: None,
+                                start_error: Some(why),
+                                stopped: false,
+                            }
+                        }
+                    }
+                };
+                self.locked().insert(id, job);
+            }
+        }
+        Ok(())
+    }
+
+    /// `tenant`'s jobs.
+    pub(crate) fn list(&self, tenant: &Tenant) -> Vec<JobView> {
+        self.locked()
+            .iter()
+            .filter(|(_, job)| job.tenant == tenant.name())
+            .map(|(id, job)| job.view(id))
+            .collect()
+    }
+
+    /// Job `id`, if it is `tenant`'s.
+    pub(crate) fn get(&self, tenant: &Tenant, id: &str) -> Result<JobView, JobsError> {
+        self.locked()
+            .get(id)
+            .filter(|job| job.tenant == tenant.name())
+            .map(|job| job.view(id))
+            .ok_or(JobsError::NotFound)
+    }
+
+    /// Stop job `id` of `tenant` at its next batch boundary (it
+    /// checkpoints first); a restarted host leaves it stopped.
+    pub(crate) fn stop(&self, tenant: &Tenant, id: &str) -> Result<JobView, JobsError> {
+        let jobs = self.locked();
+        let job = jobs
+            .get(id)
+            .filter(|job| job.tenant == tenant.name())
+            .ok_or(JobsError::NotFound)?;
+        write_atomically(&self.job_dir(tenant.name(), id).join("stopped"), b"")?;
+        if let Some(handle) = &job.handle {
+            handle.stop();
+        }
+        Ok(job.view(id))
+    }
+
+    /// Stop every job at its next batch boundary and wait for each: a
+    /// host shutting down. The jobs stay on record, so the next start of
+    /// the host resumes them.
+    pub(crate) fn shut_down(&self) {
+        let handles: Vec<(String, JobHandle)> = self
+            .locked()
+            .iter_mut()
+            .filter_map(|(id, job)| Some((id.clone(), job.handle.take()?)))
+            .collect();
+        for (_, handle) in &handles {
+            handle.stop();
+        }
+        for (id, handle) in handles {
+            if let Err(error) = handle.wait() {
+                tracing::warn!(id, "stopped with an error: {error}");
+            }
+        }
+    }
+}
+
+/// What went wrong, in a line.
+pub(crate) fn describe(error: &JobsError) -> String {
+    match error {
+        JobsError::Invalid(e) => e.to_string(),
+        JobsError::Refused(r) => format!("{}: {}", r.field, r.message),
+        JobsError::Quota(m) | JobsError::Start(m) => m.clone(),
+        JobsError::NotFound => "no such job".into(),
+        JobsError::Storage(e) => format!("the host's storage: {e}"),
+    }
+}
+
+/// The `[job] name` of a job file, for listing a job that is not running.
+fn job_name(text: &str) -> String {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("job")?.get("name")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "job".into())
+}
+
+/// A new job id: 12 random hex digits.
+fn new_id() -> Result<String, JobsError> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|e| JobsError::Storage(std::io::Error::other(e)))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Write `file` whole or not at all: a temporary file beside it, renamed.
+fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temporary, bytes)?;
+    temporary.as_file().sync_all()?;
+    temporary.persist(file).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! `sluice serve`: one process runs many tenants' jobs, behind an admin
+//! HTTP API (tokio and axum). Tenants, their tokens, topic allow-lists and
+//! quotas come from the host file; jobs and plugins are kept under the
+//! host's state directory, so a restarted host resumes its jobs from
+//! their checkpoints.
+
+mod admission;
+mod api;
+mod config;
+mod jobs;
+mod tenants;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use config::{HostConfig, TenantConfig};
+use sluice_runtime::Runtime;
+pub use tenants::new_token;
+
+use crate::api::Host;
+use crate::jobs::{Jobs, describe};
+use crate::tenants::Tenants;
+
+/// Why the host could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The host file is unreadable or wrong.
+    #[error("host file {path}: {message}")]
+    Config {
+        /// The host file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Listening, or the host's storage, failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the host was doing.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The jobs kept from the last run could not be read.
+    #[error("resuming the host's jobs: {0}")]
+    Resume(String),
+}
+
+/// A running host: its API served on a thread of its own.
+#[derive(Debug)]
+pub struct Server {
+    address: SocketAddr,
+    host: Arc<Host>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Resume the jobs kept under the host's state directory, then serve
+    /// the API on `config.listen` (port 0: any free port; see
+    /// [`Server::address`]).
+    pub fn start(config: &HostConfig, runtime: Runtime) -> Result<Self, ServerError> {
+        let io = |what: &str| {
+            let what = what.to_owned();
+            move |source| ServerError::Io { what, source }
+        };
+        std::fs::create_dir_all(&config.state)
+            .map_err(io(&format!("creating {}", config.state.display())))?;
+        let host = Arc::new(Host {
+            tenants: Tenants::new(&config.tenants),
+            jobs: Jobs::new(&config.state, runtime),
+        });
+        host.jobs
+            .resume(host.tenants.iter())
+            .map_err(|e| ServerError::Resume(describe(&e)))?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(io(&format!("listening on {}", config.listen)))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(io("setting up the listener"))?;
+        let address = listener
+            .local_addr()
+            .map_err(io("setting up the listener"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sluice-api")
+            .enable_all()
+            .build()
+            .map_err(io("starting the API's threads"))?;
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = api::router(Arc::clone(&host));
+        let thread = std::thread::Builder::new()
+            .name("sluice-serve".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await
+                })
+            })
+            .map_err(io("starting the API's thread"))?;
+        tracing::info!(%address, "serving the admin API");
+        Ok(Server {
+            address,
+            host,
+            shutdown,
+            thread,
+        })
+    }
+
+    /// Where the API listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stop serving, then stop every job at its next batch boundary (each
+    /// checkpoints) and wait for them. The jobs stay on record: the next
+    /// start of the host resumes them.
+    pub fn shut_down(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(());
+        let served = self
+            .thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        self.host.jobs.shut_down();
+        served.map_err(|source| ServerError::Io {
+            what: "serving the API".into(),
+            source,
+        })
+    }
+}

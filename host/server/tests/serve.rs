@@ -1,0 +1,336 @@
+//! The admin API of `sluice serve`, in process: authentication, one
+//! tenant never reaching another's jobs or plugins, what a job may ask
+//! for, and a host restart resuming its jobs from their checkpoints.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sluice_plugin_artifacts as artifacts;
+use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_server::{HostConfig, Server, new_token};
+
+/// A tenant's token, as its requests bear it.
+struct Token(String);
+
+/// A host with tenants `a` (topics `a.`) and `b` (topics `b.`), two jobs
+/// each at most, and plugin instances of at most 128 MiB.
+fn host_file(state: &Path) -> (HostConfig, Token, Token) {
+    let (token_a, hash_a) = new_token().unwrap();
+    let (token_b, hash_b) = new_token().unwrap();
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+state = "{state}"
+[[tenant]]
+name = "a"
+token_sha256 = ["{hash_a}"]
+topics = ["a."]
+max_jobs = 2
+memory_limit = "128 MiB"
+[[tenant]]
+name = "b"
+token_sha256 = ["{hash_b}"]
+topics = ["b."]
+"#,
+        state = state.display()
+    );
+    let config = HostConfig::parse(&state.join("host.toml"), &text).unwrap();
+    (config, Token(token_a), Token(token_b))
+}
+
+fn start(config: &HostConfig) -> Server {
+    Server::start(config, Runtime::new(RuntimeConfig::default()).unwrap()).unwrap()
+}
+
+/// Calls the API of one server.
+struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(server: &Server) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            base: format!("http://{}", server.address()),
+            agent,
+        }
+    }
+
+    /// (status, JSON body) of `method path` with `body`, as `token`.
+    fn call(&self, method: &str, path: &str, token: Option<&Token>, body: &[u8]) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let bearer = token.map(|t| format!("Bearer {}", t.0));
+        let mut response = match method {
+            "GET" => {
+                let mut request = self.agent.get(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.call()
+            }
+            "POST" => {
+                let mut request = self.agent.post(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.send(body)
+            }
+            other => panic!("no method {other}"),
+        }
+        .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    fn get(&self, path: &str, token: Option<&Token>) -> (u16, Value) {
+        self.call("GET", path, token, b"")
+    }
+
+    fn post(&self, path: &str, token: Option<&Token>, body: &[u8]) -> (u16, Value) {
+        self.call("POST", path, token, body)
+    }
+
+    /// Upload pii-redact as `token`'s tenant; returns its digest.
+    fn push_redact(&self, token: &Token) -> String {
+        let bytes = std::fs::read(artifacts::PII_REDACT).unwrap();
+        let (status, body) = self.post("/v1/plugins", Some(token), &bytes);
+        assert_eq!(status, 201, "{body}");
+        body["digest"].as_str().unwrap().to_owned()
+    }
+
+    /// Wait until job `id` has committed a checkpoint past `epoch`.
+    fn checkpoint_after(&self, token: &Token, id: &str, epoch: Option<u64>) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, job) = self.get(&format!("/v1/jobs/{id}"), Some(token));
+            assert_eq!(status, 200, "{job}");
+            assert_ne!(job["state"], "failed", "{job}");
+            if let Some(last) = job["last_checkpoint"].as_u64()
+                && epoch.is_none_or(|e| last > e)
+            {
+                return last;
+            }
+            assert!(Instant::now() < deadline, "no checkpoint came: {job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A job of generated emails through pii-redact (`digest`) to the
+/// console, checkpointing often.
+fn redact_job(name: &str, digest: &str, extra: &str) -> String {
+    format!(
+        r#"
+[job]
+name = "{name}"
+parallelism = 1
+[source]
+type = "datagen"
+rows_per_second = 2000
+columns = [{{ name = "email", generator = "email" }}]
+[trigger]
+max_interval = "50ms"
+[[transform]]
+plugin = "{digest}"
+config = {{ columns = "email" }}
+memory_limit = "64 MiB"
+[sink]
+type = "console"
+num_rows = 0
+[checkpoint]
+location = "chosen by the host"
+interval = "100ms"
+{extra}
+"#
+    )
+}
+
+#[test]
+fn every_request_needs_a_tenants_token() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, _, _) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    for path in ["/v1/jobs", "/v1/plugins", "/v1/jobs/0123456789ab"] {
+        let (status, body) = client.get(path, None);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+        let (status, _) = client.get(path, Some(&Token("sluice_not-a-token".into())));
+        assert_eq!(status, 401, "{path}");
+    }
+    let (status, _) = client.post("/v1/jobs", None, redact_job("x", "sha256:0", "").as_bytes());
+    assert_eq!(status, 401);
+    server.shut_down().unwrap();
+}
+
+#[test]
+fn a_tenant_sees_and_touches_only_its_own_jobs_and_plugins() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, b) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    let digest = client.push_redact(&a);
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let (status, job) = client.post(
+        "/v1/jobs",
+        Some(&a),
+        redact_job("redact", &digest, "").as_bytes(),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    client.checkpoint_after(&a, &id, None);
+    let (_, listed) = client.get("/v1/jobs", Some(&a));
+    assert_eq!(listed["jobs"][0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed["jobs"][0]["name"], "redact", "{listed}");
+
+    // Tenant b: the job and the plugin are not there for it.
+    let (_, listed) = client.get("/v1/jobs", Some(&b));
+    assert_eq!(listed["jobs"], Value::Array(vec![]), "{listed}");
+    let (status, _) = client.get(&format!("/v1/jobs/{id}"), Some(&b));
+    assert_eq!(status, 404);
+    let (status, _) = client.post(&format!("/v1/jobs/{id}/stop"), Some(&b), b"");
+    assert_eq!(status, 404);
+    let (_, plugins) = client.get("/v1/plugins", Some(&b));
+    assert_eq!(plugins["plugins"], Value::Array(vec![]), "{plugins}");
+    let (status, refused) = client.post(
+        "/v1/jobs",
+        Some(&b),
+        redact_job("theirs", &digest, "").as_bytes(),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["field"], "transform[0].plugin", "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("was uploaded"),
+        "{refused}"
+    );
+
+    // a's job still runs, and a can stop it.
+    let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(&a));
+    assert_eq!(job["state"], "running", "{job}");
+    let (status, _) = client.post(&format!("/v1/jobs/{id}/stop"), Some(&a), b"");
+    assert_eq!(status, 202);
+    server.shut_down().unwrap();
+}
+
+#[test]
+fn a_job_outside_the_tenants_topics_files_or_quotas_is_refused_at_submit() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, _) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    let digest = client.push_redact(&a);
+    let kafka = |subscribe: &str, topic: &str, extra: &str| {
+        format!(
+            "[source]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = \"localhost:9\", {subscribe} {extra} }}\n\
+             [sink]\ntype = \"kafka\"\noptions = {{ \"kafka.bootstrap.servers\" = \"localhost:9\", topic = \"{topic}\" }}\n"
+        )
+    };
+    let cases = [
+        (kafka("subscribe = \"b.orders\"", "a.out", ""), 403, "source.options"),
+        (kafka("subscribe = \"a.orders\"", "b.out", ""), 403, "sink.options.topic"),
+        (
+            kafka(
+                "subscribe = \"a.orders\"",
+                "a.out",
+                ", \"kafka.ssl.ca.location\" = \"/etc/shadow\"",
+            ),
+            403,
+            "source.options.kafka.ssl.ca.location",
+        ),
+        (
+            kafka("subscribePattern = \"a\\\\..*\"", "a.out", ""),
+            403,
+            "source.options.subscribePattern",
+        ),
+        (
+            "[source]\ntype = \"datagen\"\ncolumns = [{ name = \"x\", generator = \"int\" }]\n[sink]\ntype = \"file\"\npath = \"/tmp/out.jsonl\"\n".to_owned(),
+            403,
+            "sink.type",
+        ),
+        (
+            redact_job("big", &digest, "").replace("\"64 MiB\"", "\"512 MiB\""),
+            403,
+            "transform[0].memory_limit",
+        ),
+        ("[source]\ntype = \"datagen\"\n".to_owned(), 400, ""),
+    ];
+    for (job, expected, field) in cases {
+        let (status, refused) = client.post("/v1/jobs", Some(&a), job.as_bytes());
+        assert_eq!(status, expected, "{job}: {refused}");
+        assert!(refused["error"].is_string(), "{refused}");
+        if !field.is_empty() {
+            assert_eq!(refused["field"], field, "{refused}");
+        }
+    }
+    let (_, listed) = client.get("/v1/jobs", Some(&a));
+    assert_eq!(
+        listed["jobs"],
+        Value::Array(vec![]),
+        "a refused job is not kept: {listed}"
+    );
+
+    // max_jobs = 2: a third running job is over the quota.
+    for name in ["one", "two"] {
+        let (status, job) = client.post(
+            "/v1/jobs",
+            Some(&a),
+            redact_job(name, &digest, "").as_bytes(),
+        );
+        assert_eq!(status, 201, "{job}");
+    }
+    let (status, refused) = client.post(
+        "/v1/jobs",
+        Some(&a),
+        redact_job("three", &digest, "").as_bytes(),
+    );
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["field"], "max_jobs", "{refused}");
+    server.shut_down().unwrap();
+}
+
+#[test]
+fn a_restarted_host_resumes_its_jobs_from_their_checkpoints_and_leaves_stopped_ones_stopped() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, _) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    let digest = client.push_redact(&a);
+    let submit = |name: &str| {
+        let (status, job) = client.post(
+            "/v1/jobs",
+            Some(&a),
+            redact_job(name, &digest, "").as_bytes(),
+        );
+        assert_eq!(status, 201, "{job}");
+        job["id"].as_str().unwrap().to_owned()
+    };
+    let (kept, stopped) = (submit("kept"), submit("stopped"));
+    let before = client.checkpoint_after(&a, &kept, None);
+    client.checkpoint_after(&a, &stopped, None);
+    let (status, _) = client.post(&format!("/v1/jobs/{stopped}/stop"), Some(&a), b"");
+    assert_eq!(status, 202);
+    server.shut_down().unwrap();
+
+    let server = start(&config);
+    let client = Client::new(&server);
+    let (_, job) = client.get(&format!("/v1/jobs/{kept}"), Some(&a));
+    assert_eq!(job["name"], "kept", "{job}");
+    let restored = job["last_checkpoint"].as_u64();
+    assert!(
+        restored.is_some_and(|epoch| epoch >= before),
+        "the job did not go on from its checkpoint (epoch {before} or later): {job}"
+    );
+    client.checkpoint_after(&a, &kept, restored);
+    let (_, job) = client.get(&format!("/v1/jobs/{stopped}"), Some(&a));
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["batches"], 0, "a stopped job does not run again: {job}");
+    server.shut_down().unwrap();
+}
