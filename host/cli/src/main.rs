@@ -1,5 +1,7 @@
 //! `sluice`: run stream-processing jobs whose logic is Wasm plugins.
 
+mod client;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use client::Connection;
 use sluice_config::Job;
 use sluice_job::{JobError, JobHandle, JobRunner, Plan, RunOptions};
 use sluice_kafka::KafkaError;
@@ -81,6 +84,39 @@ enum Command {
     /// Print a new API token for a tenant, and the SHA-256 that the host
     /// file lists for it.
     Token,
+    /// Jobs on a host (`sluice serve`).
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Submit a job file; plugins it names by path are uploaded first.
+    Submit {
+        /// The job file.
+        job: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List the tenant's jobs.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show one job's status.
+    Status {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Stop a job at its next batch boundary.
+    Stop {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +136,14 @@ enum PluginCommand {
         /// Where to write `<name>.wasm` (default: PATH/target).
         #[arg(long)]
         out_dir: Option<PathBuf>,
+    },
+    /// Upload a plugin to a host (`sluice serve`); prints its digest,
+    /// which hosted jobs name it by.
+    Push {
+        /// The `.wasm` component.
+        file: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
     },
 }
 
@@ -147,6 +191,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tracing::info!("stopping every job at a batch boundary");
             Ok(server.shut_down()?)
+        }
+        Command::Plugin(PluginCommand::Push { file, connection }) => {
+            println!("{}", connection.push_plugin(&file)?);
+            Ok(())
+        }
+        Command::Job(command) => {
+            let answer = match command {
+                JobCommand::Submit { job, connection } => connection.submit(&job)?,
+                JobCommand::List { connection } => connection.list()?,
+                JobCommand::Status { id, connection } => connection.status(&id)?,
+                JobCommand::Stop { id, connection } => connection.stop(&id)?,
+            };
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(())
         }
         Command::Token => {
             let (token, hash) = new_token()?;

@@ -1,0 +1,212 @@
+//! `sluice serve` as an operator runs it: the binary, a tenant's token
+//! from `sluice token`, a job submitted with `sluice job submit` (which
+//! uploads its plugin), and the host killed (SIGKILL) while the job runs
+//! exactly-once from Kafka to Kafka, then started again: the job resumes
+//! from its checkpoint, and `read_committed` readers see every input
+//! record once.
+//!
+//! On noida-db, the broker here whose `read_committed` is right
+//! (TOOLCHAIN.md).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice_e2e::kafka::{Broker, Record, brokers, create_topic, produce, read_back, unique};
+use sluice_e2e::sluice_binary;
+use sluice_plugin_artifacts as artifacts;
+
+const PARTITIONS: i32 = 3;
+
+fn noida() -> Broker {
+    brokers()
+        .into_iter()
+        .find(|b| b.name == "noida-db")
+        .expect("noida-db is configured")
+}
+
+/// A port no one listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `sluice ARGS` with the tenant's server and token; its output.
+fn sluice(args: &[&str], server: &str, token: &str) -> Output {
+    Command::new(sluice_binary())
+        .args(args)
+        .env("SLUICE_SERVER", server)
+        .env("SLUICE_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running sluice")
+}
+
+/// Start `sluice serve`, and wait until its API answers.
+fn serve(host_file: &Path, cache: &Path, log: &Path, server: &str, token: &str) -> Child {
+    let child = Command::new(sluice_binary())
+        .args(["serve", "--config"])
+        .arg(host_file)
+        .arg("--cache-dir")
+        .arg(cache)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("starting sluice serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sluice(&["job", "list"], server, token).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "the host did not answer: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+#[test]
+fn a_killed_host_resumes_its_job_and_the_output_holds_every_record_once() {
+    let broker = noida();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let token = sluice(&["token"], "", "");
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap();
+    let field = |name: &str| {
+        token
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (token, hash) = (field("token:"), field("token_sha256:"));
+    let port = free_port();
+    let server = format!("http://127.0.0.1:{port}");
+    let host_file = dir.join("host.toml");
+    std::fs::write(
+        &host_file,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nstate = \"state\"\n[[tenant]]\nname = \"t\"\ntoken_sha256 = [\"{hash}\"]\ntopics = [\"t.\"]\n"
+        ),
+    )
+    .unwrap();
+    let (input, output) = (unique("t.serve-in"), unique("t.serve-out"));
+    create_topic(&broker, &input, PARTITIONS);
+    create_topic(&broker, &output, PARTITIONS);
+    std::fs::write(
+        dir.join("job.toml"),
+        format!(
+            r#"
+[job]
+name = "relay"
+[source]
+type = "kafka"
+options = {{ "kafka.bootstrap.servers" = "{b}", subscribe = "{input}", startingOffsets = "earliest" }}
+[trigger]
+max_interval = "50ms"
+[[transform]]
+plugin = "{plugin}"
+config = {{ columns = "value" }}
+[sink]
+type = "kafka"
+options = {{ "kafka.bootstrap.servers" = "{b}", topic = "{output}" }}
+[checkpoint]
+location = "chosen by the host"
+interval = "200ms"
+delivery = "exactly-once"
+"#,
+            b = broker.address,
+            plugin = artifacts::PII_REDACT,
+        ),
+    )
+    .unwrap();
+
+    let cache = dir.join("cache");
+    let mut host = serve(
+        &host_file,
+        &cache,
+        &dir.join("serve-1.log"),
+        &server,
+        &token,
+    );
+    let submitted = sluice(
+        &["job", "submit", dir.join("job.toml").to_str().unwrap()],
+        &server,
+        &token,
+    );
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let job: serde_json::Value = serde_json::from_slice(&submitted.stdout).unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+
+    // Records arrive while the host is killed and started again.
+    let records: Vec<Record> = (0..30_000)
+        .map(|i| Record {
+            partition: i % PARTITIONS,
+            key: None,
+            value: Some(format!("record {i}").into_bytes()),
+            headers: Vec::new(),
+        })
+        .collect();
+    let (first, second) = records.split_at(15_000);
+    produce(&broker, &input, first);
+    std::thread::sleep(Duration::from_millis(1500));
+    host.kill().unwrap();
+    host.wait().unwrap();
+    produce(&broker, &input, second);
+    let mut host = serve(
+        &host_file,
+        &cache,
+        &dir.join("serve-2.log"),
+        &server,
+        &token,
+    );
+    let status = sluice(&["job", "status", &id], &server, &token);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["name"], "relay", "{status}");
+    assert!(
+        status["last_checkpoint"].as_u64().is_some(),
+        "the job did not resume from a checkpoint: {status}"
+    );
+
+    let got = read_back(
+        &broker,
+        &output,
+        PARTITIONS,
+        records.len(),
+        Duration::from_secs(90),
+    );
+    let mut counts: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    for record in got.values().flatten() {
+        *counts
+            .entry(record.value.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    let lost = records
+        .iter()
+        .filter(|r| !counts.contains_key(r.value.as_ref().unwrap()))
+        .count();
+    let duplicated: usize = counts.values().map(|n| n - 1).sum();
+    assert_eq!(
+        (lost, duplicated, counts.len()),
+        (0, 0, records.len()),
+        "lost, duplicated, distinct; host log: {}",
+        std::fs::read_to_string(dir.join("serve-2.log")).unwrap_or_default()
+    );
+    let stopped = sluice(&["job", "stop", &id], &server, &token);
+    assert!(stopped.status.success());
+    Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status()
+        .unwrap();
+    host.wait().unwrap();
+}
