@@ -13,10 +13,12 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
+use serde::Serialize;
 use sluice_config::ConfigError;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::jobs::{Jobs, JobsError, describe};
+use crate::jobs::{JobView, Jobs, JobsError, describe};
 use crate::tenants::{Tenant, Tenants};
 
 /// The largest plugin upload (Python and JavaScript components bundle
@@ -30,9 +32,88 @@ pub(crate) struct Host {
     pub(crate) jobs: Jobs,
 }
 
+/// The API's OpenAPI document, generated from the handlers and types
+/// below.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sluice host admin API", description = "Tenants' jobs and plugins on a `sluice serve` host. Every request but this document's bears a tenant's token: `Authorization: Bearer TOKEN`."),
+    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job),
+    components(schemas(JobView, ErrorBody, PluginDigest, PluginList, JobList)),
+    modifiers(&BearerToken),
+    security(("token" = []))
+)]
+pub(crate) struct ApiDoc;
+
+/// The tenant's token, as a bearer token.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme =
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("token", scheme);
+    }
+}
+
+/// An uploaded plugin's digest.
+#[derive(Debug, Serialize, ToSchema)]
+struct PluginDigest {
+    /// `sha256:HEX`: what a hosted job's `plugin` field names.
+    digest: String,
+}
+
+/// A tenant's plugins.
+#[derive(Debug, Serialize, ToSchema)]
+struct PluginList {
+    /// Their digests.
+    plugins: Vec<String>,
+}
+
+/// A tenant's jobs.
+#[derive(Debug, Serialize, ToSchema)]
+struct JobList {
+    /// Each job, as `GET /v1/jobs/{id}` shows it.
+    jobs: Vec<JobView>,
+}
+
+/// Why a request failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What is wrong.
+    error: String,
+    /// The field at fault (`source.options.subscribe`, `max_jobs`), if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    /// The job file's line at fault, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+}
+
+impl ErrorBody {
+    fn new(error: impl Into<String>) -> Self {
+        ErrorBody {
+            error: error.into(),
+            field: None,
+            line: None,
+        }
+    }
+
+    fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
 /// The API's routes.
 pub(crate) fn router(host: Arc<Host>) -> Router {
     Router::new()
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(ApiDoc::openapi()) }),
+        )
         .route("/v1/plugins", post(upload_plugin).get(list_plugins))
         .route("/v1/jobs", post(submit_job).get(list_jobs))
         .route("/v1/jobs/{id}", get(get_job))
@@ -82,12 +163,11 @@ impl IntoResponse for ApiError {
         let (status, body) = match &self {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
-                json!({ "error": "a tenant's API token is required: Authorization: Bearer TOKEN" }),
+                ErrorBody::new("a tenant's API token is required: Authorization: Bearer TOKEN"),
             ),
-            ApiError::Internal(message) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": message }),
-            ),
+            ApiError::Internal(message) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorBody::new(message))
+            }
             ApiError::Jobs(error) => {
                 let status = match error {
                     JobsError::Invalid(_) | JobsError::Start(_) => StatusCode::BAD_REQUEST,
@@ -103,12 +183,15 @@ impl IntoResponse for ApiError {
                         field,
                         message,
                         ..
-                    }) => json!({ "error": message, "field": field, "line": line }),
+                    }) => ErrorBody {
+                        line: Some(*line),
+                        ..ErrorBody::new(message).at(field)
+                    },
                     JobsError::Refused(refusal) => {
-                        json!({ "error": refusal.message, "field": refusal.field })
+                        ErrorBody::new(&refusal.message).at(&refusal.field)
                     }
-                    JobsError::Quota(_) => json!({ "error": describe(error), "field": "max_jobs" }),
-                    other => json!({ "error": describe(other) }),
+                    JobsError::Quota(_) => ErrorBody::new(describe(error)).at("max_jobs"),
+                    other => ErrorBody::new(describe(other)),
                 };
                 (status, body)
             }
@@ -134,26 +217,41 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::Jobs)
 }
 
-/// `POST /v1/plugins`: the body is a Wasm component; answers its digest.
+/// Upload a plugin: the body is a Wasm component; answers its digest.
+#[utoipa::path(post, path = "/v1/plugins",
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 201, body = PluginDigest), (status = 401, body = ErrorBody)))]
 async fn upload_plugin(
     State(host): State<Arc<Host>>,
     Authenticated(tenant): Authenticated,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let digest = blocking(move || host.jobs.upload_plugin(&tenant, &body)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "digest": digest }))))
+    Ok((StatusCode::CREATED, Json(PluginDigest { digest })))
 }
 
-/// `GET /v1/plugins`: the tenant's plugin digests.
+/// The tenant's plugins.
+#[utoipa::path(get, path = "/v1/plugins",
+    responses((status = 200, body = PluginList), (status = 401, body = ErrorBody)))]
 async fn list_plugins(
     State(host): State<Arc<Host>>,
     Authenticated(tenant): Authenticated,
 ) -> Result<impl IntoResponse, ApiError> {
-    let digests = blocking(move || host.jobs.plugins(&tenant)).await?;
-    Ok(Json(json!({ "plugins": digests })))
+    let plugins = blocking(move || host.jobs.plugins(&tenant)).await?;
+    Ok(Json(PluginList { plugins }))
 }
 
-/// `POST /v1/jobs`: the body is a job file (TOML); the job starts.
+/// Submit a job: the body is a job file (TOML) whose plugins are named by
+/// digest. The job is checked against the tenant's topics and quotas,
+/// started, and kept: a restarted host resumes it.
+#[utoipa::path(post, path = "/v1/jobs",
+    request_body(content = String, content_type = "application/toml"),
+    responses(
+        (status = 201, body = JobView),
+        (status = 400, description = "the job file is wrong, or the job could not start", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "the job asks for what the tenant may not have", body = ErrorBody),
+        (status = 429, description = "the tenant runs max_jobs jobs", body = ErrorBody)))]
 async fn submit_job(
     State(host): State<Arc<Host>>,
     Authenticated(tenant): Authenticated,
@@ -163,15 +261,23 @@ async fn submit_job(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// `GET /v1/jobs`: the tenant's jobs.
+/// The tenant's jobs.
+#[utoipa::path(get, path = "/v1/jobs",
+    responses((status = 200, body = JobList), (status = 401, body = ErrorBody)))]
 async fn list_jobs(
     State(host): State<Arc<Host>>,
     Authenticated(tenant): Authenticated,
 ) -> impl IntoResponse {
-    Json(json!({ "jobs": host.jobs.list(&tenant) }))
+    Json(JobList {
+        jobs: host.jobs.list(&tenant),
+    })
 }
 
-/// `GET /v1/jobs/{id}`: one job's status.
+/// One job's status.
+#[utoipa::path(get, path = "/v1/jobs/{id}",
+    params(("id" = String, Path, description = "the job's id")),
+    responses((status = 200, body = JobView), (status = 401, body = ErrorBody),
+        (status = 404, description = "no such job of this tenant", body = ErrorBody)))]
 async fn get_job(
     State(host): State<Arc<Host>>,
     Authenticated(tenant): Authenticated,
@@ -180,7 +286,12 @@ async fn get_job(
     Ok(Json(host.jobs.get(&tenant, &id)?))
 }
 
-/// `POST /v1/jobs/{id}/stop`: stop the job at its next batch boundary.
+/// Stop a job at its next batch boundary (it checkpoints first); a
+/// restarted host leaves it stopped.
+#[utoipa::path(post, path = "/v1/jobs/{id}/stop",
+    params(("id" = String, Path, description = "the job's id")),
+    responses((status = 202, body = JobView), (status = 401, body = ErrorBody),
+        (status = 404, description = "no such job of this tenant", body = ErrorBody)))]
 async fn stop_job(
     State(host): State<Arc<Host>>,
     Authenticated(tenant): Authenticated,

@@ -45,13 +45,14 @@ impl From<std::io::Error> for JobsError {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub(crate) struct JobView {
     /// The host's id for the job.
     pub(crate) id: String,
     /// The name its file gave it.
     pub(crate) name: String,
     /// `starting`, `running`, `stopping`, `finished` or `failed`.
+    #[schema(value_type = String)]
     pub(crate) state: &'static str,
     /// Why it failed, if it did.
     pub(crate) error: Option<String>,

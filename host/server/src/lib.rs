@@ -46,6 +46,15 @@ pub enum ServerError {
     Resume(String),
 }
 
+/// The admin API's OpenAPI document (JSON), as `GET /v1/openapi.json`
+/// serves it.
+pub fn openapi() -> String {
+    use utoipa::OpenApi;
+    api::ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the API document serializes")
+}
+
 /// A running host: its API served on a thread of its own.
 #[derive(Debug)]
 pub struct Server {
@@ -130,5 +139,39 @@ impl Server {
             what: "serving the API".into(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn the_committed_openapi_document_matches_the_api() {
+        let generated = openapi() + "\n";
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        if std::env::var_os("SLUICE_BLESS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is not what the API's handlers generate. Regenerate it with \
+             `SLUICE_BLESS=1 cargo test -p sluice-server` and commit the result."
+        );
+        for path in [
+            "/v1/plugins",
+            "/v1/jobs",
+            "/v1/jobs/{id}",
+            "/v1/jobs/{id}/stop",
+        ] {
+            assert!(
+                generated.contains(&format!("\"{path}\"")),
+                "{path} is not documented"
+            );
+        }
     }
 }

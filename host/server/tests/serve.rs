@@ -167,6 +167,11 @@ fn every_request_needs_a_tenants_token() {
     }
     let (status, _) = client.post("/v1/jobs", None, redact_job("x", "sha256:0", "").as_bytes());
     assert_eq!(status, 401);
+    // The API's description is public, and it is the generated document.
+    let (status, document) = client.get("/v1/openapi.json", None);
+    assert_eq!(status, 200);
+    let generated: Value = serde_json::from_str(&sluice_server::openapi()).unwrap();
+    assert_eq!(document, generated);
     server.shut_down().unwrap();
 }
 
