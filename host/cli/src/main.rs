@@ -234,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 from_scratch,
                 stop,
                 allowed_topics: None,
+                max_rows_per_second: None,
             };
             let runner = match JobRunner::build(&job, &runtime, options) {
                 Ok(runner) => runner,

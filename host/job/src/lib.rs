@@ -24,6 +24,7 @@ mod dead_letter;
 mod decode;
 mod encode;
 mod handle;
+mod pace;
 mod plan;
 mod runner;
 mod stages;

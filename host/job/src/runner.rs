@@ -27,6 +27,7 @@ use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
 use crate::handle::{JobState, JobStatus};
+use crate::pace::Pace;
 use crate::stages::{Staged, StatelessStages, Tasks, close_all, through};
 use crate::{DEAD_LETTER_OUTPUT, JobError};
 
@@ -54,6 +55,9 @@ pub struct RunOptions {
     /// Prefixes of the topics the job's Kafka sinks may write (a tenant's
     /// allow-list on a shared host); `None`: any topic.
     pub allowed_topics: Option<Vec<String>>,
+    /// The most source rows per second the job reads (a tenant's quota on
+    /// a shared host); `None`: no limit.
+    pub max_rows_per_second: Option<u64>,
 }
 
 /// What a job did.
@@ -157,6 +161,8 @@ pub struct Connectors {
 pub struct JobRunner {
     /// The flag a [`crate::JobHandle`] stops the job with.
     stop: Arc<AtomicBool>,
+    /// The job's rate limit, if it has one.
+    pace: Option<Pace>,
     name: String,
     trigger: Trigger,
     source: Box<dyn Source>,
@@ -281,6 +287,7 @@ impl JobRunner {
         };
         let stop = Arc::clone(&options.stop);
         let mut runner = Self::assemble(job, runtime, connectors, transactions, stop)?;
+        runner.pace = options.max_rows_per_second.map(Pace::new);
         runner.resume(options, group_offsets)?;
         Ok(runner)
     }
@@ -297,6 +304,7 @@ impl JobRunner {
     ) -> Result<Self, JobError> {
         let stop = Arc::clone(&options.stop);
         let mut runner = Self::assemble(job, runtime, connectors, None, stop)?;
+        runner.pace = options.max_rows_per_second.map(Pace::new);
         runner.resume(options, None)?;
         Ok(runner)
     }
@@ -381,6 +389,7 @@ impl JobRunner {
             });
         Ok(JobRunner {
             stop,
+            pace: None,
             name: job.name.clone(),
             trigger,
             start_positions: source.positions(),
@@ -619,6 +628,9 @@ impl JobRunner {
             let (batch, ended) = self.next_batch(stop)?;
             self.stats.source_time += started.elapsed();
             if let Some(batch) = batch {
+                if let Some(pace) = &mut self.pace {
+                    pace.take(batch.num_rows() as u64, stop);
+                }
                 self.process(batch)?;
             }
             if ended {

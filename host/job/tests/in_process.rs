@@ -855,3 +855,22 @@ fn rows_for_a_sink_that_keeps_no_epochs_go_out_while_the_checkpoint_is_written()
         "every write waited for a commit: {events:?}"
     );
 }
+
+#[test]
+fn a_rate_limited_job_reads_no_faster_than_its_limit_and_loses_nothing() {
+    let started = std::time::Instant::now();
+    let limited = run(
+        &pass_job("max_rows = 3\nmax_interval = \"1ms\"", None),
+        Box::new(id_batches(200)),
+        &[],
+        RunOptions {
+            max_rows_per_second: Some(1000),
+            ..RunOptions::default()
+        },
+    );
+    let took = started.elapsed();
+    limited.result.unwrap();
+    assert_eq!(int64s(&limited.sink, "id"), (0..600).collect::<Vec<_>>());
+    // 600 rows at 1000 a second: at least 0.6 s, whatever the machine.
+    assert!(took >= Duration::from_millis(600), "took {took:?}");
+}

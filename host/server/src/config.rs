@@ -52,6 +52,10 @@ pub struct TenantConfig {
     /// The largest window state of one job's aggregate.
     #[serde(default = "TenantConfig::default_max_state_bytes")]
     pub max_state_bytes: ByteSize,
+    /// The most source records per second each of its jobs reads; a job
+    /// that could go faster waits. No limit when left out.
+    #[serde(default)]
+    pub max_records_per_second: Option<u64>,
 }
 
 impl HostConfig {

@@ -245,6 +245,7 @@ impl Jobs {
             from_scratch: false,
             stop: Arc::new(AtomicBool::new(false)),
             allowed_topics: Some(tenant.config.topics.clone()),
+            max_rows_per_second: tenant.config.max_records_per_second,
         };
         let runner = JobRunner::build(&job, &self.runtime, options)
             .map_err(|e| JobsError::Start(e.to_string()))?;

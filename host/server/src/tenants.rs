@@ -103,6 +103,7 @@ mod tests {
             memory_limit: bytesize::ByteSize::mib(64),
             deadline: std::time::Duration::from_secs(1),
             max_state_bytes: bytesize::ByteSize::mib(64),
+            max_records_per_second: None,
         }
     }
 
