@@ -202,6 +202,17 @@ delivery = "exactly-once"
         "lost, duplicated, distinct; host log: {}",
         std::fs::read_to_string(dir.join("serve-2.log")).unwrap_or_default()
     );
+    // The job's progress says where it is: at the end of every partition.
+    let status = sluice(&["job", "status", &id], &server, &token);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let read: i64 = status["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["topic"] == input.as_str())
+        .map(|o| o["offset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(read, records.len() as i64, "{status}");
     let stopped = sluice(&["job", "stop", &id], &server, &token);
     assert!(stopped.status.success());
     Command::new("kill")

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use sluice_source::Position;
+
 use crate::{JobError, JobRunner, RunStats};
 
 /// Where a job is in its life.
@@ -25,7 +27,7 @@ pub enum JobState {
 }
 
 /// What a running job has done so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobStatus {
     /// Where the job is.
     pub state: JobState,
@@ -35,6 +37,35 @@ pub struct JobStatus {
     pub rows_in: u64,
     /// The newest committed (or restored) checkpoint epoch.
     pub last_checkpoint: Option<u64>,
+    /// Rows written to the main sink.
+    pub rows_out: u64,
+    /// The last batch, as Spark's `StreamingQueryProgress` shows one.
+    pub last_batch: Option<BatchProgress>,
+    /// Where the source is: the next offset of each partition (or
+    /// position of each file) after the last batch.
+    pub positions: Vec<Position>,
+    /// The aggregate's event-time watermark, ms, once it has one.
+    pub watermark: Option<i64>,
+    /// Bytes of state the operators hold.
+    pub state_bytes: u64,
+    /// Each plugin of the job, by name, with its digest: the versions
+    /// running.
+    pub plugins: Vec<(String, String)>,
+}
+
+/// One batch's progress.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchProgress {
+    /// Source rows in the batch.
+    pub rows: u64,
+    /// Source rows per second, from the previous batch's end to this
+    /// one's (Spark's `inputRowsPerSecond`).
+    pub input_rows_per_second: f64,
+    /// Rows per second of the batch's own processing, cut to written
+    /// (Spark's `processedRowsPerSecond`).
+    pub processed_rows_per_second: f64,
+    /// From the batch being cut to its rows written, ms.
+    pub duration_ms: f64,
 }
 
 /// A job running on its own thread.

@@ -29,7 +29,7 @@ mod plan;
 mod runner;
 mod stages;
 
-pub use handle::{JobHandle, JobState, JobStatus};
+pub use handle::{BatchProgress, JobHandle, JobState, JobStatus};
 pub use plan::Plan;
 pub use runner::{BatchLatency, Connectors, JobRunner, RunOptions, RunStats};
 

@@ -26,7 +26,7 @@ use crate::commit::{Deferred, Destination, Epoch, InFlight};
 use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
-use crate::handle::{JobState, JobStatus};
+use crate::handle::{BatchProgress, JobState, JobStatus};
 use crate::pace::Pace;
 use crate::stages::{Staged, StatelessStages, Tasks, close_all, through};
 use crate::{DEAD_LETTER_OUTPUT, JobError};
@@ -193,6 +193,8 @@ pub struct JobRunner {
     epoch_started: Instant,
     /// When the batches handed to the sinks since the last were cut.
     delivered: Vec<Instant>,
+    /// When the last batch's rows were written.
+    last_written: Option<Instant>,
     status: Arc<Mutex<JobStatus>>,
     stats: RunStats,
 }
@@ -387,6 +389,15 @@ impl JobRunner {
             job.checkpoint.as_ref().map_or((0, Duration::ZERO), |c| {
                 (c.restart_attempts, c.restart_backoff)
             });
+        let plugins = stateless_described
+            .iter()
+            .map(|o| (o.name.clone(), o.plugin_digest.clone()))
+            .chain(
+                operators
+                    .iter()
+                    .map(|o| (o.name().to_owned(), o.plugin_digest().to_owned())),
+            )
+            .collect();
         Ok(JobRunner {
             stop,
             pace: None,
@@ -410,7 +421,11 @@ impl JobRunner {
             deferred: Deferred::default(),
             epoch_started: Instant::now(),
             delivered: Vec::new(),
-            status: Arc::new(Mutex::new(JobStatus::default())),
+            status: Arc::new(Mutex::new(JobStatus {
+                plugins,
+                ..JobStatus::default()
+            })),
+            last_written: None,
             stats: RunStats::default(),
         })
     }
@@ -923,10 +938,7 @@ impl JobRunner {
         if let Some(batch) = current {
             self.write_sink(&batch)?;
         }
-        self.status_mut(|s| {
-            s.batches += 1;
-            s.rows_in += source_rows.num_rows() as u64;
-        });
+        self.report_progress(source_rows.num_rows() as u64, cut);
         self.delivered.push(cut);
         Ok(())
     }
@@ -1057,6 +1069,43 @@ impl JobRunner {
                 .get_mut(name)
                 .expect("outputs are checked before their rows are delivered"),
         }
+    }
+
+    /// Show a batch of `rows` source rows, cut at `cut` and now written,
+    /// in the job's status.
+    fn report_progress(&mut self, rows: u64, cut: Instant) {
+        let now = Instant::now();
+        let duration = now.duration_since(cut).as_secs_f64();
+        let since_last = self
+            .last_written
+            .replace(now)
+            .map_or(duration, |last| now.duration_since(last).as_secs_f64());
+        let per_second = |seconds: f64| {
+            if seconds > 0.0 {
+                rows as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        let progress = BatchProgress {
+            rows,
+            input_rows_per_second: per_second(since_last),
+            processed_rows_per_second: per_second(duration),
+            duration_ms: duration * 1000.0,
+        };
+        let positions = self.source.positions();
+        let watermark = self.operators.iter().find_map(|o| o.watermark());
+        let state_bytes = self.operators.iter().map(|o| o.state_bytes() as u64).sum();
+        let rows_out = self.stats.rows_out;
+        self.status_mut(|s| {
+            s.batches += 1;
+            s.rows_in += rows;
+            s.rows_out = rows_out;
+            s.last_batch = Some(progress);
+            s.positions = positions;
+            s.watermark = watermark;
+            s.state_bytes = state_bytes;
+        });
     }
 
     fn status_mut(&self, update: impl FnOnce(&mut JobStatus)) {

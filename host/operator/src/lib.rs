@@ -199,6 +199,12 @@ pub trait Operator: Send + std::fmt::Debug {
         0
     }
 
+    /// The event-time watermark the operator has reached, ms; `None` for
+    /// one that keeps no watermark, or before its first.
+    fn watermark(&self) -> Option<i64> {
+        None
+    }
+
     /// The job is stopping: release what the operator holds.
     fn close(&mut self) -> Result<(), OperatorError> {
         Ok(())

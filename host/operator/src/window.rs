@@ -209,4 +209,8 @@ impl Operator for WindowAggregate {
     fn state_bytes(&self) -> usize {
         self.operator.state().bytes()
     }
+
+    fn watermark(&self) -> Option<i64> {
+        Some(self.operator.watermark()).filter(|&w| w != i64::MIN)
+    }
 }

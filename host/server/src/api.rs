@@ -18,7 +18,7 @@ use sluice_config::ConfigError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::jobs::{JobView, Jobs, JobsError, describe};
+use crate::jobs::{BatchView, JobView, Jobs, JobsError, OffsetView, PluginView, describe};
 use crate::tenants::{Tenant, Tenants};
 
 /// The largest plugin upload (Python and JavaScript components bundle
@@ -38,7 +38,7 @@ pub(crate) struct Host {
 #[openapi(
     info(title = "Sluice host admin API", description = "Tenants' jobs and plugins on a `sluice serve` host. Every request but this document's bears a tenant's token: `Authorization: Bearer TOKEN`."),
     paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job),
-    components(schemas(JobView, ErrorBody, PluginDigest, PluginList, JobList)),
+    components(schemas(JobView, BatchView, OffsetView, PluginView, ErrorBody, PluginDigest, PluginList, JobList)),
     modifiers(&BearerToken),
     security(("token" = []))
 )]

@@ -45,7 +45,7 @@ impl From<std::io::Error> for JobsError {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub(crate) struct JobView {
     /// The host's id for the job.
     pub(crate) id: String,
@@ -62,6 +62,51 @@ pub(crate) struct JobView {
     pub(crate) rows_in: u64,
     /// The newest committed checkpoint epoch.
     pub(crate) last_checkpoint: Option<u64>,
+    /// Rows written to the main sink.
+    pub(crate) rows_out: u64,
+    /// The last batch.
+    pub(crate) last_batch: Option<BatchView>,
+    /// Where the source is: the next offset of each topic partition.
+    pub(crate) offsets: Vec<OffsetView>,
+    /// The aggregate's event-time watermark, ms since the epoch.
+    pub(crate) watermark: Option<i64>,
+    /// Bytes of state the job's operators hold.
+    pub(crate) state_bytes: u64,
+    /// The plugins running, with their digests.
+    pub(crate) plugins: Vec<PluginView>,
+}
+
+/// One batch's progress (Spark's `StreamingQueryProgress`).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub(crate) struct BatchView {
+    /// Source rows in the batch.
+    pub(crate) rows: u64,
+    /// Source rows per second since the batch before.
+    pub(crate) input_rows_per_second: f64,
+    /// Rows per second of the batch's own processing.
+    pub(crate) processed_rows_per_second: f64,
+    /// From the batch being cut to its rows written, ms.
+    pub(crate) duration_ms: f64,
+}
+
+/// A source partition's next offset.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct OffsetView {
+    /// The topic (a file name for a directory source; empty for others).
+    pub(crate) topic: String,
+    /// The partition.
+    pub(crate) partition: i32,
+    /// The next offset to read.
+    pub(crate) offset: i64,
+}
+
+/// A plugin of a job.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct PluginView {
+    /// Its name in the job.
+    pub(crate) name: String,
+    /// `sha256:HEX`, as its upload answered.
+    pub(crate) digest: String,
 }
 
 /// One submitted job.
@@ -90,14 +135,41 @@ impl HostedJob {
             Some(JobState::Finished) => ("finished", None),
             Some(JobState::Failed(why)) => ("failed", Some(why.clone())),
         };
+        let status = status.unwrap_or_default();
         JobView {
             id: id.to_owned(),
             name: self.name.clone(),
             state,
             error,
-            batches: status.as_ref().map_or(0, |s| s.batches),
-            rows_in: status.as_ref().map_or(0, |s| s.rows_in),
-            last_checkpoint: status.and_then(|s| s.last_checkpoint),
+            batches: status.batches,
+            rows_in: status.rows_in,
+            last_checkpoint: status.last_checkpoint,
+            rows_out: status.rows_out,
+            last_batch: status.last_batch.map(|b| BatchView {
+                rows: b.rows,
+                input_rows_per_second: b.input_rows_per_second,
+                processed_rows_per_second: b.processed_rows_per_second,
+                duration_ms: b.duration_ms,
+            }),
+            offsets: status
+                .positions
+                .into_iter()
+                .map(|p| OffsetView {
+                    topic: p.topic,
+                    partition: p.partition,
+                    offset: p.offset,
+                })
+                .collect(),
+            watermark: status.watermark,
+            state_bytes: status.state_bytes,
+            plugins: status
+                .plugins
+                .into_iter()
+                .map(|(name, digest)| PluginView {
+                    name,
+                    digest: format!("sha256:{digest}"),
+                })
+                .collect(),
         }
     }
 

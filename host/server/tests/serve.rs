@@ -195,6 +195,13 @@ fn a_tenant_sees_and_touches_only_its_own_jobs_and_plugins() {
     let (_, listed) = client.get("/v1/jobs", Some(&a));
     assert_eq!(listed["jobs"][0]["id"], id.as_str(), "{listed}");
     assert_eq!(listed["jobs"][0]["name"], "redact", "{listed}");
+    // Its progress: the plugin version running, what the last batch did,
+    // and where the source is.
+    let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(&a));
+    assert_eq!(job["plugins"][0]["digest"], digest.as_str(), "{job}");
+    assert!(job["last_batch"]["rows"].as_u64().unwrap() > 0, "{job}");
+    assert!(job["rows_out"].as_u64().unwrap() > 0, "{job}");
+    assert!(job["offsets"][0]["offset"].as_i64().unwrap() > 0, "{job}");
 
     // Tenant b: the job and the plugin are not there for it.
     let (_, listed) = client.get("/v1/jobs", Some(&b));
