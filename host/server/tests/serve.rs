@@ -346,3 +346,75 @@ fn a_restarted_host_resumes_its_jobs_from_their_checkpoints_and_leaves_stopped_o
     assert_eq!(job["batches"], 0, "a stopped job does not run again: {job}");
     server.shut_down().unwrap();
 }
+
+/// Wait until job `id` has failed; its error.
+fn failure_of(client: &Client, token: &Token, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(token));
+        if job["state"] == "failed" {
+            return job["error"].as_str().unwrap_or_default().to_owned();
+        }
+        assert!(Instant::now() < deadline, "the job did not fail: {job}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_spinning_or_hoarding_neighbour_is_stopped_at_its_limits_and_the_other_jobs_run_on() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, b) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    let redact = client.push_redact(&a);
+    let (status, job) = client.post(
+        "/v1/jobs",
+        Some(&a),
+        redact_job("steady", &redact, "").as_bytes(),
+    );
+    assert_eq!(status, 201, "{job}");
+    let steady = job["id"].as_str().unwrap().to_owned();
+    client.checkpoint_after(&a, &steady, None);
+
+    // Tenant b's plugins: one loops forever, one allocates without end.
+    let push = |plugin: &str| {
+        let (status, body) = client.post("/v1/plugins", Some(&b), &std::fs::read(plugin).unwrap());
+        assert_eq!(status, 201, "{body}");
+        body["digest"].as_str().unwrap().to_owned()
+    };
+    let noisy = |name: &str, plugin: &str, limits: &str| {
+        let job = format!(
+            "[job]\nname = \"{name}\"\nparallelism = 1\n[source]\ntype = \"datagen\"\ncolumns = [{{ name = \"x\", generator = \"int\" }}]\n\
+             [[transform]]\nplugin = \"{plugin}\"\n{limits}\n[sink]\ntype = \"console\"\nnum_rows = 0\n\
+             [checkpoint]\nlocation = \"host\"\nrestart_attempts = 0\n"
+        );
+        let (status, body) = client.post("/v1/jobs", Some(&b), job.as_bytes());
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    };
+    let spin = noisy(
+        "spin",
+        &push(artifacts::SPIN_FOREVER),
+        "deadline = \"100ms\"",
+    );
+    let hog = noisy(
+        "hog",
+        &push(artifacts::ALLOC_FOREVER),
+        "memory_limit = \"32 MiB\"",
+    );
+    let spun = failure_of(&client, &b, &spin);
+    assert!(spun.contains("deadline of 100 ms"), "{spun}");
+    let hoarded = failure_of(&client, &b, &hog);
+    assert!(hoarded.contains("memory"), "{hoarded}");
+
+    // Tenant a's job never stopped, and goes on.
+    let (_, before) = client.get(&format!("/v1/jobs/{steady}"), Some(&a));
+    let last = client.checkpoint_after(&a, &steady, before["last_checkpoint"].as_u64());
+    let (_, after) = client.get(&format!("/v1/jobs/{steady}"), Some(&a));
+    assert_eq!(after["state"], "running", "{after}");
+    assert!(
+        after["batches"].as_u64() > before["batches"].as_u64(),
+        "{before} then {after} (checkpoint {last})"
+    );
+    server.shut_down().unwrap();
+}
