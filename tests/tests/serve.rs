@@ -213,6 +213,31 @@ delivery = "exactly-once"
         .map(|o| o["offset"].as_i64().unwrap())
         .sum();
     assert_eq!(read, records.len() as i64, "{status}");
+    // The running job's plugin is swapped from the command line: here to
+    // the same component with another config.
+    let swapped = sluice(
+        &[
+            "job",
+            "swap",
+            &id,
+            "--transform",
+            "transform-0",
+            "--plugin",
+            artifacts::PII_REDACT,
+            "--config",
+            "columns=value",
+        ],
+        &server,
+        &token,
+    );
+    assert!(
+        swapped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&swapped.stderr)
+    );
+    let swapped: serde_json::Value = serde_json::from_slice(&swapped.stdout).unwrap();
+    assert_eq!(swapped["swaps"][0]["transform"], "transform-0", "{swapped}");
+    assert!(swapped["swaps"][0]["rolled_back"].is_null(), "{swapped}");
     let stopped = sluice(&["job", "stop", &id], &server, &token);
     assert!(stopped.status.success());
     Command::new("kill")

@@ -103,6 +103,35 @@ impl Connection {
         self.call("GET", &format!("/v1/jobs/{id}"), None)
     }
 
+    /// Swap transform `transform` of job `id` for `plugin` (a file, which
+    /// is uploaded, or a digest), with `config` if any is given.
+    pub(crate) fn swap(
+        &self,
+        id: &str,
+        transform: &str,
+        plugin: &str,
+        config: &[(String, String)],
+    ) -> anyhow::Result<Value> {
+        let digest = if plugin.starts_with("sha256:") {
+            plugin.to_owned()
+        } else {
+            self.push_plugin(Path::new(plugin))?
+        };
+        let mut body = serde_json::json!({ "transform": transform, "plugin": digest });
+        if !config.is_empty() {
+            body["config"] = config
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        self.call(
+            "POST",
+            &format!("/v1/jobs/{id}/swap"),
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
     /// Stop job `id`.
     pub(crate) fn stop(&self, id: &str) -> anyhow::Result<Value> {
         self.call("POST", &format!("/v1/jobs/{id}/stop"), None)

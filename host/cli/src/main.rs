@@ -110,6 +110,26 @@ enum JobCommand {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Swap a running job's transform plugin for another version, at its
+    /// next batch boundary, carrying the plugin's state across.
+    Swap {
+        /// The job's id.
+        id: String,
+        /// The transform, by name (`transform-0` when the job file gave
+        /// it none).
+        #[arg(long)]
+        transform: String,
+        /// The new version: a `.wasm` file (uploaded first) or the
+        /// `sha256:HEX` digest of one uploaded.
+        #[arg(long)]
+        plugin: String,
+        /// The new version's config, as KEY=VALUE (repeat it); the running
+        /// version's config if none is given.
+        #[arg(long = "config", value_parser = key_value)]
+        config: Vec<(String, String)>,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Stop a job at its next batch boundary.
     Stop {
         /// The job's id.
@@ -202,6 +222,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 JobCommand::List { connection } => connection.list()?,
                 JobCommand::Status { id, connection } => connection.status(&id)?,
                 JobCommand::Stop { id, connection } => connection.stop(&id)?,
+                JobCommand::Swap {
+                    id,
+                    transform,
+                    plugin,
+                    config,
+                    connection,
+                } => connection.swap(&id, &transform, &plugin, &config)?,
             };
             println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
@@ -268,6 +295,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `KEY=VALUE`, as a pair.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
 }
 
 /// The Wasm runtime, with compiled plugins cached in `cache_dir`, or in

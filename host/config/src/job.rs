@@ -771,7 +771,8 @@ pub enum PluginFiles<'a> {
     /// Paths, relative to the job file (`sluice run`).
     Paths,
     /// Names a lookup turns into a component file, or into why it cannot
-    /// (`sluice serve`: digests of uploaded plugins).
+    /// (`sluice serve`: digests of uploaded plugins). A plugin without a
+    /// `name` is named by its place: `transform-0`, `aggregate`.
     Lookup(&'a dyn Fn(&str) -> Result<PathBuf, String>),
 }
 
@@ -1001,11 +1002,18 @@ impl Job {
                 PluginFiles::Lookup(find) => find(&named.to_string_lossy())
                     .map_err(|why| invalid(span.start, field.clone(), why))?,
             };
-            let name = t.name.unwrap_or_else(|| {
-                plugin
+            let name = t.name.unwrap_or_else(|| match &plugins {
+                PluginFiles::Paths => plugin
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                // A digest changes with every version: name the stage by
+                // its place (`transform-0`, `aggregate`), which a swap
+                // keeps, and its state with it.
+                PluginFiles::Lookup(_) => field
+                    .trim_end_matches(".plugin")
+                    .replace('[', "-")
+                    .replace(']', ""),
             });
             Ok(PluginSpec {
                 name,
@@ -1343,6 +1351,7 @@ type = "console"
         )
         .unwrap();
         assert_eq!(job.transforms[0].plugin, stored);
+        assert_eq!(job.transforms[0].name, "transform-0", "named by its place");
         let text = format!("{SOURCE}\n[[transform]]\nplugin = \"sha256:def\"\n");
         let message = Job::parse_with(
             Path::new("/elsewhere/job.toml"),

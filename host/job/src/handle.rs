@@ -8,6 +8,9 @@ use std::thread::JoinHandle;
 
 use sluice_source::Position;
 
+use sluice_config::PluginSpec;
+
+use crate::swap::{SwapRecord, Swapped, Swapper};
 use crate::{JobError, JobRunner, RunStats};
 
 /// Where a job is in its life.
@@ -51,6 +54,8 @@ pub struct JobStatus {
     /// Each plugin of the job, by name, with its digest: the versions
     /// running.
     pub plugins: Vec<(String, String)>,
+    /// The plugin swaps made while it runs, oldest first.
+    pub swaps: Vec<SwapRecord>,
 }
 
 /// One batch's progress.
@@ -73,6 +78,7 @@ pub struct BatchProgress {
 pub struct JobHandle {
     stop: Arc<AtomicBool>,
     status: Arc<Mutex<JobStatus>>,
+    swapper: Swapper,
     thread: JoinHandle<Result<RunStats, JobError>>,
 }
 
@@ -83,6 +89,7 @@ impl JobHandle {
     pub fn start(runner: JobRunner) -> std::io::Result<Self> {
         let stop = runner.stop_flag();
         let status = runner.status();
+        let swapper = runner.swapper();
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("sluice-job".into())
@@ -90,6 +97,7 @@ impl JobHandle {
         Ok(JobHandle {
             stop,
             status,
+            swapper,
             thread,
         })
     }
@@ -98,6 +106,17 @@ impl JobHandle {
     /// commits and ends.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Swap the plugin of the transform named `transform` for the one
+    /// `spec` describes (its name is taken from `transform`). The new
+    /// version is loaded on this thread; the job switches at its next
+    /// batch boundary, carrying the plugin's state across, and this
+    /// returns once it has. A new version that cannot restore the state is
+    /// refused (the job goes on with the old one); one that fails its
+    /// first batch is rolled back, which the status's `swaps` records.
+    pub fn swap(&self, transform: &str, spec: &PluginSpec) -> Result<Swapped, JobError> {
+        self.swapper.swap(transform, spec)
     }
 
     /// What the job has done so far.

@@ -28,10 +28,12 @@ mod pace;
 mod plan;
 mod runner;
 mod stages;
+mod swap;
 
 pub use handle::{BatchProgress, JobHandle, JobState, JobStatus};
 pub use plan::Plan;
 pub use runner::{BatchLatency, Connectors, JobRunner, RunOptions, RunStats};
+pub use swap::{SwapRecord, Swapped};
 
 use sluice_format::FormatError;
 use sluice_operator::OperatorError;
@@ -115,6 +117,26 @@ pub enum JobError {
     /// The job's settings cannot work together.
     #[error("{0}")]
     Setup(String),
+    /// A swap of a transform's plugin was refused; the job goes on with
+    /// the version it had.
+    #[error("swapping `{transform}`: {message}")]
+    Swap {
+        /// The transform.
+        transform: String,
+        /// Why.
+        message: String,
+    },
+    /// The new version of a transform failed its first batch: the job went
+    /// back to the old version (and, to try again, to its last checkpoint).
+    #[error(
+        "the new version of `{transform}` failed its first batch, so the job went back to the old one: {cause}"
+    )]
+    SwapRolledBack {
+        /// The transform.
+        transform: String,
+        /// The new version's failure.
+        cause: String,
+    },
 }
 
 impl JobError {
@@ -131,6 +153,7 @@ impl JobError {
             | JobError::Kafka(sluice_kafka::KafkaError::Delivery { .. })
             | JobError::Checkpoint(StateError::Store { .. }) => true,
             JobError::Decode(error) => error.is_transient(),
+            JobError::SwapRolledBack { .. } => true,
             _ => false,
         }
     }

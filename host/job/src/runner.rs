@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ use crate::encode::EncodeStage;
 use crate::handle::{BatchProgress, JobState, JobStatus};
 use crate::pace::Pace;
 use crate::stages::{Staged, StatelessStages, Tasks, close_all, through};
+use crate::swap::{SwapRecord, SwapRequest, Swapped, Swapper};
 use crate::{DEAD_LETTER_OUTPUT, JobError};
 
 /// How long the source may wait for the first row of a batch: a stop is
@@ -195,8 +197,37 @@ pub struct JobRunner {
     delivered: Vec<Instant>,
     /// When the last batch's rows were written.
     last_written: Option<Instant>,
+    /// Loads new versions of plugins for swaps.
+    runtime: Runtime,
+    /// Swap requests from the job's handle, and the sending end to give it.
+    swaps: (Sender<SwapRequest>, Receiver<SwapRequest>),
+    /// A swap whose new version has not yet passed its first batch.
+    trial: Option<Trial>,
     status: Arc<Mutex<JobStatus>>,
     stats: RunStats,
+}
+
+/// Where a swapped transform runs.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// On the job's thread, among the operators that keep state.
+    Stateful(usize),
+    /// On the job's thread, among the stateless stages.
+    Inline(usize),
+    /// On every task, among the stateless stages.
+    Tasks,
+}
+
+/// A swap whose new version has not passed its first batch.
+#[derive(Debug)]
+struct Trial {
+    place: Place,
+    /// The old version, on the job's thread (tasks keep their own).
+    old: Option<Box<dyn Operator>>,
+    /// The transform.
+    name: String,
+    /// The old version's digest.
+    from: String,
 }
 
 /// Where a job decodes and runs its stateless transforms.
@@ -426,18 +457,33 @@ impl JobRunner {
                 ..JobStatus::default()
             })),
             last_written: None,
+            runtime: runtime.clone(),
+            swaps: channel(),
+            trial: None,
             stats: RunStats::default(),
         })
     }
 
-    /// The status the job keeps up to date while it runs.
     /// The flag that stops the job ([`RunOptions::stop`]).
     pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
     }
 
+    /// The status the job keeps up to date while it runs.
     pub(crate) fn status(&self) -> Arc<Mutex<JobStatus>> {
         Arc::clone(&self.status)
+    }
+
+    /// What a handle needs to ask the job for plugin swaps.
+    pub(crate) fn swapper(&self) -> Swapper {
+        Swapper {
+            requests: self.swaps.0.clone(),
+            runtime: self.runtime.clone(),
+            copies: match &self.stateless {
+                Stateless::Tasks(tasks) => tasks.len(),
+                Stateless::Inline(_) => 1,
+            },
+        }
     }
 
     /// Restore the checkpoint a restart resumes from: the one the Kafka
@@ -580,7 +626,13 @@ impl JobRunner {
         self.status_mut(|s| s.state = JobState::Running);
         let mut attempt = 0;
         let result = loop {
-            match self.run_epochs(stop) {
+            let outcome = self
+                .run_epochs(stop)
+                .map_err(|error| match self.trial.take() {
+                    Some(trial) => self.roll_back(trial, error),
+                    None => error,
+                });
+            match outcome {
                 Ok(()) => break Ok(()),
                 Err(error)
                     if error.is_recoverable()
@@ -668,10 +720,14 @@ impl JobRunner {
                 return self.settle();
             }
             self.poll_commit()?;
-            if self
-                .checkpoints
-                .as_ref()
-                .is_some_and(|c| self.epoch_started.elapsed() >= c.interval)
+            self.take_swaps()?;
+            // A new version on trial passes its first batch before an
+            // epoch holds its state.
+            if self.trial.is_none()
+                && self
+                    .checkpoints
+                    .as_ref()
+                    .is_some_and(|c| self.epoch_started.elapsed() >= c.interval)
             {
                 self.end_epoch()?;
             }
@@ -940,6 +996,9 @@ impl JobRunner {
         }
         self.report_progress(source_rows.num_rows() as u64, cut);
         self.delivered.push(cut);
+        if let Some(trial) = self.trial.take() {
+            self.keep(trial);
+        }
         Ok(())
     }
 
@@ -1068,6 +1127,184 @@ impl JobRunner {
                 .outputs
                 .get_mut(name)
                 .expect("outputs are checked before their rows are delivered"),
+        }
+    }
+
+    /// Make the swaps asked for, at this batch boundary (every batch out
+    /// taken back first), answering each.
+    fn take_swaps(&mut self) -> Result<(), JobError> {
+        let requests: Vec<SwapRequest> = self.swaps.1.try_iter().collect();
+        if requests.is_empty() {
+            return Ok(());
+        }
+        self.take_results(true)?;
+        for request in requests {
+            let started = Instant::now();
+            let outcome = self
+                .swap(&request.transform, request.copies)
+                .map(|(from, to)| Swapped {
+                    pause: started.elapsed(),
+                    from,
+                    to,
+                });
+            match &outcome {
+                Ok(swapped) => {
+                    tracing::info!(job = %self.name, transform = %request.transform, from = %swapped.from, to = %swapped.to, pause = ?swapped.pause, "swapped")
+                }
+                Err(error) => tracing::warn!(job = %self.name, "{error}"),
+            }
+            let _ = request.reply.send(outcome);
+        }
+        Ok(())
+    }
+
+    /// Put the first of `copies` (every copy, for a transform on tasks) in
+    /// place of transform `name`, carrying its state across; returns the
+    /// digests replaced and now running. The old version is kept until
+    /// the new one passes its first batch.
+    fn swap(
+        &mut self,
+        name: &str,
+        mut copies: Vec<Box<dyn Operator>>,
+    ) -> Result<(String, String), JobError> {
+        let refuse = |message: String| JobError::Swap {
+            transform: name.to_owned(),
+            message,
+        };
+        if self.trial.is_some() {
+            return Err(refuse(
+                "the last swap's new version has not passed its first batch yet".into(),
+            ));
+        }
+        let new = copies
+            .pop()
+            .ok_or_else(|| refuse("no new version was given".into()))?;
+        let to = new.plugin_digest().to_owned();
+        let shape = |stateless: bool| {
+            refuse(format!(
+                "the new version {} state where the running one {}; a swap keeps the job's shape",
+                if stateless { "keeps no" } else { "keeps" },
+                if stateless { "keeps it" } else { "keeps none" },
+            ))
+        };
+        let (place, from, old) = if let Some(index) =
+            self.operators.iter().position(|o| o.name() == name)
+        {
+            let mut new = new;
+            if new.is_stateless() {
+                return Err(shape(true));
+            }
+            let state = self.operators[index].snapshot()?;
+            new.restore(state.as_deref()).map_err(|e| {
+                    refuse(format!(
+                        "the new version cannot restore the running state, so the job goes on with the old one: {e}"
+                    ))
+                })?;
+            let from = self.operators[index].plugin_digest().to_owned();
+            let old = std::mem::replace(&mut self.operators[index], new);
+            (Place::Stateful(index), from, Some(old))
+        } else if let Some(index) = self.stateless_described.iter().position(|o| o.name == name) {
+            if !new.is_stateless() {
+                return Err(shape(false));
+            }
+            let from = std::mem::replace(
+                &mut self.stateless_described[index].plugin_digest,
+                to.clone(),
+            );
+            match &mut self.stateless {
+                Stateless::Inline(stages) => {
+                    let old = std::mem::replace(&mut stages.operators[index], new);
+                    (Place::Inline(index), from, Some(old))
+                }
+                Stateless::Tasks(tasks) => {
+                    copies.push(new);
+                    tasks.swap(index, copies)?;
+                    (Place::Tasks, from, None)
+                }
+            }
+        } else {
+            let names: Vec<&str> = self
+                .stateless_described
+                .iter()
+                .map(|o| o.name.as_str())
+                .chain(self.operators.iter().map(|o| o.name()))
+                .collect();
+            return Err(refuse(format!(
+                "the job has no transform by that name; it has: {}",
+                names.join(", ")
+            )));
+        };
+        self.trial = Some(Trial {
+            place,
+            old,
+            name: name.to_owned(),
+            from: from.clone(),
+        });
+        self.status_mut(|s| {
+            for (plugin, digest) in &mut s.plugins {
+                if plugin == name {
+                    digest.clone_from(&to);
+                }
+            }
+            s.swaps.push(SwapRecord {
+                transform: name.to_owned(),
+                from: from.clone(),
+                to: to.clone(),
+                rolled_back: None,
+            });
+        });
+        Ok((from, to))
+    }
+
+    /// The new version passed its first batch: let the old one go.
+    fn keep(&mut self, trial: Trial) {
+        match (trial.place, &mut self.stateless) {
+            (Place::Tasks, Stateless::Tasks(tasks)) => tasks.keep(),
+            _ => close_all(trial.old.into_iter().collect::<Vec<_>>().iter_mut()),
+        }
+    }
+
+    /// The new version failed (`error`) before passing its first batch:
+    /// put the old one back. Returns the error to go back to the last
+    /// checkpoint with.
+    fn roll_back(&mut self, trial: Trial, error: JobError) -> JobError {
+        let cause = error.to_string();
+        tracing::warn!(job = %self.name, transform = %trial.name, "going back to the old version: {cause}");
+        let mut new = match (trial.place, trial.old, &mut self.stateless) {
+            (Place::Stateful(index), Some(old), _) => {
+                Some(std::mem::replace(&mut self.operators[index], old))
+            }
+            (Place::Inline(index), Some(old), Stateless::Inline(stages)) => {
+                Some(std::mem::replace(&mut stages.operators[index], old))
+            }
+            (Place::Tasks, _, Stateless::Tasks(tasks)) => {
+                tasks.discard();
+                tasks.roll_back();
+                None
+            }
+            _ => None,
+        };
+        close_all(new.iter_mut());
+        if let Some(described) = self
+            .stateless_described
+            .iter_mut()
+            .find(|o| o.name == trial.name)
+        {
+            described.plugin_digest.clone_from(&trial.from);
+        }
+        self.status_mut(|s| {
+            for (plugin, digest) in &mut s.plugins {
+                if *plugin == trial.name {
+                    digest.clone_from(&trial.from);
+                }
+            }
+            if let Some(record) = s.swaps.last_mut() {
+                record.rolled_back = Some(cause.clone());
+            }
+        });
+        JobError::SwapRolledBack {
+            transform: trial.name,
+            cause,
         }
     }
 

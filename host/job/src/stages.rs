@@ -94,10 +94,24 @@ pub(crate) fn close_all<'a>(operators: impl IntoIterator<Item = &'a mut Box<dyn 
     }
 }
 
+/// What a task is given to do.
+#[derive(Debug)]
+enum Work {
+    /// Run a batch, cut at this instant, through the stages.
+    Batch(RecordBatch, Instant),
+    /// Put this operator in place of the one at this index, keeping the
+    /// old one until told to keep or roll back.
+    Swap(usize, Box<dyn Operator>),
+    /// Put the old operator back.
+    RollBack,
+    /// Let the old operator go.
+    Keep,
+}
+
 /// One task: a thread with its own copy of the stateless stages.
 #[derive(Debug)]
 struct Task {
-    batches: SyncSender<(RecordBatch, Instant)>,
+    batches: SyncSender<Work>,
     results: Receiver<Result<Staged, JobError>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -120,14 +134,33 @@ impl Tasks {
             .into_iter()
             .enumerate()
             .map(|(index, mut stages)| {
-                let (batches, inbox) = sync_channel::<(RecordBatch, Instant)>(1);
+                let (batches, inbox) = sync_channel::<Work>(1);
                 let (outbox, results) = sync_channel(1);
                 let thread = std::thread::Builder::new()
                     .name(format!("sluice-task-{index}"))
                     .spawn(move || {
-                        for (batch, cut) in inbox {
-                            if outbox.send(stages.run(batch, cut)).is_err() {
-                                break;
+                        let mut replaced: Option<(usize, Box<dyn Operator>)> = None;
+                        for work in inbox {
+                            match work {
+                                Work::Batch(batch, cut) => {
+                                    if outbox.send(stages.run(batch, cut)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Work::Swap(at, operator) => {
+                                    let old =
+                                        std::mem::replace(&mut stages.operators[at], operator);
+                                    replaced = Some((at, old));
+                                }
+                                Work::RollBack => {
+                                    if let Some((at, old)) = replaced.take() {
+                                        let new = std::mem::replace(&mut stages.operators[at], old);
+                                        close_all([new].iter_mut());
+                                    }
+                                }
+                                Work::Keep => {
+                                    close_all(replaced.take().map(|(_, old)| old).iter_mut());
+                                }
                             }
                         }
                         close_all(&mut stages.operators);
@@ -165,7 +198,7 @@ impl Tasks {
         let index = self.next;
         self.tasks[index]
             .batches
-            .send((batch, cut))
+            .send(Work::Batch(batch, cut))
             .map_err(|_| task_lost(index))?;
         self.busy.push_back(index);
         self.next = (index + 1) % self.tasks.len();
@@ -193,6 +226,45 @@ impl Tasks {
     /// Wait for every batch out and drop the results (after a failure).
     pub(crate) fn discard(&mut self) {
         while self.oldest(true).is_some() {}
+    }
+
+    /// How many tasks there are.
+    pub(crate) fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Put one of `copies` in each task in place of its operator at
+    /// `index`; no batch may be out. Each task keeps its old operator
+    /// until [`Tasks::keep`] or [`Tasks::roll_back`].
+    pub(crate) fn swap(
+        &mut self,
+        index: usize,
+        copies: Vec<Box<dyn Operator>>,
+    ) -> Result<(), JobError> {
+        debug_assert!(!self.is_busy() && copies.len() == self.tasks.len());
+        for (task, (number, copy)) in self.tasks.iter().zip(copies.into_iter().enumerate()) {
+            task.batches
+                .send(Work::Swap(index, copy))
+                .map_err(|_| task_lost(number))?;
+        }
+        Ok(())
+    }
+
+    /// Every task puts its old operator back.
+    pub(crate) fn roll_back(&mut self) {
+        self.tell_all(|| Work::RollBack);
+    }
+
+    /// Every task lets its old operator go.
+    pub(crate) fn keep(&mut self) {
+        self.tell_all(|| Work::Keep);
+    }
+
+    fn tell_all(&mut self, work: impl Fn() -> Work) {
+        for task in &self.tasks {
+            // A task that is gone has nothing to put back or let go.
+            let _ = task.batches.send(work());
+        }
     }
 }
 

@@ -874,3 +874,166 @@ fn a_rate_limited_job_reads_no_faster_than_its_limit_and_loses_nothing() {
     // 600 rows at 1000 a second: at least 0.6 s, whatever the machine.
     assert!(took >= Duration::from_millis(600), "took {took:?}");
 }
+
+/// A transform spec of `plugin` with `config`, as a swap's new version.
+fn version(plugin: &str, config: &[(&str, &str)]) -> sluice_config::PluginSpec {
+    sluice_config::PluginSpec {
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..transform(plugin)
+    }
+}
+
+/// Run `job` over `batches` batches of 3 ids, one every 3 ms, checkpointing
+/// to memory, while `swaps` is called with its handle; the committed rows.
+fn run_swapping(
+    job: &Job,
+    batches: i64,
+    swaps: impl FnOnce(&sluice_job::JobHandle),
+) -> (Vec<RecordBatch>, sluice_job::JobStatus) {
+    let rows = MemoryRows::default();
+    let connectors = Connectors {
+        source: Box::new(Paced {
+            inner: id_batches(batches),
+            pause: Duration::from_millis(3),
+        }),
+        sink: Box::new(MemorySink::new(rows.clone())),
+        outputs: BTreeMap::new(),
+        checkpoint_store: Some(slow_store(Duration::ZERO)),
+    };
+    let runner =
+        JobRunner::with_connectors(job, &runtime(), RunOptions::default(), connectors).unwrap();
+    let handle = sluice_job::JobHandle::start(runner).unwrap();
+    swaps(&handle);
+    let status = handle.status();
+    handle.wait().unwrap();
+    (rows.batches(), status)
+}
+
+/// Wait until the job has processed another batch.
+fn next_batch(handle: &sluice_job::JobHandle) {
+    let before = handle.status().batches;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while handle.status().batches == before {
+        assert!(std::time::Instant::now() < deadline, "no batch came");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn swapping_a_stateful_plugin_twenty_times_carries_its_state_and_loses_or_repeats_no_row() {
+    let mut job = pass_job("max_rows = 3\nmax_interval = \"1ms\"", Some("20ms"));
+    let v1 = [("label", "v1")];
+    let v2 = [("label", "v2")];
+    job.transforms = vec![version(artifacts::ROW_COUNTER, &v1)];
+    let name = job.transforms[0].name.clone();
+    let (rows, status) = run_swapping(&job, 400, |handle| {
+        next_batch(handle);
+        for swap in 0..20 {
+            let config = if swap % 2 == 0 { &v2 } else { &v1 };
+            let swapped = handle
+                .swap(&name, &version(artifacts::ROW_COUNTER, config))
+                .unwrap();
+            assert_eq!(
+                swapped.from, swapped.to,
+                "the same component, another config"
+            );
+            next_batch(handle);
+        }
+        // A version that cannot read the state is refused; the job goes on.
+        let refused = handle
+            .swap(
+                &name,
+                &version(
+                    artifacts::ROW_COUNTER,
+                    &[("label", "v3"), ("refuse_state", "true")],
+                ),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("cannot restore the running state"),
+            "{refused}"
+        );
+        next_batch(handle);
+        // A version that fails its first batch is rolled back, and the job
+        // replays from its last checkpoint with the old one.
+        handle
+            .swap(
+                &name,
+                &version(artifacts::ROW_COUNTER, &[("label", "v4"), ("fail", "true")]),
+            )
+            .unwrap();
+        next_batch(handle);
+        next_batch(handle);
+    });
+    let ids = int64s(&rows, "id");
+    assert_eq!(
+        ids,
+        (0..1200).collect::<Vec<_>>(),
+        "every row once, in order"
+    );
+    assert_eq!(
+        int64s(&rows, "seen"),
+        (1..=1200).collect::<Vec<_>>(),
+        "the count went on across every swap"
+    );
+    let labels = strings(&rows, "version");
+    let changes = labels.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    assert_eq!(changes, 20, "v1 before each swap, v2 after: {labels:?}");
+    assert!(
+        !labels.iter().any(|l| l == "v3" || l == "v4"),
+        "refused and failed versions wrote nothing"
+    );
+    let last = status.swaps.last().unwrap();
+    assert!(
+        last.rolled_back
+            .as_deref()
+            .is_some_and(|why| why.contains("trapped in `process`")),
+        "{:?}",
+        status.swaps
+    );
+    assert_eq!(status.swaps.len(), 21, "{:?}", status.swaps);
+}
+
+#[test]
+fn swapping_a_transform_that_runs_on_tasks_switches_every_task_and_rolls_back_a_failing_version() {
+    let mut job = pass_job("max_rows = 3\nmax_interval = \"1ms\"", Some("20ms"));
+    job.parallelism = 2;
+    let keep_all = [("column", "id"), ("op", "ge"), ("value", "0")];
+    job.transforms = vec![version(artifacts::FILTER, &keep_all)];
+    let name = job.transforms[0].name.clone();
+    let (rows, status) = run_swapping(&job, 300, |handle| {
+        next_batch(handle);
+        for _ in 0..10 {
+            handle
+                .swap(&name, &version(artifacts::FILTER, &keep_all))
+                .unwrap();
+            next_batch(handle);
+        }
+        let spin = sluice_config::PluginSpec {
+            deadline: Duration::from_millis(300),
+            ..version(artifacts::SPIN_FOREVER, &[])
+        };
+        let swapped = handle.swap(&name, &spin).unwrap();
+        assert_ne!(swapped.from, swapped.to);
+        next_batch(handle);
+        next_batch(handle);
+    });
+    assert_eq!(
+        int64s(&rows, "id"),
+        (0..900).collect::<Vec<_>>(),
+        "every row once, in order"
+    );
+    let last = status.swaps.last().unwrap();
+    assert!(
+        last.rolled_back
+            .as_deref()
+            .is_some_and(|why| why.contains("deadline")),
+        "{:?}",
+        status.swaps
+    );
+    assert_eq!(status.plugins[0].1, last.from, "the old version runs again");
+}

@@ -78,7 +78,7 @@ impl Refusal {
         }
     }
 
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Refusal {
             field: field.into(),
             message: message.into(),

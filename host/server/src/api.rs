@@ -13,12 +13,15 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sluice_config::ConfigError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::jobs::{BatchView, JobView, Jobs, JobsError, OffsetView, PluginView, describe};
+use crate::admission::Refusal;
+use crate::jobs::{
+    BatchView, JobView, Jobs, JobsError, OffsetView, PluginView, SwapView, describe,
+};
 use crate::tenants::{Tenant, Tenants};
 
 /// The largest plugin upload (Python and JavaScript components bundle
@@ -37,8 +40,8 @@ pub(crate) struct Host {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice host admin API", description = "Tenants' jobs and plugins on a `sluice serve` host. Every request but this document's bears a tenant's token: `Authorization: Bearer TOKEN`."),
-    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job),
-    components(schemas(JobView, BatchView, OffsetView, PluginView, ErrorBody, PluginDigest, PluginList, JobList)),
+    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job, swap_plugin),
+    components(schemas(JobView, BatchView, OffsetView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList)),
     modifiers(&BearerToken),
     security(("token" = []))
 )]
@@ -118,6 +121,7 @@ pub(crate) fn router(host: Arc<Host>) -> Router {
         .route("/v1/jobs", post(submit_job).get(list_jobs))
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/stop", post(stop_job))
+        .route("/v1/jobs/{id}/swap", post(swap_plugin))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(host)
 }
@@ -299,4 +303,47 @@ async fn stop_job(
 ) -> Result<impl IntoResponse, ApiError> {
     let view = blocking(move || host.jobs.stop(&tenant, &id)).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// A swap of a running job's plugin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SwapBody {
+    /// The transform to swap, by name (`transform-0` when the job file
+    /// gave it none).
+    transform: String,
+    /// The new version: `sha256:HEX`, as its upload answered.
+    plugin: String,
+    /// The new version's config; the running one's if left out.
+    config: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Swap a transform's plugin in a running job: the new version is loaded
+/// off the job's thread, and the job switches at its next batch boundary,
+/// carrying the plugin's state across. A version that cannot restore the
+/// state is refused; one that fails its first batch is rolled back, which
+/// the job's `swaps` show. The job's file names the new version from now
+/// on, so a restarted host resumes on it.
+#[utoipa::path(post, path = "/v1/jobs/{id}/swap",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body = SwapBody,
+    responses((status = 200, description = "switched", body = JobView),
+        (status = 400, description = "the swap was refused; the job goes on with the old version", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such job of this tenant", body = ErrorBody)))]
+async fn swap_plugin(
+    State(host): State<Arc<Host>>,
+    Authenticated(tenant): Authenticated,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let swap: SwapBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Jobs(JobsError::Refused(Refusal::invalid("body", e.to_string()))))?;
+    let view = blocking(move || {
+        let config = swap.config.map(|c| c.into_iter().collect());
+        host.jobs
+            .swap(&tenant, &id, &swap.transform, &swap.plugin, config)
+    })
+    .await?;
+    Ok(Json(view))
 }

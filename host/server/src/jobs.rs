@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sluice_config::{ConfigError, Job, PluginFiles};
+use sluice_config::{ConfigError, Job, PluginFiles, PluginSpec};
 use sluice_job::{JobHandle, JobRunner, JobState, RunOptions};
 use sluice_runtime::Runtime;
 
@@ -74,6 +75,22 @@ pub(crate) struct JobView {
     pub(crate) state_bytes: u64,
     /// The plugins running, with their digests.
     pub(crate) plugins: Vec<PluginView>,
+    /// The plugin swaps since the host started the job, oldest first.
+    pub(crate) swaps: Vec<SwapView>,
+}
+
+/// A swap of a job's plugin.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct SwapView {
+    /// The transform swapped.
+    pub(crate) transform: String,
+    /// The version replaced.
+    pub(crate) from: String,
+    /// The new version.
+    pub(crate) to: String,
+    /// Why the job went back to the old version, if it did (the new one
+    /// failed its first batch).
+    pub(crate) rolled_back: Option<String>,
 }
 
 /// One batch's progress (Spark's `StreamingQueryProgress`).
@@ -116,7 +133,9 @@ struct HostedJob {
     name: String,
     /// The running job; `None` when it could not start (after a host
     /// restart: a plugin or broker gone).
-    handle: Option<JobHandle>,
+    handle: Option<Arc<JobHandle>>,
+    /// Its transforms as the host started them (a swap replaces one).
+    transforms: Vec<PluginSpec>,
     /// Why it is not running, when it is not.
     start_error: Option<String>,
     /// Stopped through the API before the host last started.
@@ -125,7 +144,7 @@ struct HostedJob {
 
 impl HostedJob {
     fn view(&self, id: &str) -> JobView {
-        let status = self.handle.as_ref().map(JobHandle::status);
+        let status = self.handle.as_ref().map(|h| h.status());
         let (state, error) = match status.as_ref().map(|s| &s.state) {
             None if self.stopped => ("finished", None),
             None => ("failed", self.start_error.clone()),
@@ -168,6 +187,16 @@ impl HostedJob {
                 .map(|(name, digest)| PluginView {
                     name,
                     digest: format!("sha256:{digest}"),
+                })
+                .collect(),
+            swaps: status
+                .swaps
+                .into_iter()
+                .map(|swap| SwapView {
+                    transform: swap.transform,
+                    from: format!("sha256:{}", swap.from),
+                    to: format!("sha256:{}", swap.to),
+                    rolled_back: swap.rolled_back,
                 })
                 .collect(),
         }
@@ -282,7 +311,7 @@ impl Jobs {
             )));
         }
         let id = new_id()?;
-        let (name, handle) = self.start(tenant, &id, text)?;
+        let (name, handle, transforms) = self.start(tenant, &id, text)?;
         write_atomically(
             &self.job_dir(tenant.name(), &id).join("job.toml"),
             text.as_bytes(),
@@ -290,7 +319,8 @@ impl Jobs {
         let job = HostedJob {
             tenant: tenant.name().to_owned(),
             name,
-            handle: Some(handle),
+            handle: Some(Arc::new(handle)),
+            transforms,
             start_error: None,
             stopped: false,
         };
@@ -306,7 +336,7 @@ impl Jobs {
         tenant: &Tenant,
         id: &str,
         text: &str,
-    ) -> Result<(String, JobHandle), JobsError> {
+    ) -> Result<(String, JobHandle, Vec<PluginSpec>), JobsError> {
         let dir = self.job_dir(tenant.name(), id);
         let find = |named: &str| self.find_plugin(tenant.name(), named);
         let mut job = Job::parse_with(&dir.join("job.toml"), text, PluginFiles::Lookup(&find))
@@ -323,7 +353,7 @@ impl Jobs {
             .map_err(|e| JobsError::Start(e.to_string()))?;
         let handle = JobHandle::start(runner)?;
         tracing::info!(tenant = tenant.name(), job = %name, id, "started");
-        Ok((name, handle))
+        Ok((name, handle, job.transforms))
     }
 
     /// Start again every job of these tenants that was not stopped: after
@@ -356,15 +386,17 @@ impl Jobs {
                         tenant: tenant.name().to_owned(),
                         name: job_name(&text),
                         handle: None,
+                        transforms: Vec::new(),
                         start_error: None,
                         stopped: true,
                     }
                 } else {
                     match self.start(tenant, &id, &text) {
-                        Ok((name, handle)) => HostedJob {
+                        Ok((name, handle, transforms)) => HostedJob {
                             tenant: tenant.name().to_owned(),
                             name,
-                            handle: Some(handle),
+                            handle: Some(Arc::new(handle)),
+                            transforms,
                             start_error: None,
                             stopped: false,
                         },
@@ -375,6 +407,7 @@ impl Jobs {
                                 tenant: tenant.name().to_owned(),
                                 name: job_name(&text),
                                 handle: None,
+                                transforms: Vec::new(),
                                 start_error: Some(why),
                                 stopped: false,
                             }
@@ -385,6 +418,77 @@ impl Jobs {
             }
         }
         Ok(())
+    }
+
+    /// Swap the plugin of transform `transform` of job `id` for the one
+    /// `tenant` uploaded as `plugin` (with `config`, else the running
+    /// one's), at the job's next batch boundary. The job's file is
+    /// rewritten first, so a host restarted from then on resumes the job
+    /// on the new version (and put back if the job refuses the swap).
+    pub(crate) fn swap(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        transform: &str,
+        plugin: &str,
+        config: Option<Vec<(String, String)>>,
+    ) -> Result<JobView, JobsError> {
+        let (handle, spec, index) = {
+            let jobs = self.locked();
+            let job = jobs
+                .get(id)
+                .filter(|job| job.tenant == tenant.name())
+                .ok_or(JobsError::NotFound)?;
+            let handle = job.handle.clone().ok_or_else(|| {
+                JobsError::Refused(Refusal::invalid("id", "the job is not running"))
+            })?;
+            let index = job
+                .transforms
+                .iter()
+                .position(|t| t.name == transform)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = job.transforms.iter().map(|t| t.name.as_str()).collect();
+                    JobsError::Refused(Refusal::invalid(
+                        "transform",
+                        format!("the job has no transform {transform:?}; it has {names:?}"),
+                    ))
+                })?;
+            (handle, job.transforms[index].clone(), index)
+        };
+        let file = self
+            .find_plugin(tenant.name(), plugin)
+            .map_err(|why| JobsError::Refused(Refusal::invalid("plugin", why)))?;
+        let spec = PluginSpec {
+            plugin: file,
+            config: config.unwrap_or(spec.config),
+            ..spec
+        };
+        let dir = self.job_dir(tenant.name(), id);
+        let old = std::fs::read_to_string(dir.join("job.toml"))?;
+        let rewritten = with_transform(&old, index, plugin, &spec.config)
+            .map_err(|why| JobsError::Refused(Refusal::invalid("transform", why)))?;
+        write_atomically(&dir.join("job.toml"), rewritten.as_bytes())?;
+        let record = handle.status().swaps.len();
+        if let Err(error) = handle.swap(transform, &spec) {
+            write_atomically(&dir.join("job.toml"), old.as_bytes())?;
+            return Err(JobsError::Refused(Refusal::invalid(
+                "plugin",
+                error.to_string(),
+            )));
+        }
+        if let Some(why) = first_batch_failure(&handle, record) {
+            write_atomically(&dir.join("job.toml"), old.as_bytes())?;
+            return Err(JobsError::Refused(Refusal::invalid(
+                "plugin",
+                format!(
+                    "the new version failed its first batch, so the job went back to the old one: {why}"
+                ),
+            )));
+        }
+        let mut jobs = self.locked();
+        let job = jobs.get_mut(id).ok_or(JobsError::NotFound)?;
+        job.transforms[index] = spec;
+        Ok(job.view(id))
     }
 
     /// `tenant`'s jobs.
@@ -424,7 +528,7 @@ impl Jobs {
     /// host shutting down. The jobs stay on record, so the next start of
     /// the host resumes them.
     pub(crate) fn shut_down(&self) {
-        let handles: Vec<(String, JobHandle)> = self
+        let handles: Vec<(String, Arc<JobHandle>)> = self
             .locked()
             .iter_mut()
             .filter_map(|(id, job)| Some((id.clone(), job.handle.take()?)))
@@ -433,7 +537,11 @@ impl Jobs {
             handle.stop();
         }
         for (id, handle) in handles {
-            if let Err(error) = handle.wait() {
+            // Only a swap under way shares the handle; its job stops all
+            // the same.
+            if let Ok(handle) = Arc::try_unwrap(handle)
+                && let Err(error) = handle.wait()
+            {
                 tracing::warn!(id, "stopped with an error: {error}");
             }
         }
@@ -449,6 +557,52 @@ pub(crate) fn describe(error: &JobsError) -> String {
         JobsError::NotFound => "no such job".into(),
         JobsError::Storage(e) => format!("the host's storage: {e}"),
     }
+}
+
+/// How long a swap waits for the new version's first batch.
+const FIRST_BATCH_WAIT: Duration = Duration::from_secs(10);
+
+/// Wait for the first batch after swap number `record` of the job: why
+/// the new version failed it, if it did. A job that sees no batch within
+/// [`FIRST_BATCH_WAIT`] keeps the new version on trial.
+fn first_batch_failure(handle: &JobHandle, record: usize) -> Option<String> {
+    let switched_at = handle.status().batches;
+    let deadline = Instant::now() + FIRST_BATCH_WAIT;
+    loop {
+        let status = handle.status();
+        if let Some(why) = status.swaps.get(record).and_then(|s| s.rolled_back.clone()) {
+            return Some(why);
+        }
+        let running = matches!(status.state, JobState::Starting | JobState::Running);
+        if status.batches > switched_at || !running || Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The job file `text` with its `index`th transform's plugin named
+/// `plugin` and its config `config`.
+fn with_transform(
+    text: &str,
+    index: usize,
+    plugin: &str,
+    config: &[(String, String)],
+) -> Result<String, String> {
+    let mut job: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let transform = job
+        .get_mut("transform")
+        .and_then(|t| t.as_array_mut())
+        .and_then(|t| t.get_mut(index))
+        .and_then(|t| t.as_table_mut())
+        .ok_or("the job file has no such transform")?;
+    transform.insert("plugin".into(), toml::Value::String(plugin.to_owned()));
+    let config: toml::Table = config
+        .iter()
+        .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+        .collect();
+    transform.insert("config".into(), toml::Value::Table(config));
+    toml::to_string(&job).map_err(|e| e.to_string())
 }
 
 /// The `[job] name` of a job file, for listing a job that is not running.

@@ -418,3 +418,92 @@ fn a_spinning_or_hoarding_neighbour_is_stopped_at_its_limits_and_the_other_jobs_
     );
     server.shut_down().unwrap();
 }
+
+#[test]
+fn a_swapped_plugin_runs_at_once_a_failing_one_is_rolled_back_and_a_restart_keeps_the_swap() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, b) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    let redact = client.push_redact(&a);
+    let (status, filter) = client.post(
+        "/v1/plugins",
+        Some(&a),
+        &std::fs::read(artifacts::FILTER).unwrap(),
+    );
+    assert_eq!(status, 201, "{filter}");
+    let filter = filter["digest"].as_str().unwrap().to_owned();
+    let (status, job) = client.post(
+        "/v1/jobs",
+        Some(&a),
+        redact_job("swapped", &redact, "").as_bytes(),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(job["plugins"][0]["name"], "transform-0", "{job}");
+    let epoch = client.checkpoint_after(&a, &id, None);
+    let swap = |token: &Token, body: serde_json::Value| {
+        client.post(
+            &format!("/v1/jobs/{id}/swap"),
+            Some(token),
+            body.to_string().as_bytes(),
+        )
+    };
+
+    // Another tenant cannot swap it.
+    let keep_all = serde_json::json!({ "column": "email", "op": "is_not_null" });
+    let body =
+        serde_json::json!({ "transform": "transform-0", "plugin": filter, "config": keep_all });
+    assert_eq!(swap(&b, body.clone()).0, 404);
+    let (status, swapped) = swap(&a, body);
+    assert_eq!(status, 200, "{swapped}");
+    assert_eq!(
+        swapped["plugins"][0]["digest"],
+        filter.as_str(),
+        "{swapped}"
+    );
+    assert_eq!(swapped["swaps"][0]["from"], redact.as_str(), "{swapped}");
+    let epoch = client.checkpoint_after(&a, &id, Some(epoch));
+
+    // A version that fails its first batch (the filter without its
+    // config) is rolled back; the job goes on with the one before.
+    let (status, refused) = swap(
+        &a,
+        serde_json::json!({ "transform": "transform-0", "plugin": filter, "config": {} }),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("failed its first batch"),
+        "{refused}"
+    );
+    let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(&a));
+    assert!(job["swaps"][1]["rolled_back"].is_string(), "{job}");
+    assert_eq!(job["plugins"][0]["digest"], filter.as_str(), "{job}");
+    client.checkpoint_after(&a, &id, Some(epoch));
+    // Refused outright: no such transform, or a plugin not uploaded.
+    let (status, refused) = swap(
+        &a,
+        serde_json::json!({ "transform": "transform-9", "plugin": filter }),
+    );
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (400, Some("transform")),
+        "{refused}"
+    );
+
+    // The host restarts: the job runs the version swapped in, not the
+    // one rolled back, and goes on from its checkpoint.
+    server.shut_down().unwrap();
+    let server = start(&config);
+    let client = Client::new(&server);
+    let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(&a));
+    assert_eq!(job["plugins"][0]["digest"], filter.as_str(), "{job}");
+    let resumed = job["last_checkpoint"].as_u64();
+    client.checkpoint_after(&a, &id, resumed);
+    let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(&a));
+    assert_eq!(job["state"], "running", "{job}");
+    server.shut_down().unwrap();
+}
