@@ -46,6 +46,17 @@ fn sluice(args: &[&str], server: &str, token: &str) -> Output {
         .expect("running sluice")
 }
 
+/// `sluice ARGS` as the tenant, which must succeed; its JSON answer.
+fn sluice_json(args: &[&str], server: &str, token: &str) -> serde_json::Value {
+    let output = sluice(args, server, token);
+    assert!(
+        output.status.success(),
+        "sluice {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Start `sluice serve`, and wait until its API answers.
 fn serve(host_file: &Path, cache: &Path, log: &Path, server: &str, token: &str) -> Child {
     let child = Command::new(sluice_binary())
@@ -135,17 +146,11 @@ delivery = "exactly-once"
         &server,
         &token,
     );
-    let submitted = sluice(
+    let job = sluice_json(
         &["job", "submit", dir.join("job.toml").to_str().unwrap()],
         &server,
         &token,
     );
-    assert!(
-        submitted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&submitted.stderr)
-    );
-    let job: serde_json::Value = serde_json::from_slice(&submitted.stdout).unwrap();
     let id = job["id"].as_str().unwrap().to_owned();
 
     // Records arrive while the host is killed and started again.
@@ -170,8 +175,7 @@ delivery = "exactly-once"
         &server,
         &token,
     );
-    let status = sluice(&["job", "status", &id], &server, &token);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = sluice_json(&["job", "status", &id], &server, &token);
     assert_eq!(status["name"], "relay", "{status}");
     assert!(
         status["last_checkpoint"].as_u64().is_some(),
@@ -203,8 +207,7 @@ delivery = "exactly-once"
         std::fs::read_to_string(dir.join("serve-2.log")).unwrap_or_default()
     );
     // The job's progress says where it is: at the end of every partition.
-    let status = sluice(&["job", "status", &id], &server, &token);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = sluice_json(&["job", "status", &id], &server, &token);
     let read: i64 = status["offsets"]
         .as_array()
         .unwrap()
@@ -215,7 +218,7 @@ delivery = "exactly-once"
     assert_eq!(read, records.len() as i64, "{status}");
     // The running job's plugin is swapped from the command line: here to
     // the same component with another config.
-    let swapped = sluice(
+    let swapped = sluice_json(
         &[
             "job",
             "swap",
@@ -230,12 +233,6 @@ delivery = "exactly-once"
         &server,
         &token,
     );
-    assert!(
-        swapped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&swapped.stderr)
-    );
-    let swapped: serde_json::Value = serde_json::from_slice(&swapped.stdout).unwrap();
     assert_eq!(swapped["swaps"][0]["transform"], "transform-0", "{swapped}");
     assert!(swapped["swaps"][0]["rolled_back"].is_null(), "{swapped}");
     let stopped = sluice(&["job", "stop", &id], &server, &token);

@@ -97,12 +97,24 @@ impl Client {
         self.call("POST", path, token, body)
     }
 
-    /// Upload pii-redact as `token`'s tenant; returns its digest.
-    fn push_redact(&self, token: &Token) -> String {
-        let bytes = std::fs::read(artifacts::PII_REDACT).unwrap();
+    /// Upload the plugin at `path` as `token`'s tenant; returns its digest.
+    fn push(&self, token: &Token, path: &str) -> String {
+        let bytes = std::fs::read(path).unwrap();
         let (status, body) = self.post("/v1/plugins", Some(token), &bytes);
         assert_eq!(status, 201, "{body}");
         body["digest"].as_str().unwrap().to_owned()
+    }
+
+    /// Upload pii-redact as `token`'s tenant; returns its digest.
+    fn push_redact(&self, token: &Token) -> String {
+        self.push(token, artifacts::PII_REDACT)
+    }
+
+    /// Submit `job` as `token`'s tenant, which must be accepted; its id.
+    fn submit(&self, token: &Token, job: &str) -> String {
+        let (status, body) = self.post("/v1/jobs", Some(token), job.as_bytes());
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
     }
 
     /// Wait until job `id` has committed a checkpoint past `epoch`.
@@ -291,12 +303,7 @@ fn a_job_outside_the_tenants_topics_files_or_quotas_is_refused_at_submit() {
 
     // max_jobs = 2: a third running job is over the quota.
     for name in ["one", "two"] {
-        let (status, job) = client.post(
-            "/v1/jobs",
-            Some(&a),
-            redact_job(name, &digest, "").as_bytes(),
-        );
-        assert_eq!(status, 201, "{job}");
+        client.submit(&a, &redact_job(name, &digest, ""));
     }
     let (status, refused) = client.post(
         "/v1/jobs",
@@ -315,15 +322,7 @@ fn a_restarted_host_resumes_its_jobs_from_their_checkpoints_and_leaves_stopped_o
     let server = start(&config);
     let client = Client::new(&server);
     let digest = client.push_redact(&a);
-    let submit = |name: &str| {
-        let (status, job) = client.post(
-            "/v1/jobs",
-            Some(&a),
-            redact_job(name, &digest, "").as_bytes(),
-        );
-        assert_eq!(status, 201, "{job}");
-        job["id"].as_str().unwrap().to_owned()
-    };
+    let submit = |name: &str| client.submit(&a, &redact_job(name, &digest, ""));
     let (kept, stopped) = (submit("kept"), submit("stopped"));
     let before = client.checkpoint_after(&a, &kept, None);
     client.checkpoint_after(&a, &stopped, None);
@@ -367,30 +366,18 @@ fn a_spinning_or_hoarding_neighbour_is_stopped_at_its_limits_and_the_other_jobs_
     let server = start(&config);
     let client = Client::new(&server);
     let redact = client.push_redact(&a);
-    let (status, job) = client.post(
-        "/v1/jobs",
-        Some(&a),
-        redact_job("steady", &redact, "").as_bytes(),
-    );
-    assert_eq!(status, 201, "{job}");
-    let steady = job["id"].as_str().unwrap().to_owned();
+    let steady = client.submit(&a, &redact_job("steady", &redact, ""));
     client.checkpoint_after(&a, &steady, None);
 
     // Tenant b's plugins: one loops forever, one allocates without end.
-    let push = |plugin: &str| {
-        let (status, body) = client.post("/v1/plugins", Some(&b), &std::fs::read(plugin).unwrap());
-        assert_eq!(status, 201, "{body}");
-        body["digest"].as_str().unwrap().to_owned()
-    };
+    let push = |plugin: &str| client.push(&b, plugin);
     let noisy = |name: &str, plugin: &str, limits: &str| {
         let job = format!(
             "[job]\nname = \"{name}\"\nparallelism = 1\n[source]\ntype = \"datagen\"\ncolumns = [{{ name = \"x\", generator = \"int\" }}]\n\
              [[transform]]\nplugin = \"{plugin}\"\n{limits}\n[sink]\ntype = \"console\"\nnum_rows = 0\n\
              [checkpoint]\nlocation = \"host\"\nrestart_attempts = 0\n"
         );
-        let (status, body) = client.post("/v1/jobs", Some(&b), job.as_bytes());
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        client.submit(&b, &job)
     };
     let spin = noisy(
         "spin",
@@ -426,20 +413,9 @@ fn a_swapped_plugin_runs_at_once_a_failing_one_is_rolled_back_and_a_restart_keep
     let server = start(&config);
     let client = Client::new(&server);
     let redact = client.push_redact(&a);
-    let (status, filter) = client.post(
-        "/v1/plugins",
-        Some(&a),
-        &std::fs::read(artifacts::FILTER).unwrap(),
-    );
-    assert_eq!(status, 201, "{filter}");
-    let filter = filter["digest"].as_str().unwrap().to_owned();
-    let (status, job) = client.post(
-        "/v1/jobs",
-        Some(&a),
-        redact_job("swapped", &redact, "").as_bytes(),
-    );
-    assert_eq!(status, 201, "{job}");
-    let id = job["id"].as_str().unwrap().to_owned();
+    let filter = client.push(&a, artifacts::FILTER);
+    let id = client.submit(&a, &redact_job("swapped", &redact, ""));
+    let (_, job) = client.get(&format!("/v1/jobs/{id}"), Some(&a));
     assert_eq!(job["plugins"][0]["name"], "transform-0", "{job}");
     let epoch = client.checkpoint_after(&a, &id, None);
     let swap = |token: &Token, body: serde_json::Value| {
