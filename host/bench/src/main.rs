@@ -9,10 +9,12 @@
 //! cargo run --release -p sluice-bench -- languages
 //! cargo run --release -p sluice-bench -- parallelism
 //! cargo run --release -p sluice-bench -- checkpoint   # needs scripts/services start
+//! cargo run --release -p sluice-bench -- hot-swap
 //! ```
 
 mod checkpoint;
 mod decode;
+mod hot_swap;
 mod kafka;
 mod languages;
 mod nexmark;
@@ -32,8 +34,9 @@ fn main() -> anyhow::Result<()> {
         "languages" => languages::run(),
         "parallelism" => parallelism::run(),
         "checkpoint" => checkpoint::run(),
+        "hot-swap" => hot_swap::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, parallelism, checkpoint"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, parallelism, checkpoint, hot-swap"
         ),
     }
 }
