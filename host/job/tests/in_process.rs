@@ -912,6 +912,16 @@ fn run_swapping(
     (rows.batches(), status)
 }
 
+/// Wait until the job has committed another checkpoint.
+fn next_checkpoint(handle: &sluice_job::JobHandle) {
+    let before = handle.status().last_checkpoint;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while handle.status().last_checkpoint == before {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Wait until the job has processed another batch.
 fn next_batch(handle: &sluice_job::JobHandle) {
     let before = handle.status().batches;
@@ -942,6 +952,9 @@ fn swapping_a_stateful_plugin_twenty_times_carries_its_state_and_loses_or_repeat
             );
             next_batch(handle);
         }
+        // A rollback replays from the last checkpoint with the version
+        // that runs then: let one cover the twenty swaps.
+        next_checkpoint(handle);
         // A version that cannot read the state is refused; the job goes on.
         let refused = handle
             .swap(
