@@ -51,6 +51,15 @@ pub fn brokers() -> Vec<Broker> {
     ]
 }
 
+/// noida-db, the broker here whose transactions and `read_committed`
+/// are right (TOOLCHAIN.md).
+pub fn noida() -> Broker {
+    brokers()
+        .into_iter()
+        .find(|b| b.name == "noida-db")
+        .expect("noida-db is configured")
+}
+
 /// The brokers that can run an available-now job: it needs each
 /// partition's true end offset (tansu's are wrong).
 pub fn brokers_with_end_offsets() -> Vec<Broker> {

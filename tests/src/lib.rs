@@ -27,6 +27,15 @@ pub fn sluice_binary() -> PathBuf {
     binary
 }
 
+/// A local TCP port no one listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .expect("the bound address")
+        .port()
+}
+
 /// Run `sluice run JOB` with a private compile cache.
 pub fn run_job(job: &Path, cache: &Path) -> Output {
     Command::new(sluice_binary())

@@ -19,19 +19,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_e2e::kafka::{Broker, brokers, create_topic, send_waiting, unique};
+use sluice_e2e::kafka::{Broker, create_topic, noida, send_waiting, unique};
 use sluice_e2e::sluice_binary;
 use sluice_plugin_artifacts as artifacts;
 
 const PARTITIONS: i32 = 3;
 const KEYS: usize = 100;
-
-fn noida() -> Broker {
-    brokers()
-        .into_iter()
-        .find(|b| b.name == "noida-db")
-        .expect("noida-db is configured")
-}
 
 /// `count` records round-robin over the partitions, keyed `k0`..`k99`,
 /// one millisecond of event time apart from an hour ago: each partition's

@@ -6,12 +6,11 @@
 //! storage is in memory, so a restart loses the topics themselves.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sluice_e2e::kafka::{Broker, Record, create_topic, produce, read_back, unique};
-use sluice_e2e::spawn_job;
+use sluice_e2e::{free_port, spawn_job};
 use sluice_plugin_artifacts as artifacts;
 
 fn start_broker(data: &std::path::Path, port: u16) -> Child {
@@ -53,14 +52,6 @@ fn stop_broker(broker: &mut Child) {
         .expect("running kill");
     assert!(status.success());
     broker.wait().unwrap();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn batch(range: std::ops::Range<usize>) -> Vec<Record> {

@@ -13,27 +13,11 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use sluice_e2e::kafka::{Broker, Record, brokers, create_topic, produce, read_back, unique};
-use sluice_e2e::sluice_binary;
+use sluice_e2e::kafka::{Record, create_topic, noida, produce, read_back, unique};
+use sluice_e2e::{free_port, sluice_binary};
 use sluice_plugin_artifacts as artifacts;
 
 const PARTITIONS: i32 = 3;
-
-fn noida() -> Broker {
-    brokers()
-        .into_iter()
-        .find(|b| b.name == "noida-db")
-        .expect("noida-db is configured")
-}
-
-/// A port no one listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `sluice ARGS` with the tenant's server and token; its output.
 fn sluice(args: &[&str], server: &str, token: &str) -> Output {

@@ -32,6 +32,7 @@ mod schema;
 mod values;
 
 pub use schema::{json_schema, reference};
+pub use values::duration;
 
 pub use job::{
     AggregateSpec, CheckpointConfig, ColumnType, ConsoleSink, DatagenColumn, DatagenSource,

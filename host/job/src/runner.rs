@@ -420,15 +420,7 @@ impl JobRunner {
             job.checkpoint.as_ref().map_or((0, Duration::ZERO), |c| {
                 (c.restart_attempts, c.restart_backoff)
             });
-        let plugins = stateless_described
-            .iter()
-            .map(|o| (o.name.clone(), o.plugin_digest.clone()))
-            .chain(
-                operators
-                    .iter()
-                    .map(|o| (o.name().to_owned(), o.plugin_digest().to_owned())),
-            )
-            .collect();
+        let plugins = running_plugins(&stateless_described, &operators);
         Ok(JobRunner {
             stop,
             pace: None,
@@ -1240,12 +1232,9 @@ impl JobRunner {
             name: name.to_owned(),
             from: from.clone(),
         });
+        let plugins = running_plugins(&self.stateless_described, &self.operators);
         self.status_mut(|s| {
-            for (plugin, digest) in &mut s.plugins {
-                if plugin == name {
-                    digest.clone_from(&to);
-                }
-            }
+            s.plugins = plugins;
             s.swaps.push(SwapRecord {
                 transform: name.to_owned(),
                 from: from.clone(),
@@ -1292,12 +1281,9 @@ impl JobRunner {
         {
             described.plugin_digest.clone_from(&trial.from);
         }
+        let plugins = running_plugins(&self.stateless_described, &self.operators);
         self.status_mut(|s| {
-            for (plugin, digest) in &mut s.plugins {
-                if *plugin == trial.name {
-                    digest.clone_from(&trial.from);
-                }
-            }
+            s.plugins = plugins;
             if let Some(record) = s.swaps.last_mut() {
                 record.rolled_back = Some(cause.clone());
             }
@@ -1370,6 +1356,24 @@ fn rejections(job: &Job) -> Rejections {
             "the job has no dead-letter output; add [outputs.{DEAD_LETTER_OUTPUT}]"
         )),
     }
+}
+
+/// The plugins a job runs, by name, with their digests: its stateless
+/// transforms as checkpoints describe them, then the operators that keep
+/// state.
+fn running_plugins(
+    stateless: &[SavedOperator],
+    operators: &[Box<dyn Operator>],
+) -> Vec<(String, String)> {
+    stateless
+        .iter()
+        .map(|o| (o.name.clone(), o.plugin_digest.clone()))
+        .chain(
+            operators
+                .iter()
+                .map(|o| (o.name().to_owned(), o.plugin_digest().to_owned())),
+        )
+        .collect()
 }
 
 /// How long the source may wait for rows: before a batch's first row,

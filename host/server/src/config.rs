@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytesize::ByteSize;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::ServerError;
 
@@ -46,7 +46,7 @@ pub struct TenantConfig {
     /// The longest deadline of one plugin call.
     #[serde(
         default = "TenantConfig::default_deadline",
-        deserialize_with = "duration"
+        deserialize_with = "sluice_config::duration"
     )]
     pub deadline: Duration,
     /// The largest window state of one job's aggregate.
@@ -124,13 +124,6 @@ impl TenantConfig {
     fn default_max_state_bytes() -> ByteSize {
         ByteSize::gib(1)
     }
-}
-
-/// A duration in humantime's words (`"5s"`, `"250ms"`).
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text)
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration: {e}")))
 }
 
 #[cfg(test)]

@@ -131,28 +131,51 @@ pub(crate) struct PluginView {
 struct HostedJob {
     tenant: String,
     name: String,
-    /// The running job; `None` when it could not start (after a host
-    /// restart: a plugin or broker gone).
-    handle: Option<Arc<JobHandle>>,
     /// Its transforms as the host started them (a swap replaces one).
     transforms: Vec<PluginSpec>,
-    /// Why it is not running, when it is not.
-    start_error: Option<String>,
-    /// Stopped through the API before the host last started.
-    stopped: bool,
+    run: Run,
+}
+
+/// Whether a hosted job runs.
+#[derive(Debug)]
+enum Run {
+    /// It runs (or ran, since the host started it).
+    Running(Arc<JobHandle>),
+    /// It was stopped through the API before the host last started.
+    Stopped,
+    /// It could not start, for this reason (after a host restart: a
+    /// plugin or broker gone), or the host is shutting down.
+    NotStarted(String),
 }
 
 impl HostedJob {
+    /// Job `text` of `tenant`, not running.
+    fn idle(tenant: &Tenant, text: &str, run: Run) -> Self {
+        HostedJob {
+            tenant: tenant.name().to_owned(),
+            name: job_name(text),
+            transforms: Vec::new(),
+            run,
+        }
+    }
+
+    fn handle(&self) -> Option<&Arc<JobHandle>> {
+        match &self.run {
+            Run::Running(handle) => Some(handle),
+            Run::Stopped | Run::NotStarted(_) => None,
+        }
+    }
+
     fn view(&self, id: &str) -> JobView {
-        let status = self.handle.as_ref().map(|h| h.status());
-        let (state, error) = match status.as_ref().map(|s| &s.state) {
-            None if self.stopped => ("finished", None),
-            None => ("failed", self.start_error.clone()),
-            Some(JobState::Starting) => ("starting", None),
-            Some(JobState::Running) => ("running", None),
-            Some(JobState::Stopping) => ("stopping", None),
-            Some(JobState::Finished) => ("finished", None),
-            Some(JobState::Failed(why)) => ("failed", Some(why.clone())),
+        let status = self.handle().map(|h| h.status());
+        let (state, error) = match (status.as_ref().map(|s| &s.state), &self.run) {
+            (None, Run::NotStarted(why)) => ("failed", Some(why.clone())),
+            (None, _) => ("finished", None),
+            (Some(JobState::Starting), _) => ("starting", None),
+            (Some(JobState::Running), _) => ("running", None),
+            (Some(JobState::Stopping), _) => ("stopping", None),
+            (Some(JobState::Finished), _) => ("finished", None),
+            (Some(JobState::Failed(why)), _) => ("failed", Some(why.clone())),
         };
         let status = status.unwrap_or_default();
         JobView {
@@ -204,7 +227,7 @@ impl HostedJob {
 
     fn is_active(&self) -> bool {
         matches!(
-            self.handle.as_ref().map(|h| h.status().state),
+            self.handle().map(|h| h.status().state),
             Some(JobState::Starting | JobState::Running | JobState::Stopping)
         )
     }
@@ -311,32 +334,18 @@ impl Jobs {
             )));
         }
         let id = new_id()?;
-        let (name, handle, transforms) = self.start(tenant, &id, text)?;
+        let job = self.start(tenant, &id, text)?;
         write_atomically(
             &self.job_dir(tenant.name(), &id).join("job.toml"),
             text.as_bytes(),
         )?;
-        let job = HostedJob {
-            tenant: tenant.name().to_owned(),
-            name,
-            handle: Some(Arc::new(handle)),
-            transforms,
-            start_error: None,
-            stopped: false,
-        };
         let view = job.view(&id);
         self.locked().insert(id, job);
         Ok(view)
     }
 
-    /// Parse, admit, build and start job `id` of `tenant`; returns the
-    /// name its file gave it, and the running job.
-    fn start(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        text: &str,
-    ) -> Result<(String, JobHandle, Vec<PluginSpec>), JobsError> {
+    /// Parse, admit, build and start job `id` of `tenant`.
+    fn start(&self, tenant: &Tenant, id: &str, text: &str) -> Result<HostedJob, JobsError> {
         let dir = self.job_dir(tenant.name(), id);
         let find = |named: &str| self.find_plugin(tenant.name(), named);
         let mut job = Job::parse_with(&dir.join("job.toml"), text, PluginFiles::Lookup(&find))
@@ -353,7 +362,12 @@ impl Jobs {
             .map_err(|e| JobsError::Start(e.to_string()))?;
         let handle = JobHandle::start(runner)?;
         tracing::info!(tenant = tenant.name(), job = %name, id, "started");
-        Ok((name, handle, job.transforms))
+        Ok(HostedJob {
+            tenant: tenant.name().to_owned(),
+            name,
+            transforms: job.transforms,
+            run: Run::Running(Arc::new(handle)),
+        })
     }
 
     /// Start again every job of these tenants that was not stopped: after
@@ -380,39 +394,14 @@ impl Jobs {
                 let Ok(text) = std::fs::read_to_string(dir.join("job.toml")) else {
                     continue;
                 };
-                let stopped = dir.join("stopped").exists();
-                let job = if stopped {
-                    HostedJob {
-                        tenant: tenant.name().to_owned(),
-                        name: job_name(&text),
-                        handle: None,
-                        transforms: Vec::new(),
-                        start_error: None,
-                        stopped: true,
-                    }
+                let job = if dir.join("stopped").exists() {
+                    HostedJob::idle(tenant, &text, Run::Stopped)
                 } else {
-                    match self.start(tenant, &id, &text) {
-                        Ok((name, handle, transforms)) => HostedJob {
-                            tenant: tenant.name().to_owned(),
-                            name,
-                            handle: Some(Arc::new(handle)),
-                            transforms,
-                            start_error: None,
-                            stopped: false,
-                        },
-                        Err(error) => {
-                            let why = describe(&error);
-                            tracing::warn!(tenant = tenant.name(), id, "could not resume: {why}");
-                            HostedJob {
-                                tenant: tenant.name().to_owned(),
-                                name: job_name(&text),
-                                handle: None,
-                                transforms: Vec::new(),
-                                start_error: Some(why),
-                                stopped: false,
-                            }
-                        }
-                    }
+                    self.start(tenant, &id, &text).unwrap_or_else(|error| {
+                        let why = describe(&error);
+                        tracing::warn!(tenant = tenant.name(), id, "could not resume: {why}");
+                        HostedJob::idle(tenant, &text, Run::NotStarted(why))
+                    })
                 };
                 self.locked().insert(id, job);
             }
@@ -439,7 +428,7 @@ impl Jobs {
                 .get(id)
                 .filter(|job| job.tenant == tenant.name())
                 .ok_or(JobsError::NotFound)?;
-            let handle = job.handle.clone().ok_or_else(|| {
+            let handle = job.handle().cloned().ok_or_else(|| {
                 JobsError::Refused(Refusal::invalid("id", "the job is not running"))
             })?;
             let index = job
@@ -518,7 +507,7 @@ impl Jobs {
             .filter(|job| job.tenant == tenant.name())
             .ok_or(JobsError::NotFound)?;
         write_atomically(&self.job_dir(tenant.name(), id).join("stopped"), b"")?;
-        if let Some(handle) = &job.handle {
+        if let Some(handle) = job.handle() {
             handle.stop();
         }
         Ok(job.view(id))
@@ -531,7 +520,16 @@ impl Jobs {
         let handles: Vec<(String, Arc<JobHandle>)> = self
             .locked()
             .iter_mut()
-            .filter_map(|(id, job)| Some((id.clone(), job.handle.take()?)))
+            .filter_map(|(id, job)| {
+                let run = std::mem::replace(
+                    &mut job.run,
+                    Run::NotStarted("the host is shutting down".into()),
+                );
+                match run {
+                    Run::Running(handle) => Some((id.clone(), handle)),
+                    Run::Stopped | Run::NotStarted(_) => None,
+                }
+            })
             .collect();
         for (_, handle) in &handles {
             handle.stop();
