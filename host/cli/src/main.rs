@@ -15,9 +15,10 @@ use client::Connection;
 use sluice_config::Job;
 use sluice_job::{JobError, JobHandle, JobRunner, Plan, RunOptions};
 use sluice_kafka::KafkaError;
+use sluice_metrics::Metrics;
 use sluice_plugin_build::Language;
 use sluice_runtime::{Runtime, RuntimeConfig, WASMTIME_VERSION, WIT_VERSION};
-use sluice_server::{HostConfig, Server, new_token};
+use sluice_server::{HostConfig, MetricsEndpoint, Server, new_token};
 
 /// `sluice --version`: the release, the plugin contract it speaks and the
 /// wasmtime that runs plugins.
@@ -54,6 +55,10 @@ enum Command {
         /// job's last checkpoint (which is kept; new epochs follow it).
         #[arg(long)]
         from_scratch: bool,
+        /// Serve the job's metrics for Prometheus at
+        /// `http://ADDRESS/metrics`, e.g. 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDRESS")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Validate a job file, load its plugins and print its plan, without
     /// connecting to any broker or registry.
@@ -250,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             job,
             cache_dir,
             from_scratch,
+            metrics_addr,
         } => {
             // Handlers first: a signal during setup ends a wait for the
             // brokers, or stops the job at its first batch boundary,
@@ -257,11 +263,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = stop_on_signals()?;
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
+            let counters = runtime.metrics().clone();
+            let metrics = Metrics::new(Some(Arc::new(move || counters.snapshot())));
+            let _endpoint = metrics_addr
+                .map(|address| MetricsEndpoint::start(address, metrics.clone()))
+                .transpose()?;
             let options = RunOptions {
                 from_scratch,
                 stop,
                 allowed_topics: None,
                 max_rows_per_second: None,
+                metrics: metrics.job(&job.name, ""),
             };
             let runner = match JobRunner::build(&job, &runtime, options) {
                 Ok(runner) => runner,

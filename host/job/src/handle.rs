@@ -47,6 +47,9 @@ pub struct JobStatus {
     /// Where the source is: the next offset of each partition (or
     /// position of each file) after the last batch.
     pub positions: Vec<Position>,
+    /// How far the source is behind the end of each partition whose end
+    /// it knows (Kafka), looked at twice a second.
+    pub lag: Vec<PartitionLag>,
     /// The aggregate's event-time watermark, ms, once it has one.
     pub watermark: Option<i64>,
     /// Bytes of state the operators hold.
@@ -56,6 +59,18 @@ pub struct JobStatus {
     pub plugins: Vec<(String, String)>,
     /// The plugin swaps made while it runs, oldest first.
     pub swaps: Vec<SwapRecord>,
+}
+
+/// Records of a source partition not yet read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// Records between the job's position and the partition's end, as
+    /// the consumer last heard of it.
+    pub records: i64,
 }
 
 /// One batch's progress.

@@ -30,7 +30,7 @@ mod runner;
 mod stages;
 mod swap;
 
-pub use handle::{BatchProgress, JobHandle, JobState, JobStatus};
+pub use handle::{BatchProgress, JobHandle, JobState, JobStatus, PartitionLag};
 pub use plan::Plan;
 pub use runner::{BatchLatency, Connectors, JobRunner, RunOptions, RunStats};
 pub use swap::{SwapRecord, Swapped};

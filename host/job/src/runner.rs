@@ -13,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use sluice_config::{Delivery, Job, OnError, SinkSpec, SourceSpec, Trigger};
 use sluice_kafka::{KafkaSink, KafkaSource, Transactions, epoch_of_metadata, sending_at_once};
+use sluice_metrics::{JobMetrics, Stage, SwapOutcome};
 use sluice_operator::{Collector, Operator, Rejected, TransformOperator, WindowAggregate};
 use sluice_runtime::Runtime;
 use sluice_sink::Sink;
@@ -27,7 +28,7 @@ use crate::commit::{Deferred, Destination, Epoch, InFlight};
 use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
-use crate::handle::{BatchProgress, JobState, JobStatus};
+use crate::handle::{BatchProgress, JobState, JobStatus, PartitionLag};
 use crate::pace::Pace;
 use crate::stages::{Staged, StatelessStages, Tasks, close_all, through};
 use crate::swap::{SwapRecord, SwapRequest, Swapped, Swapper};
@@ -36,6 +37,10 @@ use crate::{DEAD_LETTER_OUTPUT, JobError};
 /// How long the source may wait for the first row of a batch: a stop is
 /// noticed within it.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// How often the source's lag is looked at while the job runs, with or
+/// without batches.
+const LAG_REFRESH: Duration = Duration::from_millis(500);
 
 /// How long the source may wait for rows while tasks hold batches: their
 /// results are taken back at least this often.
@@ -60,6 +65,8 @@ pub struct RunOptions {
     /// The most source rows per second the job reads (a tenant's quota on
     /// a shared host); `None`: no limit.
     pub max_rows_per_second: Option<u64>,
+    /// Where the job's metrics go; by default, series no exposition shows.
+    pub metrics: JobMetrics,
 }
 
 /// What a job did.
@@ -205,6 +212,13 @@ pub struct JobRunner {
     trial: Option<Trial>,
     status: Arc<Mutex<JobStatus>>,
     stats: RunStats,
+    metrics: JobMetrics,
+    /// The output the aggregate sends rows later than its lateness to.
+    late_output: Option<String>,
+    /// When the source's lag was last looked at.
+    lag_refreshed: Option<Instant>,
+    /// State bytes of the epoch committing.
+    in_flight_size: u64,
 }
 
 /// Where a swapped transform runs.
@@ -319,7 +333,8 @@ impl JobRunner {
             checkpoint_store: None,
         };
         let stop = Arc::clone(&options.stop);
-        let mut runner = Self::assemble(job, runtime, connectors, transactions, stop)?;
+        let metrics = options.metrics.clone();
+        let mut runner = Self::assemble(job, runtime, connectors, transactions, stop, metrics)?;
         runner.pace = options.max_rows_per_second.map(Pace::new);
         runner.resume(options, group_offsets)?;
         Ok(runner)
@@ -336,7 +351,8 @@ impl JobRunner {
         connectors: Connectors,
     ) -> Result<Self, JobError> {
         let stop = Arc::clone(&options.stop);
-        let mut runner = Self::assemble(job, runtime, connectors, None, stop)?;
+        let metrics = options.metrics.clone();
+        let mut runner = Self::assemble(job, runtime, connectors, None, stop, metrics)?;
         runner.pace = options.max_rows_per_second.map(Pace::new);
         runner.resume(options, None)?;
         Ok(runner)
@@ -349,6 +365,7 @@ impl JobRunner {
         connectors: Connectors,
         transactions: Option<Transactions>,
         stop: Arc<AtomicBool>,
+        metrics: JobMetrics,
     ) -> Result<Self, JobError> {
         let Connectors {
             source,
@@ -375,7 +392,11 @@ impl JobRunner {
         let template = decode.as_ref().and_then(DecodeStage::template);
         let stateless_count = operators.iter().take_while(|o| o.is_stateless()).count();
         let stateful = operators.split_off(stateless_count);
-        let lead = StatelessStages { decode, operators };
+        let lead = StatelessStages {
+            decode,
+            operators,
+            metrics: metrics.clone(),
+        };
         let stateless_described = describe(&lead.operators, &vec![false; stateless_count]);
         let stateless = if job.parallelism > 1 && (lead.decode.is_some() || stateless_count > 0) {
             let mut copies = vec![lead];
@@ -389,6 +410,7 @@ impl JobRunner {
                 copies.push(StatelessStages {
                     decode: decode_stage()?,
                     operators,
+                    metrics: metrics.clone(),
                 });
             }
             Stateless::Tasks(Tasks::start(&job.name, copies)?)
@@ -453,6 +475,10 @@ impl JobRunner {
             swaps: channel(),
             trial: None,
             stats: RunStats::default(),
+            metrics,
+            late_output: job.aggregate.as_ref().map(|a| a.late_output.clone()),
+            lag_refreshed: None,
+            in_flight_size: 0,
         })
     }
 
@@ -642,6 +668,7 @@ impl JobRunner {
                         "going back to the last checkpoint: {error}"
                     );
                     self.stats.restarts += 1;
+                    self.metrics.restarted();
                     std::thread::sleep(backoff);
                     if let Err(error) = self.go_back() {
                         break Err(error);
@@ -686,7 +713,9 @@ impl JobRunner {
             let started = Instant::now();
             let (batch, ended) = self.next_batch(stop)?;
             self.stats.source_time += started.elapsed();
+            self.refresh_lag();
             if let Some(batch) = batch {
+                self.metrics.stage(Stage::Source, started.elapsed());
                 if let Some(pace) = &mut self.pace {
                     pace.take(batch.num_rows() as u64, stop);
                 }
@@ -769,6 +798,7 @@ impl JobRunner {
             ]
             .concat(),
         };
+        self.in_flight_size = files.iter().map(|(_, state)| state.len() as u64).sum();
         let (number, writer) = checkpoints.next_epoch();
         let epoch = Epoch {
             number,
@@ -779,6 +809,7 @@ impl JobRunner {
         self.in_flight = Some(InFlight::start(writer, epoch, self.transactions.take())?);
         self.epoch_dirty = false;
         self.stats.checkpoint_time += started.elapsed();
+        self.metrics.stage(Stage::Checkpoint, started.elapsed());
         Ok(())
     }
 
@@ -800,8 +831,13 @@ impl JobRunner {
         let committed = in_flight.wait();
         self.stats.checkpoint_time += started.elapsed();
         self.transactions = committed.transactions;
+        if committed.result.is_err() {
+            self.metrics.checkpoint_failed();
+        }
         committed.result?;
         let epoch = committed.epoch;
+        self.metrics
+            .checkpoint_committed(committed.took, self.in_flight_size);
         self.sink.commit(epoch)?;
         for output in self.outputs.values_mut() {
             output.commit(epoch)?;
@@ -951,9 +987,14 @@ impl JobRunner {
             self.stats.batches_during_commits += 1;
         }
         self.stats.rows_in += source_rows.num_rows() as u64;
+        let source_count = source_rows.num_rows() as u64;
+        self.metrics.rows("source", source_count, source_count);
         let started = Instant::now();
         let poison_before: u64 = self.stats.poison.values().sum();
         count_poison(&mut self.stats.poison, &poison);
+        for p in &poison {
+            self.metrics.rejected(p.kind.name(), 1);
+        }
         if !poison.is_empty()
             && let Rejections::Output(output) = self.rejections.clone()
         {
@@ -972,7 +1013,7 @@ impl JobRunner {
             let dead = dead_letters(&records, &causes, &self.name)?;
             self.write_output("decode", &output, &dead)?;
         }
-        let current = through(&mut self.operators, rows, &mut collected)?;
+        let current = through(&mut self.operators, rows, &mut collected, &self.metrics)?;
         self.set_aside(&source_rows, collected)?;
         let poison_after: u64 = self.stats.poison.values().sum();
         if poison_after > poison_before {
@@ -983,14 +1024,17 @@ impl JobRunner {
             );
         }
         self.stats.plugin_time += took + started.elapsed();
+        self.metrics.stage(Stage::Process, took + started.elapsed());
         if let Some(batch) = current {
             self.write_sink(&batch)?;
         }
-        self.report_progress(source_rows.num_rows() as u64, cut);
-        self.delivered.push(cut);
+        // The new version on trial has passed its first batch: kept before
+        // the batch shows in the status, so whoever sees it may swap again.
         if let Some(trial) = self.trial.take() {
             self.keep(trial);
         }
+        self.report_progress(source_rows.num_rows() as u64, cut);
+        self.delivered.push(cut);
         Ok(())
     }
 
@@ -1001,7 +1045,12 @@ impl JobRunner {
         for index in 0..self.operators.len() {
             let mut out = Collector::default();
             let emitted = self.operators[index].on_watermark(i64::MAX, &mut out)?;
-            let current = through(&mut self.operators[index + 1..], emitted, &mut out)?;
+            let current = through(
+                &mut self.operators[index + 1..],
+                emitted,
+                &mut out,
+                &self.metrics,
+            )?;
             let empty = RecordBatch::new_empty(self.source.schema());
             self.set_aside(&empty, out)?;
             if let Some(batch) = current {
@@ -1015,6 +1064,9 @@ impl JobRunner {
     /// Write what operators routed, and dead-letter what they rejected.
     fn set_aside(&mut self, source_rows: &RecordBatch, out: Collector) -> Result<(), JobError> {
         for routed in out.routed {
+            if self.late_output.as_ref() == Some(&routed.output) {
+                self.metrics.late(routed.rows.num_rows() as u64);
+            }
             self.write_output(&routed.operator, &routed.output, &routed.rows)?;
         }
         for rejected in out.rejected {
@@ -1033,6 +1085,7 @@ impl JobRunner {
             .poison
             .entry(rejected.kind.name().to_owned())
             .or_default() += rows as u64;
+        self.metrics.rejected(rejected.kind.name(), rows as u64);
         match self.rejections.clone() {
             Rejections::Skip => Ok(()),
             Rejections::Fail(hint) => Err(JobError::Rejected {
@@ -1066,6 +1119,8 @@ impl JobRunner {
 
     fn write_sink(&mut self, batch: &RecordBatch) -> Result<(), JobError> {
         self.stats.rows_out += batch.num_rows() as u64;
+        let rows = batch.num_rows() as u64;
+        self.metrics.rows("sink", rows, rows);
         let encoded = match self.encode.as_mut() {
             Some(encode) => encode.encode(batch)?,
             None => batch.clone(),
@@ -1090,6 +1145,7 @@ impl JobRunner {
             self.deliver(Destination::Output(output.to_owned()), rows.clone())?;
         }
         *self.stats.rows_routed.entry(output.to_owned()).or_default() += rows.num_rows() as u64;
+        self.metrics.output(output, rows.num_rows() as u64);
         Ok(())
     }
 
@@ -1108,6 +1164,7 @@ impl JobRunner {
         let started = Instant::now();
         self.destination(&to).write(&batch)?;
         self.stats.sink_time += started.elapsed();
+        self.metrics.stage(Stage::Sink, started.elapsed());
         Ok(())
     }
 
@@ -1143,7 +1200,10 @@ impl JobRunner {
                 Ok(swapped) => {
                     tracing::info!(job = %self.name, transform = %request.transform, from = %swapped.from, to = %swapped.to, pause = ?swapped.pause, "swapped")
                 }
-                Err(error) => tracing::warn!(job = %self.name, "{error}"),
+                Err(error) => {
+                    self.metrics.swap(&request.transform, SwapOutcome::Refused);
+                    tracing::warn!(job = %self.name, "{error}")
+                }
             }
             let _ = request.reply.send(outcome);
         }
@@ -1247,6 +1307,7 @@ impl JobRunner {
 
     /// The new version passed its first batch: let the old one go.
     fn keep(&mut self, trial: Trial) {
+        self.metrics.swap(&trial.name, SwapOutcome::Swapped);
         match (trial.place, &mut self.stateless) {
             (Place::Tasks, Stateless::Tasks(tasks)) => tasks.keep(),
             _ => close_all(trial.old.into_iter().collect::<Vec<_>>().iter_mut()),
@@ -1258,6 +1319,7 @@ impl JobRunner {
     /// checkpoint with.
     fn roll_back(&mut self, trial: Trial, error: JobError) -> JobError {
         let cause = error.to_string();
+        self.metrics.swap(&trial.name, SwapOutcome::RolledBack);
         tracing::warn!(job = %self.name, transform = %trial.name, "going back to the old version: {cause}");
         let mut new = match (trial.place, trial.old, &mut self.stateless) {
             (Place::Stateful(index), Some(old), _) => {
@@ -1320,6 +1382,11 @@ impl JobRunner {
         let watermark = self.operators.iter().find_map(|o| o.watermark());
         let state_bytes = self.operators.iter().map(|o| o.state_bytes() as u64).sum();
         let rows_out = self.stats.rows_out;
+        self.metrics.batch(now.duration_since(cut));
+        self.metrics.state(state_bytes);
+        if let Some(watermark) = watermark {
+            self.metrics.watermark(watermark);
+        }
         self.status_mut(|s| {
             s.batches += 1;
             s.rows_in += rows;
@@ -1329,6 +1396,41 @@ impl JobRunner {
             s.watermark = watermark;
             s.state_bytes = state_bytes;
         });
+    }
+
+    /// Every [`LAG_REFRESH`], show how far the source is behind the end of
+    /// each partition it knows the end of.
+    fn refresh_lag(&mut self) {
+        if self
+            .lag_refreshed
+            .is_some_and(|last| last.elapsed() < LAG_REFRESH)
+        {
+            return;
+        }
+        self.lag_refreshed = Some(Instant::now());
+        let ends = self.source.ends();
+        if ends.is_empty() {
+            return;
+        }
+        let positions = self.source.positions();
+        let lag: Vec<PartitionLag> = ends
+            .into_iter()
+            .filter_map(|end| {
+                let position = positions
+                    .iter()
+                    .find(|p| p.topic == end.topic && p.partition == end.partition)?;
+                Some(PartitionLag {
+                    records: (end.offset - position.offset).max(0),
+                    topic: end.topic,
+                    partition: end.partition,
+                })
+            })
+            .collect();
+        for partition in &lag {
+            self.metrics
+                .lag(&partition.topic, partition.partition, partition.records);
+        }
+        self.status_mut(|s| s.lag = lag);
     }
 
     fn status_mut(&self, update: impl FnOnce(&mut JobStatus)) {

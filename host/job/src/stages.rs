@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use sluice_format::Poison;
+use sluice_metrics::JobMetrics;
 use sluice_operator::{Collector, Operator};
 
 use crate::JobError;
@@ -22,6 +23,7 @@ use crate::decode::DecodeStage;
 pub(crate) struct StatelessStages {
     pub(crate) decode: Option<DecodeStage>,
     pub(crate) operators: Vec<Box<dyn Operator>>,
+    pub(crate) metrics: JobMetrics,
 }
 
 /// A batch through the stateless stages.
@@ -54,12 +56,17 @@ impl StatelessStages {
         let (batch, poison) = match self.decode.as_mut() {
             Some(stage) => {
                 let decoded = stage.decode(&source_rows)?;
+                self.metrics.rows(
+                    "decode",
+                    source_rows.num_rows() as u64,
+                    decoded.rows.num_rows() as u64,
+                );
                 (decoded.rows, decoded.poison)
             }
             None => (source_rows.clone(), Vec::new()),
         };
         let mut out = Collector::default();
-        let rows = through(&mut self.operators, Some(batch), &mut out)?;
+        let rows = through(&mut self.operators, Some(batch), &mut out, &self.metrics)?;
         Ok(Staged {
             source_rows,
             poison,
@@ -71,15 +78,28 @@ impl StatelessStages {
     }
 }
 
-/// Pass `rows` through `operators` in order, until one sends nothing on.
+/// Pass `rows` through `operators` in order, until one sends nothing on,
+/// counting each one's rows and timing its call in `metrics`.
 pub(crate) fn through(
     operators: &mut [Box<dyn Operator>],
     mut rows: Option<RecordBatch>,
     out: &mut Collector,
+    metrics: &JobMetrics,
 ) -> Result<Option<RecordBatch>, JobError> {
     for operator in operators {
         let Some(batch) = rows.take() else { break };
+        let rows_in = batch.num_rows() as u64;
+        let started = Instant::now();
         rows = operator.process_batch(batch, out)?;
+        let took = started.elapsed();
+        let rows_out = rows.as_ref().map_or(0, |b| b.num_rows() as u64);
+        metrics.rows(operator.name(), rows_in, rows_out);
+        metrics.plugin_call(
+            operator.name(),
+            operator.plugin_digest(),
+            took,
+            operator.memory_bytes(),
+        );
     }
     Ok(rows)
 }

@@ -2,16 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError as ClientError;
 use rdkafka::message::Message;
 use rdkafka::metadata::MetadataTopic;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sluice_source::{Chunk, Position, Room, Source, SourceError};
 
 use crate::KafkaError;
@@ -28,12 +30,48 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a wait for the brokers looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
+/// How often librdkafka reports the ends of the partitions (its
+/// statistics), unless the job sets `kafka.statistics.interval.ms`.
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
 type Partition = (String, i32);
+
+/// Keeps the end of each partition from librdkafka's statistics, which
+/// the consumer's polls deliver: the high watermark, or with
+/// `read_committed` the last stable offset.
+struct PartitionEnds {
+    ends: Arc<Mutex<BTreeMap<Partition, i64>>>,
+    read_committed: bool,
+}
+
+impl ClientContext for PartitionEnds {
+    fn stats(&self, statistics: Statistics) {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, stats) in statistics.topics {
+            for (partition, stats) in stats.partitions {
+                let end = if self.read_committed {
+                    stats.ls_offset
+                } else {
+                    stats.hi_offset
+                };
+                let key = (topic.clone(), partition);
+                // Partitions not fetched from yet report a negative offset.
+                if end >= 0 && ends.contains_key(&key) {
+                    ends.insert(key, end);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for PartitionEnds {}
 
 /// Reads Kafka records into Spark's Kafka columns. Offsets are tracked
 /// here, not committed to Kafka.
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<PartitionEnds>,
+    /// The end of every assigned partition, as the consumer last heard.
+    ends: Arc<Mutex<BTreeMap<Partition, i64>>>,
     options: SourceOptions,
     /// The next offset to read of every assigned partition, after the
     /// rows handed out.
@@ -90,17 +128,30 @@ impl KafkaSource {
                 (options.max_bytes_in_flight / 1024).max(1).to_string(),
             );
         }
+        if !options.client.contains_key("statistics.interval.ms") {
+            config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        }
+        // librdkafka reads committed records only unless told otherwise.
+        let read_committed = options
+            .client
+            .get("isolation.level")
+            .is_none_or(|level| level == "read_committed");
+        let ends = Arc::new(Mutex::new(BTreeMap::new()));
         config
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "error")
             .set("enable.partition.eof", "false");
-        let consumer: BaseConsumer = config
-            .create()
+        let consumer = config
+            .create_with_context(PartitionEnds {
+                ends: Arc::clone(&ends),
+                read_committed,
+            })
             .map_err(KafkaError::client("creating the consumer"))?;
         let builder = RowBuilder::new();
         let mut source = KafkaSource {
             consumer,
+            ends,
             options,
             positions: BTreeMap::new(),
             buffered: BTreeMap::new(),
@@ -117,6 +168,7 @@ impl KafkaSource {
             let offset = source.starting_offset(&partition, low, high)?;
             let offset = source.check_available(&partition, offset, low, high)?;
             source.positions.insert(partition.clone(), offset);
+            source.ends_mut().insert(partition.clone(), high);
             ends.insert(partition, high);
         }
         // Assigned at the first poll, after a checkpoint's offsets (if
@@ -254,6 +306,10 @@ impl KafkaSource {
         Ok(partitions)
     }
 
+    fn ends_mut(&self) -> std::sync::MutexGuard<'_, BTreeMap<Partition, i64>> {
+        self.ends.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn watermarks(&self, (topic, partition): &Partition) -> Result<(i64, i64), KafkaError> {
         self.consumer
             .fetch_watermarks(topic, *partition, REQUEST_TIMEOUT)
@@ -322,8 +378,9 @@ impl KafkaSource {
         let mut added = false;
         for partition in self.discover()? {
             if !self.positions.contains_key(&partition) {
-                let (low, _) = self.watermarks(&partition)?;
+                let (low, high) = self.watermarks(&partition)?;
                 tracing::info!(topic = %partition.0, partition = partition.1, "new partition");
+                self.ends_mut().insert(partition.clone(), high);
                 self.positions.insert(partition, low);
                 added = true;
             }
@@ -579,6 +636,17 @@ impl Source for KafkaSource {
 
     fn positions(&self) -> Vec<Position> {
         self.positions
+            .iter()
+            .map(|((topic, partition), offset)| Position {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect()
+    }
+
+    fn ends(&self) -> Vec<Position> {
+        self.ends_mut()
             .iter()
             .map(|((topic, partition), offset)| Position {
                 topic: topic.clone(),

@@ -199,6 +199,12 @@ pub trait Operator: Send + std::fmt::Debug {
         0
     }
 
+    /// Bytes of linear memory the operator's plugin instance held after its
+    /// last call (0 for an operator without one).
+    fn memory_bytes(&self) -> u64 {
+        0
+    }
+
     /// The event-time watermark the operator has reached, ms; `None` for
     /// one that keeps no watermark, or before its first.
     fn watermark(&self) -> Option<i64> {

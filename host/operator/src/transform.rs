@@ -123,6 +123,10 @@ impl Operator for TransformOperator {
     fn is_stateless(&self) -> bool {
         !self.plugin.is_stateful()
     }
+
+    fn memory_bytes(&self) -> u64 {
+        self.plugin.memory_bytes()
+    }
 }
 
 /// The error of a plugin that could not be loaded, naming it and its line.

@@ -102,6 +102,11 @@ impl MemoryLimiter {
         }
     }
 
+    /// The bytes of every memory of the instance together.
+    pub(crate) fn bytes(&self) -> usize {
+        self.total_bytes
+    }
+
     /// Whether growth was denied since the last [`MemoryLimiter::reset`].
     pub(crate) fn denied(&self) -> bool {
         self.denied

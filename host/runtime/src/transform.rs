@@ -1,7 +1,7 @@
 //! A loaded transform plugin and its pool of instances.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
@@ -58,6 +58,8 @@ pub struct TransformPlugin {
     /// memory): the rows it took since the baseline are gone from its
     /// state, so it runs again only once restored.
     state_lost: AtomicBool,
+    /// The linear memory of the instance that made the last call.
+    memory_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for TransformPlugin {
@@ -116,6 +118,7 @@ impl TransformPlugin {
             baseline: Mutex::new(None),
             stateful: false,
             state_lost: AtomicBool::new(false),
+            memory_bytes: AtomicU64::new(0),
         };
         let mut first = plugin.instantiate()?;
         plugin.core.arm(&mut first.store);
@@ -129,6 +132,11 @@ impl TransformPlugin {
             stateful: state.is_some(),
             ..plugin
         })
+    }
+
+    /// Bytes of linear memory the instance that made the last call holds.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes.load(Ordering::Relaxed)
     }
 
     /// The plugin's name in the job.
@@ -164,6 +172,10 @@ impl TransformPlugin {
             Ok((result,)) => result,
             Err(error) => return Err(self.lost(&instance.store, "process", error)),
         };
+        self.memory_bytes.store(
+            instance.store.data().limiter.bytes() as u64,
+            Ordering::Relaxed,
+        );
         self.core.release(instance);
         match result {
             Ok(transformed) => self.lift_output(transformed, batch),

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::admission::Refusal;
 use crate::jobs::{
-    BatchView, JobView, Jobs, JobsError, OffsetView, PluginView, SwapView, describe,
+    BatchView, JobView, Jobs, JobsError, LagView, OffsetView, PluginView, SwapView, describe,
 };
 use crate::tenants::{Tenant, Tenants};
 
@@ -41,7 +41,7 @@ pub(crate) struct Host {
 #[openapi(
     info(title = "Sluice host admin API", description = "Tenants' jobs and plugins on a `sluice serve` host. Every request but this document's bears a tenant's token: `Authorization: Bearer TOKEN`."),
     paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job, swap_plugin),
-    components(schemas(JobView, BatchView, OffsetView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList)),
+    components(schemas(JobView, BatchView, OffsetView, LagView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList)),
     modifiers(&BearerToken),
     security(("token" = []))
 )]

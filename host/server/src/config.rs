@@ -17,6 +17,11 @@ pub struct HostConfig {
     /// Where the admin API listens.
     #[serde(default = "HostConfig::default_listen")]
     pub listen: SocketAddr,
+    /// Where Prometheus scrapes every job's metrics (`GET /metrics`, no
+    /// token: keep it on an address only the host's operators reach);
+    /// none if unset.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// The host's own directory (relative to the host file): uploaded
     /// plugins, submitted jobs and their checkpoints. A restarted host
     /// finds its jobs here and resumes them.

@@ -17,6 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sluice_config::{ConfigError, Job, PluginFiles, PluginSpec};
 use sluice_job::{JobHandle, JobRunner, JobState, RunOptions};
+use sluice_metrics::Metrics;
 use sluice_runtime::Runtime;
 
 use crate::admission::{Refusal, admit};
@@ -69,6 +70,8 @@ pub(crate) struct JobView {
     pub(crate) last_batch: Option<BatchView>,
     /// Where the source is: the next offset of each topic partition.
     pub(crate) offsets: Vec<OffsetView>,
+    /// Records of each topic partition not read yet (Kafka sources).
+    pub(crate) lag: Vec<LagView>,
     /// The aggregate's event-time watermark, ms since the epoch.
     pub(crate) watermark: Option<i64>,
     /// Bytes of state the job's operators hold.
@@ -115,6 +118,17 @@ pub(crate) struct OffsetView {
     pub(crate) partition: i32,
     /// The next offset to read.
     pub(crate) offset: i64,
+}
+
+/// A source partition's lag.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct LagView {
+    /// The topic.
+    pub(crate) topic: String,
+    /// The partition.
+    pub(crate) partition: i32,
+    /// Records between the job's position and the partition's end.
+    pub(crate) records: i64,
 }
 
 /// A plugin of a job.
@@ -202,6 +216,15 @@ impl HostedJob {
                     offset: p.offset,
                 })
                 .collect(),
+            lag: status
+                .lag
+                .into_iter()
+                .map(|l| LagView {
+                    topic: l.topic,
+                    partition: l.partition,
+                    records: l.records,
+                })
+                .collect(),
             watermark: status.watermark,
             state_bytes: status.state_bytes,
             plugins: status
@@ -238,15 +261,17 @@ impl HostedJob {
 pub(crate) struct Jobs {
     state: PathBuf,
     runtime: Runtime,
+    metrics: Metrics,
     jobs: Mutex<BTreeMap<String, HostedJob>>,
 }
 
 impl Jobs {
     /// The jobs kept under `state` (none are started yet).
-    pub(crate) fn new(state: &Path, runtime: Runtime) -> Self {
+    pub(crate) fn new(state: &Path, runtime: Runtime, metrics: Metrics) -> Self {
         Jobs {
             state: state.to_owned(),
             runtime,
+            metrics,
             jobs: Mutex::new(BTreeMap::new()),
         }
     }
@@ -357,6 +382,7 @@ impl Jobs {
             stop: Arc::new(AtomicBool::new(false)),
             allowed_topics: Some(tenant.config.topics.clone()),
             max_rows_per_second: tenant.config.max_records_per_second,
+            metrics: self.metrics.job(id, tenant.name()),
         };
         let runner = JobRunner::build(&job, &self.runtime, options)
             .map_err(|e| JobsError::Start(e.to_string()))?;

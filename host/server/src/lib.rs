@@ -8,6 +8,7 @@ mod admission;
 mod api;
 mod config;
 mod jobs;
+mod metrics_endpoint;
 mod tenants;
 
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use config::{HostConfig, TenantConfig};
+pub use metrics_endpoint::MetricsEndpoint;
+use sluice_metrics::Metrics;
 use sluice_runtime::Runtime;
 pub use tenants::new_token;
 
@@ -60,6 +63,7 @@ pub fn openapi() -> String {
 pub struct Server {
     address: SocketAddr,
     host: Arc<Host>,
+    metrics: Option<MetricsEndpoint>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<std::io::Result<()>>,
 }
@@ -67,7 +71,8 @@ pub struct Server {
 impl Server {
     /// Resume the jobs kept under the host's state directory, then serve
     /// the API on `config.listen` (port 0: any free port; see
-    /// [`Server::address`]).
+    /// [`Server::address`]) and, with `config.metrics_listen`, every job's
+    /// metrics there.
     pub fn start(config: &HostConfig, runtime: Runtime) -> Result<Self, ServerError> {
         let io = |what: &str| {
             let what = what.to_owned();
@@ -75,9 +80,15 @@ impl Server {
         };
         std::fs::create_dir_all(&config.state)
             .map_err(io(&format!("creating {}", config.state.display())))?;
+        let counters = runtime.metrics().clone();
+        let metrics = Metrics::new(Some(Arc::new(move || counters.snapshot())));
+        let endpoint = config
+            .metrics_listen
+            .map(|address| MetricsEndpoint::start(address, metrics.clone()))
+            .transpose()?;
         let host = Arc::new(Host {
             tenants: Tenants::new(&config.tenants),
-            jobs: Jobs::new(&config.state, runtime),
+            jobs: Jobs::new(&config.state, runtime, metrics),
         });
         host.jobs
             .resume(host.tenants.iter())
@@ -115,6 +126,7 @@ impl Server {
         Ok(Server {
             address,
             host,
+            metrics: endpoint,
             shutdown,
             thread,
         })
@@ -123,6 +135,11 @@ impl Server {
     /// Where the API listens.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` is served, if the host file asks for it.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::address)
     }
 
     /// Stop serving, then stop every job at its next batch boundary (each

@@ -21,6 +21,7 @@ fn host_file(state: &Path) -> (HostConfig, Token, Token) {
     let text = format!(
         r#"
 listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
 state = "{state}"
 [[tenant]]
 name = "a"
@@ -459,6 +460,30 @@ fn a_swapped_plugin_runs_at_once_a_failing_one_is_rolled_back_and_a_restart_keep
     assert!(job["swaps"][1]["rolled_back"].is_string(), "{job}");
     assert_eq!(job["plugins"][0]["digest"], filter.as_str(), "{job}");
     client.checkpoint_after(&a, &id, Some(epoch));
+    // The host's metrics count both swaps by outcome, under the job and
+    // its tenant; the tenants' API does not serve them.
+    let scrape = ureq::get(&format!(
+        "http://{}/metrics",
+        server.metrics_address().unwrap()
+    ))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_to_string()
+    .unwrap();
+    for outcome in ["swapped", "rolled_back"] {
+        let line = format!(
+            "sluice_plugin_swaps_total{{job=\"{id}\",tenant=\"a\",plugin=\"transform-0\",outcome=\"{outcome}\"}} 1\n"
+        );
+        assert!(scrape.contains(&line), "no {line} in:\n{scrape}");
+    }
+    assert!(
+        scrape.contains(&format!(
+            "sluice_operator_rows_in_total{{job=\"{id}\",tenant=\"a\",operator=\"source\"}}"
+        )),
+        "{scrape}"
+    );
+    assert_eq!(client.get("/metrics", Some(&a)).0, 404);
     // Refused outright: no such transform, or a plugin not uploaded.
     let (status, refused) = swap(
         &a,

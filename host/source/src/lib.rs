@@ -125,6 +125,13 @@ pub trait Source: Send + std::fmt::Debug {
     /// after the last chunk handed out.
     fn positions(&self) -> Vec<Position>;
 
+    /// The end of each partition, as far as the source has heard: the
+    /// offset after its last record. The job's lag is the distance from
+    /// [`Source::positions`] to these. Empty for a source that cannot tell.
+    fn ends(&self) -> Vec<Position> {
+        Vec::new()
+    }
+
     /// Go to `positions` (taken by [`Source::positions`], maybe by an
     /// earlier run); partitions they do not name keep their position.
     fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError>;
