@@ -23,6 +23,8 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use sluice_job::RunStats;
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{Runtime, RuntimeConfig};
+
+use crate::median;
 use sluice_state::CheckpointStore;
 use sluice_window::{Accumulator, EmitMode, WindowError, WindowKind, WindowOperator, WindowSpec};
 
@@ -260,10 +262,6 @@ fn job_overhead() -> anyhow::Result<()> {
         on.push(rate);
         on_p99.push(ms(stats.batch_latency.quantile(0.99)));
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let (off, on) = (median(&mut off), median(&mut on));
     let (off_p99, on_p99) = (median(&mut off_p99), median(&mut on_p99));
     println!("checkpoint.job.off.batch_p99: {off_p99:.1} ms (median of 3)");

@@ -16,6 +16,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use sluice_config::Job;
 use sluice_e2e::kafka::{Broker, create_topic, delete_topics};
 use sluice_job::{JobRunner, RunOptions};
+use sluice_metrics::{JobMetrics, Metrics};
+
+use crate::median;
 use sluice_plugin_artifacts as artifacts;
 use sluice_runtime::{Runtime, RuntimeConfig};
 
@@ -238,12 +241,27 @@ fn redact() -> String {
 }
 
 pub(crate) fn sluice_job(runtime: &Runtime, text: &str) -> anyhow::Result<JobRunner> {
-    let job = Job::parse(std::path::Path::new("bench.toml"), text)?;
-    Ok(JobRunner::build(&job, runtime, RunOptions::default())?)
+    metered_job(runtime, text, JobMetrics::default())
 }
 
+/// A Sluice job from `text` that keeps its metrics in `metrics`.
+fn metered_job(runtime: &Runtime, text: &str, metrics: JobMetrics) -> anyhow::Result<JobRunner> {
+    let job = Job::parse(std::path::Path::new("bench.toml"), text)?;
+    let options = RunOptions {
+        metrics,
+        ..RunOptions::default()
+    };
+    Ok(JobRunner::build(&job, runtime, options)?)
+}
+
+/// Rounds of the pass-through job with and without metrics, alternating.
+const METRICS_ROUNDS: usize = 5;
+
 /// `kafka-throughput`: (a) raw consume, (b) raw consume + produce, (c) a
-/// Sluice job with a pass-through plugin, (d) with pii-redact.
+/// Sluice job with a pass-through plugin, (d) with pii-redact; then the
+/// cost of metrics: the pass-through job with its metrics kept and
+/// scraped every second against the same job without, alternating, as
+/// the medians of their rounds.
 pub(crate) fn throughput() -> anyhow::Result<()> {
     let input = topic("in");
     fill(&input, RECORDS)
@@ -252,9 +270,9 @@ pub(crate) fn throughput() -> anyhow::Result<()> {
 
     let a = rate(|| raw_consume(&input))?;
     let b = rate(|| raw_consume_produce(&input, &topic("raw-out")))?;
-    let run = |transform: String| -> anyhow::Result<f64> {
+    let run_metered = |transform: String, metrics: JobMetrics| -> anyhow::Result<f64> {
         let output = topic("sluice-out");
-        let pipeline = sluice_job(
+        let pipeline = metered_job(
             &runtime,
             &job_text(
                 &input,
@@ -262,6 +280,7 @@ pub(crate) fn throughput() -> anyhow::Result<()> {
                 &transform,
                 "max_interval = \"1s\"\navailable_now = true\n",
             ),
+            metrics,
         )?;
         let mut stats = None;
         let r = rate(|| {
@@ -280,13 +299,43 @@ pub(crate) fn throughput() -> anyhow::Result<()> {
         );
         Ok(r)
     };
+    let run = |transform: String| run_metered(transform, JobMetrics::default());
     let c = run(pass_through())?;
     let d = run(redact())?;
+    let metrics = Metrics::default();
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..METRICS_ROUNDS {
+        without.push(run(pass_through())?);
+        let scraping = AtomicBool::new(false);
+        let rate = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !scraping.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::black_box(metrics.encode());
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+            let rate = run_metered(pass_through(), metrics.job("bench", ""));
+            scraping.store(true, std::sync::atomic::Ordering::Relaxed);
+            rate
+        })?;
+        with.push(rate);
+    }
+    let (without, with) = (median(&mut without), median(&mut with));
     println!("kafka-throughput.a_raw_consume: {a:.0} records/s");
     println!("kafka-throughput.b_raw_consume_produce: {b:.0} records/s");
     println!("kafka-throughput.c_sluice_pass_through: {c:.0} records/s");
     println!("kafka-throughput.d_sluice_pii_redact: {d:.0} records/s");
     println!("kafka-throughput.ratio_c_over_b: {:.3} x", c / b);
+    println!(
+        "kafka-throughput.metrics_off_pass_through: {without:.0} records/s (median of {METRICS_ROUNDS})"
+    );
+    println!(
+        "kafka-throughput.metrics_on_pass_through: {with:.0} records/s (median of {METRICS_ROUNDS})"
+    );
+    println!(
+        "kafka-throughput.metrics_overhead: {:.1} %",
+        (1.0 - with / without) * 100.0
+    );
     Ok(())
 }
 

@@ -40,3 +40,9 @@ fn main() -> anyhow::Result<()> {
         ),
     }
 }
+
+/// The middle of `values` (the upper middle of an even count).
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

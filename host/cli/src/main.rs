@@ -265,7 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = runtime(cache_dir)?;
             let counters = runtime.metrics().clone();
             let metrics = Metrics::new(Some(Arc::new(move || counters.snapshot())));
-            let _endpoint = metrics_addr
+            let endpoint = metrics_addr
                 .map(|address| MetricsEndpoint::start(address, metrics.clone()))
                 .transpose()?;
             let options = RunOptions {
@@ -273,7 +273,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 stop,
                 allowed_topics: None,
                 max_rows_per_second: None,
-                metrics: metrics.job(&job.name, ""),
+                // Kept only for a scraper.
+                metrics: match &endpoint {
+                    Some(_) => metrics.job(&job.name, ""),
+                    None => Default::default(),
+                },
             };
             let runner = match JobRunner::build(&job, &runtime, options) {
                 Ok(runner) => runner,

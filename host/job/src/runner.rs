@@ -65,7 +65,7 @@ pub struct RunOptions {
     /// The most source rows per second the job reads (a tenant's quota on
     /// a shared host); `None`: no limit.
     pub max_rows_per_second: Option<u64>,
-    /// Where the job's metrics go; by default, series no exposition shows.
+    /// Where the job's metrics go; by default none are kept.
     pub metrics: JobMetrics,
 }
 

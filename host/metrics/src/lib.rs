@@ -28,7 +28,7 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 pub type PluginCounters = Arc<dyn Fn() -> Vec<(String, String, u64)> + Send + Sync>;
 
 /// A job and the tenant it belongs to (empty for `sluice run`).
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Debug, Clone, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
     job: String,
     tenant: String,
@@ -319,7 +319,7 @@ impl Metrics {
     /// its last run left.
     pub fn job(&self, job: &str, tenant: &str) -> JobMetrics {
         JobMetrics {
-            families: Arc::clone(&self.families),
+            families: Some(Arc::clone(&self.families)),
             labels: JobLabels {
                 job: job.to_owned(),
                 tenant: tenant.to_owned(),
@@ -403,18 +403,12 @@ pub enum SwapOutcome {
     RolledBack,
 }
 
-/// One job's series. Cloning shares them.
-#[derive(Debug, Clone)]
+/// One job's series. Cloning shares them. The default keeps none, and
+/// its updates cost nothing: a job whose metrics nobody scrapes.
+#[derive(Debug, Clone, Default)]
 pub struct JobMetrics {
-    families: Arc<Families>,
+    families: Option<Arc<Families>>,
     labels: JobLabels,
-}
-
-impl Default for JobMetrics {
-    /// Series of a job that no exposition shows.
-    fn default() -> Self {
-        Metrics::default().job("", "")
-    }
 }
 
 impl JobMetrics {
@@ -432,82 +426,79 @@ impl JobMetrics {
 
     /// `rows_in` rows went into `operator` and `rows_out` came out.
     pub fn rows(&self, operator: &str, rows_in: u64, rows_out: u64) {
+        let Some(f) = &self.families else { return };
         let labels = self.operator(operator);
-        self.families.rows_in.get_or_create(&labels).inc_by(rows_in);
-        self.families
-            .rows_out
-            .get_or_create(&labels)
-            .inc_by(rows_out);
+        f.rows_in.get_or_create(&labels).inc_by(rows_in);
+        f.rows_out.get_or_create(&labels).inc_by(rows_out);
     }
 
     /// A call into plugin `plugin` (version `digest`) took `took`, and its
     /// instance holds `memory_bytes` of linear memory after it.
     pub fn plugin_call(&self, plugin: &str, digest: &str, took: Duration, memory_bytes: u64) {
+        let Some(f) = &self.families else { return };
         let labels = self.with(|job, tenant| PluginLabels {
             job,
             tenant,
             plugin: plugin.to_owned(),
             digest: digest.to_owned(),
         });
-        self.families
-            .plugin_call_duration
+        f.plugin_call_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
-        self.families
-            .plugin_memory
+        f.plugin_memory
             .get_or_create(&labels)
             .set(i64::try_from(memory_bytes).unwrap_or(i64::MAX));
     }
 
     /// A batch was written, `took` after it was cut.
     pub fn batch(&self, took: Duration) {
-        self.families.batches.get_or_create(&self.labels).inc();
-        self.families
-            .batch_duration
+        let Some(f) = &self.families else { return };
+        f.batches.get_or_create(&self.labels).inc();
+        f.batch_duration
             .get_or_create(&self.labels)
             .observe(took.as_secs_f64());
     }
 
     /// A batch spent `took` in `stage`.
     pub fn stage(&self, stage: Stage, took: Duration) {
+        let Some(f) = &self.families else { return };
         let labels = self.with(|job, tenant| StageLabels {
             job,
             tenant,
             stage: stage.label().to_owned(),
         });
-        self.families
-            .stage_duration
+        f.stage_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
     }
 
     /// `records` of `topic`'s `partition` are not read yet.
     pub fn lag(&self, topic: &str, partition: i32, records: i64) {
+        let Some(f) = &self.families else { return };
         let labels = self.with(|job, tenant| PartitionLabels {
             job,
             tenant,
             topic: topic.to_owned(),
             partition,
         });
-        self.families.lag.get_or_create(&labels).set(records);
+        f.lag.get_or_create(&labels).set(records);
     }
 
     /// The event-time watermark is `millis` (since the Unix epoch).
     pub fn watermark(&self, millis: i64) {
-        self.families
-            .watermark
+        let Some(f) = &self.families else { return };
+        f.watermark
             .get_or_create(&self.labels)
             .set(millis as f64 / 1000.0);
-        self.families
-            .watermark_delay
+        f.watermark_delay
             .get_or_create(&self.labels)
             .set_millis(millis);
     }
 
     /// The operators hold `bytes` of state.
     pub fn state(&self, bytes: u64) {
-        self.families
-            .state_bytes
+        let Some(f) = &self.families else { return };
+        f.state_bytes
             .get_or_create(&self.labels)
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
@@ -515,68 +506,61 @@ impl JobMetrics {
     /// A checkpoint of `size_bytes` of state committed, `took` after its
     /// snapshot.
     pub fn checkpoint_committed(&self, took: Duration, size_bytes: u64) {
-        self.families.checkpoints.get_or_create(&self.labels).inc();
-        self.families
-            .checkpoint_duration
+        let Some(f) = &self.families else { return };
+        f.checkpoints.get_or_create(&self.labels).inc();
+        f.checkpoint_duration
             .get_or_create(&self.labels)
             .observe(took.as_secs_f64());
-        self.families
-            .checkpoint_size
+        f.checkpoint_size
             .get_or_create(&self.labels)
             .set(i64::try_from(size_bytes).unwrap_or(i64::MAX));
-        self.families
-            .checkpoint_age
-            .get_or_create(&self.labels)
-            .set_now();
+        f.checkpoint_age.get_or_create(&self.labels).set_now();
     }
 
     /// A checkpoint failed to commit.
     pub fn checkpoint_failed(&self) {
-        self.families
-            .checkpoint_failures
-            .get_or_create(&self.labels)
-            .inc();
+        let Some(f) = &self.families else { return };
+        f.checkpoint_failures.get_or_create(&self.labels).inc();
     }
 
     /// The job went back to its last checkpoint after a failure.
     pub fn restarted(&self) {
-        self.families.restarts.get_or_create(&self.labels).inc();
+        let Some(f) = &self.families else { return };
+        f.restarts.get_or_create(&self.labels).inc();
     }
 
     /// `rows` were rejected as `kind` (a decode failure or an operator's
     /// rejection).
     pub fn rejected(&self, kind: &str, rows: u64) {
+        let Some(f) = &self.families else { return };
         let labels = self.with(|job, tenant| KindLabels {
             job,
             tenant,
             kind: kind.to_owned(),
         });
-        self.families.rejected.get_or_create(&labels).inc_by(rows);
+        f.rejected.get_or_create(&labels).inc_by(rows);
     }
 
     /// `rows` were written to the named output `output`.
     pub fn output(&self, output: &str, rows: u64) {
+        let Some(f) = &self.families else { return };
         let labels = self.with(|job, tenant| OutputLabels {
             job,
             tenant,
             output: output.to_owned(),
         });
-        self.families
-            .output_rows
-            .get_or_create(&labels)
-            .inc_by(rows);
+        f.output_rows.get_or_create(&labels).inc_by(rows);
     }
 
     /// `rows` came later than the allowed lateness.
     pub fn late(&self, rows: u64) {
-        self.families
-            .late_rows
-            .get_or_create(&self.labels)
-            .inc_by(rows);
+        let Some(f) = &self.families else { return };
+        f.late_rows.get_or_create(&self.labels).inc_by(rows);
     }
 
     /// A swap of `plugin` ended with `outcome`.
     pub fn swap(&self, plugin: &str, outcome: SwapOutcome) {
+        let Some(f) = &self.families else { return };
         let labels = self.with(|job, tenant| SwapLabels {
             job,
             tenant,
@@ -588,7 +572,7 @@ impl JobMetrics {
             }
             .to_owned(),
         });
-        self.families.swaps.get_or_create(&labels).inc();
+        f.swaps.get_or_create(&labels).inc();
     }
 }
 
