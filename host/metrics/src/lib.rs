@@ -699,4 +699,98 @@ mod tests {
         let delay = value(&scrape, "sluice_watermark_delay_seconds", &[("job", "a")]);
         assert!((90.0..100.0).contains(&delay), "{delay}");
     }
+
+    /// The names of `sluice_` metrics in `text`: every identifier that
+    /// starts `sluice_` and goes on in lower-case letters and underscores.
+    fn sluice_names(text: &str) -> Vec<&str> {
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        let mut names = Vec::new();
+        for (at, _) in text.match_indices("sluice_") {
+            if text[..at].chars().next_back().is_some_and(ident) {
+                continue;
+            }
+            let rest = &text[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            names.push(&rest[..end]);
+        }
+        names
+    }
+
+    /// Every string under an `expr` key, anywhere in `value`.
+    fn exprs<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("expr", serde_json::Value::String(expr)) => out.push(expr),
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_sluice_exports() {
+        let metrics = Metrics::new(Some(Arc::new(|| {
+            vec![("enrich".to_owned(), "misses".to_owned(), 1)]
+        })));
+        let job = metrics.job("a", "t");
+        job.rows("source", 1, 1);
+        job.plugin_call("enrich", "sha256:0", Duration::from_millis(1), 65536);
+        job.batch(Duration::from_millis(2));
+        job.stage(Stage::Process, Duration::from_millis(1));
+        job.lag("orders", 0, 3);
+        job.watermark(0);
+        job.state(10);
+        job.checkpoint_committed(Duration::from_millis(5), 10);
+        job.checkpoint_failed();
+        job.restarted();
+        job.rejected("invalid-input", 1);
+        job.output("main", 1);
+        job.late(1);
+        job.swap("enrich", SwapOutcome::Swapped);
+
+        let text = metrics.encode();
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| line.split(['{', ' ']).next().unwrap_or(line))
+            .collect();
+
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/grafana/sluice.json"
+        );
+        let json = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut queries = Vec::new();
+        exprs(&dashboard["panels"], &mut queries);
+        assert!(!queries.is_empty(), "{path} has no panel queries");
+        // The variables' queries name metrics too.
+        for variable in dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            match &variable["query"] {
+                serde_json::Value::String(query) => queries.push(query),
+                query => queries.extend(query["query"].as_str()),
+            }
+        }
+
+        for query in queries {
+            for name in sluice_names(query) {
+                assert!(
+                    exported.contains(name),
+                    "{path} queries {name}, which Sluice does not export (it exports {exported:?}); in: {query}"
+                );
+            }
+        }
+    }
 }
