@@ -1,6 +1,7 @@
 //! `sluice`: run stream-processing jobs whose logic is Wasm plugins.
 
 mod client;
+mod progress;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,6 +60,10 @@ enum Command {
         /// `http://ADDRESS/metrics`, e.g. 127.0.0.1:9464.
         #[arg(long, value_name = "ADDRESS")]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Print the plain log only, with no live progress line (there is
+        /// none either when stderr is not a terminal).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Validate a job file, load its plugins and print its plan, without
     /// connecting to any broker or registry.
@@ -173,14 +178,16 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
+    // To stderr, through `sluice run`'s progress bar while it draws one.
+    let logs = progress::Logs::default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(logs.clone())
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(Cli::parse()) {
+    match run(Cli::parse(), &logs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -189,7 +196,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Carry out `cli`'s command; `logs` is where the log goes.
+fn run(cli: Cli, logs: &progress::Logs) -> anyhow::Result<()> {
     match cli.command {
         Command::Plugin(PluginCommand::New { lang, name }) => {
             sluice_plugin_build::scaffold(lang, &name)?;
@@ -256,11 +264,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache_dir,
             from_scratch,
             metrics_addr,
+            quiet,
         } => {
             // Handlers first: a signal during setup ends a wait for the
             // brokers, or stops the job at its first batch boundary,
             // cleanly, rather than killing it.
             let stop = stop_on_signals()?;
+            let draw_progress = !quiet && std::io::stderr().is_terminal();
             let job = Job::load(&job)?;
             let runtime = runtime(cache_dir)?;
             let counters = runtime.metrics().clone();
@@ -270,7 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()?;
             let options = RunOptions {
                 from_scratch,
-                stop,
+                stop: Arc::clone(&stop),
                 allowed_topics: None,
                 max_rows_per_second: None,
                 // Kept only for a scraper.
@@ -291,9 +301,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             tracing::info!(job = %job.name, "running");
             let handle = JobHandle::start(runner)?;
-            let stats = handle
-                .wait()
-                .with_context(|| format!("job `{}` stopped", job.name))?;
+            let stats = if draw_progress {
+                progress::wait(&job, handle, logs, &stop)
+            } else {
+                handle.wait()
+            }
+            .with_context(|| format!("job `{}` stopped", job.name))?;
             tracing::info!(
                 job = %job.name,
                 batches = stats.batches,

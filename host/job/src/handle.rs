@@ -2,6 +2,7 @@
 //! at a batch boundary, its status read while it runs. The CLI and the
 //! server both drive jobs through it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -59,6 +60,32 @@ pub struct JobStatus {
     pub plugins: Vec<(String, String)>,
     /// The plugin swaps made while it runs, oldest first.
     pub swaps: Vec<SwapRecord>,
+    /// Rows written to each named output (dead letters and late rows
+    /// included).
+    pub outputs: BTreeMap<String, u64>,
+    /// Rows that could not be decoded or that operators rejected, by kind.
+    pub rejected: BTreeMap<String, u64>,
+    /// Times the job went back to its last checkpoint after a failure.
+    pub restarts: u32,
+    /// The last checkpoints committed, oldest first (at most
+    /// [`RECENT_CHECKPOINTS`]).
+    pub checkpoints: Vec<CheckpointProgress>,
+}
+
+/// How many of the last checkpoints [`JobStatus::checkpoints`] keeps.
+pub const RECENT_CHECKPOINTS: usize = 10;
+
+/// A committed checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointProgress {
+    /// Its epoch.
+    pub epoch: u64,
+    /// When it committed, ms since the Unix epoch.
+    pub committed_at_ms: i64,
+    /// From its snapshot to its commit, ms.
+    pub took_ms: f64,
+    /// Bytes of operator state it holds.
+    pub state_bytes: u64,
 }
 
 /// Records of a source partition not yet read.
@@ -140,6 +167,12 @@ impl JobHandle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether the job's thread has ended, however it ended (a panic
+    /// included, which leaves the status as it was).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 
     /// Wait for the job to end.

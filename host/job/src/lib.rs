@@ -30,7 +30,10 @@ mod runner;
 mod stages;
 mod swap;
 
-pub use handle::{BatchProgress, JobHandle, JobState, JobStatus, PartitionLag};
+pub use handle::{
+    BatchProgress, CheckpointProgress, JobHandle, JobState, JobStatus, PartitionLag,
+    RECENT_CHECKPOINTS,
+};
 pub use plan::Plan;
 pub use runner::{BatchLatency, Connectors, JobRunner, RunOptions, RunStats};
 pub use swap::{SwapRecord, Swapped};

@@ -28,7 +28,9 @@ use crate::commit::{Deferred, Destination, Epoch, InFlight};
 use crate::dead_letter::{Cause, dead_letters, original_records};
 use crate::decode::{DecodeStage, count_poison};
 use crate::encode::EncodeStage;
-use crate::handle::{BatchProgress, JobState, JobStatus, PartitionLag};
+use crate::handle::{
+    BatchProgress, CheckpointProgress, JobState, JobStatus, PartitionLag, RECENT_CHECKPOINTS,
+};
 use crate::pace::Pace;
 use crate::stages::{Staged, StatelessStages, Tasks, close_all, through};
 use crate::swap::{SwapRecord, SwapRequest, Swapped, Swapper};
@@ -669,6 +671,8 @@ impl JobRunner {
                     );
                     self.stats.restarts += 1;
                     self.metrics.restarted();
+                    let restarts = self.stats.restarts;
+                    self.status_mut(|s| s.restarts = restarts);
                     std::thread::sleep(backoff);
                     if let Err(error) = self.go_back() {
                         break Err(error);
@@ -847,7 +851,19 @@ impl JobRunner {
         }
         self.stats.checkpoints += 1;
         self.stats.commit_time += committed.took;
-        self.status_mut(|s| s.last_checkpoint = Some(epoch));
+        let checkpoint = CheckpointProgress {
+            epoch,
+            committed_at_ms: unix_millis(),
+            took_ms: committed.took.as_secs_f64() * 1000.0,
+            state_bytes: self.in_flight_size,
+        };
+        self.status_mut(|s| {
+            s.last_checkpoint = Some(epoch);
+            if s.checkpoints.len() == RECENT_CHECKPOINTS {
+                s.checkpoints.remove(0);
+            }
+            s.checkpoints.push(checkpoint);
+        });
         tracing::debug!(job = %self.name, epoch, took = ?committed.took, "checkpoint committed");
         for (to, batch) in self.deferred.take() {
             self.deliver(to, batch)?;
@@ -1382,6 +1398,8 @@ impl JobRunner {
         let watermark = self.operators.iter().find_map(|o| o.watermark());
         let state_bytes = self.operators.iter().map(|o| o.state_bytes() as u64).sum();
         let rows_out = self.stats.rows_out;
+        let outputs = self.stats.rows_routed.clone();
+        let rejected = self.stats.poison.clone();
         self.metrics.batch(now.duration_since(cut));
         self.metrics.state(state_bytes);
         if let Some(watermark) = watermark {
@@ -1395,6 +1413,8 @@ impl JobRunner {
             s.positions = positions;
             s.watermark = watermark;
             s.state_bytes = state_bytes;
+            s.outputs = outputs;
+            s.rejected = rejected;
         });
     }
 
@@ -1436,6 +1456,13 @@ impl JobRunner {
     fn status_mut(&self, update: impl FnOnce(&mut JobStatus)) {
         update(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
     }
+}
+
+/// Now, in ms since the Unix epoch.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Where a job's rejected rows go: `[decode]`'s policy when it has one;

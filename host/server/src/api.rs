@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::admission::Refusal;
 use crate::jobs::{
-    BatchView, JobView, Jobs, JobsError, LagView, OffsetView, PluginView, SwapView, describe,
+    BatchView, CheckpointView, JobView, Jobs, JobsError, LagView, OffsetView, PlanView, PluginView,
+    SwapView, describe,
 };
 use crate::tenants::{Tenant, Tenants};
 
@@ -40,8 +42,8 @@ pub(crate) struct Host {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice host admin API", description = "Tenants' jobs and plugins on a `sluice serve` host. Every request but this document's bears a tenant's token: `Authorization: Bearer TOKEN`."),
-    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job, swap_plugin),
-    components(schemas(JobView, BatchView, OffsetView, LagView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList)),
+    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job, swap_plugin, job_events),
+    components(schemas(JobView, BatchView, OffsetView, LagView, PlanView, CheckpointView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList)),
     modifiers(&BearerToken),
     security(("token" = []))
 )]
@@ -122,6 +124,8 @@ pub(crate) fn router(host: Arc<Host>) -> Router {
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/stop", post(stop_job))
         .route("/v1/jobs/{id}/swap", post(swap_plugin))
+        .route("/v1/events", get(job_events))
+        .merge(crate::ui::router())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(host)
 }
@@ -275,6 +279,39 @@ async fn list_jobs(
     Json(JobList {
         jobs: host.jobs.list(&tenant),
     })
+}
+
+/// How often `GET /v1/events` sends the tenant's jobs.
+const EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The tenant's jobs as they run: server-sent events, one `jobs` event
+/// (the body of `GET /v1/jobs`) at once and then every second. The web
+/// page draws from it.
+#[utoipa::path(get, path = "/v1/events",
+    responses(
+        (status = 200, description = "`text/event-stream`: an event `jobs` with data as `GET /v1/jobs` answers, every second", content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody)))]
+async fn job_events(
+    State(host): State<Arc<Host>>,
+    Authenticated(tenant): Authenticated,
+) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let events = futures::stream::unfold(true, move |first| {
+        let (host, tenant) = (Arc::clone(&host), Arc::clone(&tenant));
+        async move {
+            if !first {
+                tokio::time::sleep(EVENT_INTERVAL).await;
+            }
+            let jobs = JobList {
+                jobs: host.jobs.list(&tenant),
+            };
+            let event = Event::default()
+                .event("jobs")
+                .json_data(&jobs)
+                .unwrap_or_else(|error| Event::default().event("error").data(error.to_string()));
+            Some((Ok(event), false))
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// One job's status.

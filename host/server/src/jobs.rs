@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sluice_config::{ConfigError, Job, PluginFiles, PluginSpec};
+use sluice_config::{ConfigError, Job, PluginFiles, PluginSpec, SinkSpec, SourceSpec};
 use sluice_job::{JobHandle, JobRunner, JobState, RunOptions};
 use sluice_metrics::Metrics;
 use sluice_runtime::Runtime;
@@ -80,6 +80,80 @@ pub(crate) struct JobView {
     pub(crate) plugins: Vec<PluginView>,
     /// The plugin swaps since the host started the job, oldest first.
     pub(crate) swaps: Vec<SwapView>,
+    /// The job's stages.
+    pub(crate) plan: PlanView,
+    /// Rows written to each named output (dead letters, late rows).
+    pub(crate) outputs: BTreeMap<String, u64>,
+    /// Rows that could not be decoded or that operators rejected, by kind.
+    pub(crate) rejected: BTreeMap<String, u64>,
+    /// Times the job went back to its last checkpoint after a failure.
+    pub(crate) restarts: u32,
+    /// The last checkpoints committed, oldest first.
+    pub(crate) checkpoints: Vec<CheckpointView>,
+}
+
+/// A job's stages, in the order rows go through them.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct PlanView {
+    /// The source: its type, and for Kafka what it subscribes to.
+    pub(crate) source: String,
+    /// Whether a `[decode]` stage decodes the source's records.
+    pub(crate) decode: bool,
+    /// The transforms, by name.
+    pub(crate) transforms: Vec<String>,
+    /// The windowed aggregate, by name, if any.
+    pub(crate) aggregate: Option<String>,
+    /// The main sink: its type, and for Kafka its topic.
+    pub(crate) sink: String,
+    /// The named outputs (dead letters, late rows, routes), by name.
+    pub(crate) outputs: Vec<String>,
+}
+
+impl PlanView {
+    fn of(job: &Job) -> Self {
+        let kafka_target = |options: &BTreeMap<String, String>, keys: &[&str]| {
+            keys.iter()
+                .find_map(|key| options.get(*key))
+                .map_or_else(String::new, |value| format!(" {value}"))
+        };
+        let source = match &job.source {
+            SourceSpec::Datagen(_) => "datagen".to_owned(),
+            SourceSpec::File(_) => "file".to_owned(),
+            SourceSpec::Directory(_) => "directory".to_owned(),
+            SourceSpec::Nexmark(_) => "nexmark".to_owned(),
+            SourceSpec::Kafka(kafka) => format!(
+                "kafka{}",
+                kafka_target(&kafka.options, &["subscribe", "subscribePattern", "assign"])
+            ),
+        };
+        let sink = match &job.sink {
+            SinkSpec::Console(_) => "console".to_owned(),
+            SinkSpec::File(_) => "file".to_owned(),
+            SinkSpec::Parquet(_) => "parquet".to_owned(),
+            SinkSpec::Kafka(kafka) => format!("kafka{}", kafka_target(&kafka.options, &["topic"])),
+        };
+        PlanView {
+            source,
+            decode: job.decode.is_some(),
+            transforms: job.transforms.iter().map(|t| t.name.clone()).collect(),
+            aggregate: job.aggregate.as_ref().map(|a| a.plugin.name.clone()),
+            sink,
+            outputs: job.outputs.keys().cloned().collect(),
+        }
+    }
+}
+
+/// A committed checkpoint.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub(crate) struct CheckpointView {
+    /// Its epoch.
+    pub(crate) epoch: u64,
+    /// When it committed, ms since the Unix epoch.
+    pub(crate) committed_at_ms: i64,
+    /// From its snapshot to its commit, ms.
+    pub(crate) took_ms: f64,
+    /// Bytes of operator state it holds.
+    pub(crate) state_bytes: u64,
 }
 
 /// A swap of a job's plugin.
@@ -147,6 +221,8 @@ struct HostedJob {
     name: String,
     /// Its transforms as the host started them (a swap replaces one).
     transforms: Vec<PluginSpec>,
+    /// Its stages, as the web page draws them.
+    plan: PlanView,
     run: Run,
 }
 
@@ -169,6 +245,7 @@ impl HostedJob {
             tenant: tenant.name().to_owned(),
             name: job_name(text),
             transforms: Vec::new(),
+            plan: PlanView::default(),
             run,
         }
     }
@@ -243,6 +320,20 @@ impl HostedJob {
                     from: format!("sha256:{}", swap.from),
                     to: format!("sha256:{}", swap.to),
                     rolled_back: swap.rolled_back,
+                })
+                .collect(),
+            plan: self.plan.clone(),
+            outputs: status.outputs,
+            rejected: status.rejected,
+            restarts: status.restarts,
+            checkpoints: status
+                .checkpoints
+                .into_iter()
+                .map(|c| CheckpointView {
+                    epoch: c.epoch,
+                    committed_at_ms: c.committed_at_ms,
+                    took_ms: c.took_ms,
+                    state_bytes: c.state_bytes,
                 })
                 .collect(),
         }
@@ -391,6 +482,7 @@ impl Jobs {
         Ok(HostedJob {
             tenant: tenant.name().to_owned(),
             name,
+            plan: PlanView::of(&job),
             transforms: job.transforms,
             run: Run::Running(Arc::new(handle)),
         })

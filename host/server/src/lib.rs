@@ -10,6 +10,7 @@ mod config;
 mod jobs;
 mod metrics_endpoint;
 mod tenants;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
