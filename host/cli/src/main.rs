@@ -2,6 +2,7 @@
 
 mod client;
 mod progress;
+mod telemetry;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,6 +38,16 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
     about = "A stream processor whose transformations are Wasm plugins"
 )]
 struct Cli {
+    /// Send the jobs' trace spans (one per batch, one per operator or
+    /// plugin call inside it) to this OpenTelemetry collector over
+    /// OTLP/HTTP, e.g. http://localhost:4318 (its /v1/traces).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,16 +189,23 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
     // To stderr, through `sluice run`'s progress bar while it draws one.
     let logs = progress::Logs::default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(logs.clone())
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(Cli::parse(), &logs) {
+    let telemetry = match telemetry::Telemetry::init(
+        logs.clone(),
+        cli.otlp_endpoint.as_deref().filter(|url| !url.is_empty()),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run(cli, &logs);
+    // The last spans are sent before the process ends.
+    drop(telemetry);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -234,8 +234,7 @@ pub(crate) fn wait(
 fn poll(handle: &JobHandle, bar: &ProgressBar, name: &str, extent: Extent) -> JobStatus {
     loop {
         let status = handle.status();
-        if matches!(status.state, JobState::Finished | JobState::Failed(_))
-            || handle.is_finished()
+        if matches!(status.state, JobState::Finished | JobState::Failed(_)) || handle.is_finished()
         {
             return status;
         }

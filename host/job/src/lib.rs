@@ -35,6 +35,12 @@ pub use handle::{
     RECENT_CHECKPOINTS,
 };
 pub use plan::Plan;
+
+/// The target of a job's trace spans: one per batch, and inside it one
+/// per operator call (plugins included). No log line uses it, so a
+/// subscriber can send these spans on (over OTLP) and leave them out of
+/// the log.
+pub const TRACE_TARGET: &str = "sluice::spans";
 pub use runner::{BatchLatency, Connectors, JobRunner, RunOptions, RunStats};
 pub use swap::{SwapRecord, Swapped};
 

@@ -953,6 +953,13 @@ impl JobRunner {
     /// is free).
     fn process(&mut self, source_rows: RecordBatch) -> Result<(), JobError> {
         let cut = Instant::now();
+        let span = tracing::info_span!(
+            target: crate::TRACE_TARGET,
+            "batch",
+            job = %self.name,
+            // As i64: OpenTelemetry's integers are signed.
+            rows = source_rows.num_rows() as i64,
+        );
         // Every task holds a batch: the oldest one's result frees its task.
         if let Stateless::Tasks(tasks) = &mut self.stateless
             && !tasks.has_room()
@@ -962,10 +969,10 @@ impl JobRunner {
         }
         match &mut self.stateless {
             Stateless::Inline(stages) => {
-                let staged = stages.run(source_rows, cut)?;
+                let staged = stages.run(source_rows, cut, span)?;
                 self.apply(staged)
             }
-            Stateless::Tasks(tasks) => tasks.send(source_rows, cut),
+            Stateless::Tasks(tasks) => tasks.send(source_rows, cut, span),
         }
     }
 
@@ -996,7 +1003,9 @@ impl JobRunner {
             rows,
             took,
             cut,
+            span,
         } = staged;
+        let _entered = span.enter();
         self.epoch_dirty = true;
         self.stats.batches += 1;
         if self.in_flight.is_some() {

@@ -14,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_format::Poison;
 use sluice_metrics::JobMetrics;
 use sluice_operator::{Collector, Operator};
+use tracing::Span;
 
 use crate::JobError;
 use crate::decode::DecodeStage;
@@ -42,16 +43,20 @@ pub(crate) struct Staged {
     pub(crate) took: Duration,
     /// When the batch was cut.
     pub(crate) cut: Instant,
+    /// The batch's trace span, which its later stages run in too.
+    pub(crate) span: Span,
 }
 
 impl StatelessStages {
     /// Decode `source_rows`, a batch cut at `cut`, and pass them through
-    /// the operators.
+    /// the operators, in the batch's trace `span`.
     pub(crate) fn run(
         &mut self,
         source_rows: RecordBatch,
         cut: Instant,
+        span: Span,
     ) -> Result<Staged, JobError> {
+        let entered = span.enter();
         let started = Instant::now();
         let (batch, poison) = match self.decode.as_mut() {
             Some(stage) => {
@@ -67,19 +72,23 @@ impl StatelessStages {
         };
         let mut out = Collector::default();
         let rows = through(&mut self.operators, Some(batch), &mut out, &self.metrics)?;
+        let took = started.elapsed();
+        drop(entered);
         Ok(Staged {
             source_rows,
             poison,
             out,
             rows,
-            took: started.elapsed(),
+            took,
             cut,
+            span,
         })
     }
 }
 
 /// Pass `rows` through `operators` in order, until one sends nothing on,
-/// counting each one's rows and timing its call in `metrics`.
+/// counting each one's rows and timing its call in `metrics`. Each call
+/// is a trace span, inside the batch's.
 pub(crate) fn through(
     operators: &mut [Box<dyn Operator>],
     mut rows: Option<RecordBatch>,
@@ -89,10 +98,22 @@ pub(crate) fn through(
     for operator in operators {
         let Some(batch) = rows.take() else { break };
         let rows_in = batch.num_rows() as u64;
+        let call = tracing::info_span!(
+            target: crate::TRACE_TARGET,
+            "operator",
+            operator = operator.name(),
+            plugin.digest = operator.plugin_digest(),
+            // As i64: OpenTelemetry's integers are signed.
+            rows_in = rows_in as i64,
+            rows_out = tracing::field::Empty,
+        )
+        .entered();
         let started = Instant::now();
         rows = operator.process_batch(batch, out)?;
         let took = started.elapsed();
         let rows_out = rows.as_ref().map_or(0, |b| b.num_rows() as u64);
+        call.record("rows_out", rows_out as i64);
+        drop(call);
         metrics.rows(operator.name(), rows_in, rows_out);
         metrics.plugin_call(
             operator.name(),
@@ -117,8 +138,8 @@ pub(crate) fn close_all<'a>(operators: impl IntoIterator<Item = &'a mut Box<dyn 
 /// What a task is given to do.
 #[derive(Debug)]
 enum Work {
-    /// Run a batch, cut at this instant, through the stages.
-    Batch(RecordBatch, Instant),
+    /// Run a batch, cut at this instant, through the stages in its span.
+    Batch(RecordBatch, Instant, Span),
     /// Put this operator in place of the one at this index, keeping the
     /// old one until told to keep or roll back.
     Swap(usize, Box<dyn Operator>),
@@ -162,8 +183,8 @@ impl Tasks {
                         let mut replaced: Option<(usize, Box<dyn Operator>)> = None;
                         for work in inbox {
                             match work {
-                                Work::Batch(batch, cut) => {
-                                    if outbox.send(stages.run(batch, cut)).is_err() {
+                                Work::Batch(batch, cut, span) => {
+                                    if outbox.send(stages.run(batch, cut, span)).is_err() {
                                         break;
                                     }
                                 }
@@ -212,13 +233,19 @@ impl Tasks {
         !self.busy.is_empty()
     }
 
-    /// Hand `batch`, cut at `cut`, to the next task; there must be room.
-    pub(crate) fn send(&mut self, batch: RecordBatch, cut: Instant) -> Result<(), JobError> {
+    /// Hand `batch`, cut at `cut` and traced in `span`, to the next task;
+    /// there must be room.
+    pub(crate) fn send(
+        &mut self,
+        batch: RecordBatch,
+        cut: Instant,
+        span: Span,
+    ) -> Result<(), JobError> {
         debug_assert!(self.has_room());
         let index = self.next;
         self.tasks[index]
             .batches
-            .send(Work::Batch(batch, cut))
+            .send(Work::Batch(batch, cut, span))
             .map_err(|_| task_lost(index))?;
         self.busy.push_back(index);
         self.next = (index + 1) % self.tasks.len();

@@ -1018,7 +1018,9 @@ fn swapping_a_transform_that_runs_on_tasks_switches_every_task_and_rolls_back_a_
     let keep_all = [("column", "id"), ("op", "ge"), ("value", "0")];
     job.transforms = vec![version(artifacts::FILTER, &keep_all)];
     let name = job.transforms[0].name.clone();
-    let (rows, status) = run_swapping(&job, 300, |handle| {
+    // Enough batches (6 s at the source's pace) to outlast eleven swaps
+    // on a loaded machine: a swap after the end would find no job.
+    let (rows, status) = run_swapping(&job, 2000, |handle| {
         next_batch(handle);
         for _ in 0..10 {
             handle
@@ -1037,7 +1039,7 @@ fn swapping_a_transform_that_runs_on_tasks_switches_every_task_and_rolls_back_a_
     });
     assert_eq!(
         int64s(&rows, "id"),
-        (0..900).collect::<Vec<_>>(),
+        (0..6000).collect::<Vec<_>>(),
         "every row once, in order"
     );
     let last = status.swaps.last().unwrap();
