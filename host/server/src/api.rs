@@ -183,7 +183,9 @@ impl IntoResponse for ApiError {
                     JobsError::Refused(_) => StatusCode::BAD_REQUEST,
                     JobsError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
                     JobsError::NotFound => StatusCode::NOT_FOUND,
-                    JobsError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    JobsError::Storage(_) | JobsError::Plugins(_) => {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
                 };
                 let body = match error {
                     JobsError::Invalid(ConfigError::Invalid {

@@ -1,6 +1,7 @@
 //! The host file (`sluice serve --config host.toml`): where the admin API
 //! listens, where the host keeps its state, and its tenants.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +27,16 @@ pub struct HostConfig {
     /// plugins, submitted jobs and their checkpoints. A restarted host
     /// finds its jobs here and resumes them.
     pub state: PathBuf,
+    /// Where uploaded plugins are kept: a directory, `file://` URL or
+    /// `s3://BUCKET/PREFIX`; the state directory's `plugins/` if unset.
+    /// Hosts that share it share their tenants' plugins.
+    #[serde(default)]
+    pub plugin_store: Option<String>,
+    /// Options of an `s3://` plugin store: `aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`, ...
+    /// (else the usual `AWS_*` environment variables).
+    #[serde(default)]
+    pub plugin_store_options: BTreeMap<String, String>,
     /// The tenants: who may call the API, and what each may do.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -84,7 +95,13 @@ impl HostConfig {
             message,
         };
         let mut config: HostConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        config.state = path.parent().unwrap_or(Path::new(".")).join(&config.state);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        config.state = dir.join(&config.state);
+        if let Some(store) = &mut config.plugin_store
+            && !store.contains("://")
+        {
+            *store = dir.join(&*store).display().to_string();
+        }
         let mut names = std::collections::BTreeSet::new();
         for tenant in &config.tenants {
             let valid = !tenant.name.is_empty()

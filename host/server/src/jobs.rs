@@ -2,10 +2,9 @@
 //! directory with its checkpoints, so a restarted host resumes every job
 //! that was not stopped, from its last checkpoint.
 //!
-//! Layout: `STATE/plugins/HEX.wasm` (content-addressed),
-//! `STATE/tenants/T/plugins/HEX` (T uploaded it),
-//! `STATE/tenants/T/jobs/ID/job.toml`, `.../ID/checkpoints/`, and
-//! `.../ID/stopped` once stopped through the API.
+//! Layout: `STATE/tenants/T/jobs/ID/job.toml`, `.../ID/checkpoints/`,
+//! and `.../ID/stopped` once stopped through the API. Plugins are in the
+//! [`PluginStore`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sluice_config::{ConfigError, Job, PluginFiles, PluginSpec, SinkSpec, SourceSpec};
 use sluice_job::{JobHandle, JobRunner, JobState, RunOptions};
 use sluice_metrics::Metrics;
 use sluice_runtime::Runtime;
 
 use crate::admission::{Refusal, admit};
+use crate::plugins::{PluginStore, PluginStoreError, is_digest};
 use crate::tenants::Tenant;
 
 /// Why a request about jobs or plugins failed.
@@ -38,6 +37,14 @@ pub(crate) enum JobsError {
     Start(String),
     /// The host's own storage failed.
     Storage(std::io::Error),
+    /// The plugin store failed.
+    Plugins(PluginStoreError),
+}
+
+impl From<PluginStoreError> for JobsError {
+    fn from(error: PluginStoreError) -> Self {
+        JobsError::Plugins(error)
+    }
 }
 
 impl From<std::io::Error> for JobsError {
@@ -351,16 +358,24 @@ impl HostedJob {
 #[derive(Debug)]
 pub(crate) struct Jobs {
     state: PathBuf,
+    plugins: PluginStore,
     runtime: Runtime,
     metrics: Metrics,
     jobs: Mutex<BTreeMap<String, HostedJob>>,
 }
 
 impl Jobs {
-    /// The jobs kept under `state` (none are started yet).
-    pub(crate) fn new(state: &Path, runtime: Runtime, metrics: Metrics) -> Self {
+    /// The jobs kept under `state`, whose plugins are in `plugins` (none
+    /// are started yet).
+    pub(crate) fn new(
+        state: &Path,
+        plugins: PluginStore,
+        runtime: Runtime,
+        metrics: Metrics,
+    ) -> Self {
         Jobs {
             state: state.to_owned(),
+            plugins,
             runtime,
             metrics,
             jobs: Mutex::new(BTreeMap::new()),
@@ -375,10 +390,6 @@ impl Jobs {
         self.tenant_dir(tenant).join("jobs").join(id)
     }
 
-    fn plugin_file(&self, hex: &str) -> PathBuf {
-        self.state.join("plugins").join(format!("{hex}.wasm"))
-    }
-
     fn locked(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, HostedJob>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -386,34 +397,14 @@ impl Jobs {
     /// Keep `bytes` as a plugin of `tenant`; returns its digest,
     /// `sha256:HEX`.
     pub(crate) fn upload_plugin(&self, tenant: &Tenant, bytes: &[u8]) -> Result<String, JobsError> {
-        let hex = hex::encode(Sha256::digest(bytes));
-        let file = self.plugin_file(&hex);
-        if !file.is_file() {
-            write_atomically(&file, bytes)?;
-        }
-        let owned = self.tenant_dir(tenant.name()).join("plugins").join(&hex);
-        write_atomically(&owned, b"")?;
+        let hex = self.plugins.put(tenant.name(), bytes)?;
         Ok(format!("sha256:{hex}"))
     }
 
     /// The digests of `tenant`'s plugins.
     pub(crate) fn plugins(&self, tenant: &Tenant) -> Result<Vec<String>, JobsError> {
-        let dir = self.tenant_dir(tenant.name()).join("plugins");
-        let mut digests = Vec::new();
-        match std::fs::read_dir(&dir) {
-            Ok(entries) => {
-                for entry in entries {
-                    let name = entry?.file_name().to_string_lossy().into_owned();
-                    if !name.starts_with('.') {
-                        digests.push(format!("sha256:{name}"));
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        digests.sort();
-        Ok(digests)
+        let owned = self.plugins.owned(tenant.name())?;
+        Ok(owned.iter().map(|hex| format!("sha256:{hex}")).collect())
     }
 
     /// The component file of plugin `named` (`sha256:HEX`), if `tenant`
@@ -421,18 +412,15 @@ impl Jobs {
     fn find_plugin(&self, tenant: &str, named: &str) -> Result<PathBuf, String> {
         let hex = named
             .strip_prefix("sha256:")
-            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|hex| is_digest(hex))
             .ok_or_else(|| {
                 format!("{named:?}: a hosted job names a plugin by the digest its upload returned, sha256:HEX")
             })?
             .to_ascii_lowercase();
-        let owned = self.tenant_dir(tenant).join("plugins").join(&hex);
-        let file = self.plugin_file(&hex);
-        if owned.is_file() && file.is_file() {
-            Ok(file)
-        } else {
-            Err(format!("no plugin {named} was uploaded"))
-        }
+        self.plugins
+            .file(tenant, &hex)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no plugin {named} was uploaded"))
     }
 
     /// Check, build and start `text` as a job of `tenant`, and keep it so
@@ -672,6 +660,7 @@ pub(crate) fn describe(error: &JobsError) -> String {
         JobsError::Quota(m) | JobsError::Start(m) => m.clone(),
         JobsError::NotFound => "no such job".into(),
         JobsError::Storage(e) => format!("the host's storage: {e}"),
+        JobsError::Plugins(e) => e.to_string(),
     }
 }
 
@@ -737,7 +726,7 @@ fn new_id() -> Result<String, JobsError> {
 }
 
 /// Write `file` whole or not at all: a temporary file beside it, renamed.
-fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temporary = tempfile::NamedTempFile::new_in(dir)?;

@@ -9,6 +9,7 @@ mod api;
 mod config;
 mod jobs;
 mod metrics_endpoint;
+mod plugins;
 mod tenants;
 mod ui;
 
@@ -24,6 +25,7 @@ pub use tenants::new_token;
 
 use crate::api::Host;
 use crate::jobs::{Jobs, describe};
+use crate::plugins::PluginStore;
 use crate::tenants::Tenants;
 
 /// Why the host could not start or serve.
@@ -45,6 +47,9 @@ pub enum ServerError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The plugin store cannot be opened.
+    #[error("plugin_store: {0}")]
+    PluginStore(String),
     /// The jobs kept from the last run could not be read.
     #[error("resuming the host's jobs: {0}")]
     Resume(String),
@@ -87,9 +92,15 @@ impl Server {
             .metrics_listen
             .map(|address| MetricsEndpoint::start(address, metrics.clone()))
             .transpose()?;
+        let plugins = PluginStore::open(
+            config.plugin_store.as_deref(),
+            &config.plugin_store_options,
+            &config.state.join("plugins"),
+        )
+        .map_err(ServerError::PluginStore)?;
         let host = Arc::new(Host {
             tenants: Tenants::new(&config.tenants),
-            jobs: Jobs::new(&config.state, runtime, metrics),
+            jobs: Jobs::new(&config.state, plugins, runtime, metrics),
         });
         host.jobs
             .resume(host.tenants.iter())

@@ -141,67 +141,13 @@ pub struct CheckpointStore {
 }
 
 impl CheckpointStore {
-    /// Open `location`: a directory path or `file://` URL (created on the
-    /// first write), `s3://BUCKET/PREFIX` (credentials and region from the
-    /// usual `AWS_*` environment variables, overridden by `options` such
-    /// as `aws_endpoint`, `aws_access_key_id`, `aws_region`,
-    /// `aws_allow_http`), or `memory://` (this process only).
+    /// Open `location` (see [`open_store`] for what it may be).
     pub fn open(location: &str, options: &BTreeMap<String, String>) -> Result<Self, StateError> {
-        let error = |reason: String| StateError::Location {
-            location: location.to_owned(),
-            reason,
-        };
-        let url = match Url::parse(location) {
-            Ok(url) if url.scheme().len() > 1 => url,
-            // A path (`checkpoints/job`, `/var/lib/sluice`, or `C:\...`).
-            _ => {
-                let path = std::path::absolute(FsPath::new(location))
-                    .map_err(|e| error(format!("not a usable path: {e}")))?;
-                Url::from_directory_path(&path).map_err(|()| error("not a usable path".into()))?
-            }
-        };
-        let no_options = || match options.keys().next() {
-            Some(key) => Err(error(format!(
-                "option `{key}` applies only to s3:// locations"
-            ))),
-            None => Ok(()),
-        };
-        let (store, root): (Arc<dyn ObjectStore>, Path) = match url.scheme() {
-            "file" => {
-                no_options()?;
-                let dir = url
-                    .to_file_path()
-                    .map_err(|()| error("not a local path".into()))?;
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| error(format!("cannot create the directory: {e}")))?;
-                let store =
-                    LocalFileSystem::new_with_prefix(&dir).map_err(|e| error(e.to_string()))?;
-                (Arc::new(store), Path::default())
-            }
-            "memory" => {
-                no_options()?;
-                (Arc::new(InMemory::new()), Path::default())
-            }
-            "s3" | "s3a" => {
-                let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
-                for (key, value) in options {
-                    let key: AmazonS3ConfigKey = key.to_ascii_lowercase().parse().map_err(|_| {
-                        error(format!(
-                            "`{key}` is not an S3 option (aws_endpoint, aws_region, aws_access_key_id, aws_secret_access_key, aws_session_token, aws_allow_http, aws_virtual_hosted_style_request, ...)"
-                        ))
-                    })?;
-                    builder = builder.with_config(key, value);
-                }
-                let store = builder.build().map_err(|e| error(e.to_string()))?;
-                let root = Path::parse(url.path()).map_err(|e| error(e.to_string()))?;
-                (Arc::new(store), root)
-            }
-            other => {
-                return Err(error(format!(
-                    "`{other}://` is not supported; use a directory, file://, s3:// or memory://"
-                )));
-            }
-        };
+        let (store, root) =
+            open_store(location, options).map_err(|reason| StateError::Location {
+                location: location.to_owned(),
+                reason,
+            })?;
         Ok(CheckpointStore {
             store,
             root,
@@ -456,4 +402,65 @@ impl CheckpointStore {
             source,
         }
     }
+}
+
+/// The object store `location` names and the prefix in it: a directory
+/// path or `file://` URL (created now), `s3://BUCKET/PREFIX` (credentials
+/// and region from the usual `AWS_*` environment variables, overridden by
+/// `options` such as `aws_endpoint`, `aws_access_key_id`, `aws_region`,
+/// `aws_allow_http`), or `memory://` (this process only). The error says
+/// why it cannot be opened.
+pub fn open_store(
+    location: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, Path), String> {
+    let url = match Url::parse(location) {
+        Ok(url) if url.scheme().len() > 1 => url,
+        // A path (`checkpoints/job`, `/var/lib/sluice`, or `C:\...`).
+        _ => {
+            let path = std::path::absolute(FsPath::new(location))
+                .map_err(|e| format!("not a usable path: {e}"))?;
+            Url::from_directory_path(&path).map_err(|()| "not a usable path".to_owned())?
+        }
+    };
+    let no_options = || match options.keys().next() {
+        Some(key) => Err(format!("option `{key}` applies only to s3:// locations")),
+        None => Ok(()),
+    };
+    let opened: (Arc<dyn ObjectStore>, Path) = match url.scheme() {
+        "file" => {
+            no_options()?;
+            let dir = url
+                .to_file_path()
+                .map_err(|()| "not a local path".to_owned())?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create the directory: {e}"))?;
+            let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| e.to_string())?;
+            (Arc::new(store), Path::default())
+        }
+        "memory" => {
+            no_options()?;
+            (Arc::new(InMemory::new()), Path::default())
+        }
+        "s3" | "s3a" => {
+            let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+            for (key, value) in options {
+                let key: AmazonS3ConfigKey = key.to_ascii_lowercase().parse().map_err(|_| {
+                    format!(
+                        "`{key}` is not an S3 option (aws_endpoint, aws_region, aws_access_key_id, aws_secret_access_key, aws_session_token, aws_allow_http, aws_virtual_hosted_style_request, ...)"
+                    )
+                })?;
+                builder = builder.with_config(key, value);
+            }
+            let store = builder.build().map_err(|e| e.to_string())?;
+            let root = Path::parse(url.path()).map_err(|e| e.to_string())?;
+            (Arc::new(store), root)
+        }
+        other => {
+            return Err(format!(
+                "`{other}://` is not supported; use a directory, file://, s3:// or memory://"
+            ));
+        }
+    };
+    Ok(opened)
 }
