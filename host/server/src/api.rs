@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use sluice_config::ConfigError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -24,7 +24,7 @@ use crate::jobs::{
     BatchView, CheckpointView, JobView, Jobs, JobsError, LagView, OffsetView, PlanView, PluginView,
     SwapView, describe,
 };
-use crate::tenants::{Tenant, Tenants};
+use crate::tenants::{Tenant, TenantError, TenantSpec, Tenants};
 
 /// The largest plugin upload (Python and JavaScript components bundle
 /// their interpreter: tens of MiB).
@@ -42,8 +42,8 @@ pub(crate) struct Host {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sluice host admin API", description = "Tenants' jobs and plugins on a `sluice serve` host. Every request but this document's bears a tenant's token: `Authorization: Bearer TOKEN`."),
-    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job, swap_plugin, job_events),
-    components(schemas(JobView, BatchView, OffsetView, LagView, PlanView, CheckpointView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList)),
+    paths(upload_plugin, list_plugins, submit_job, list_jobs, get_job, stop_job, swap_plugin, job_events, own_tenant, list_tenants, put_tenant, new_tenant_token, revoke_tenant_tokens),
+    components(schemas(JobView, BatchView, OffsetView, LagView, PlanView, CheckpointView, PluginView, SwapView, SwapBody, ErrorBody, PluginDigest, PluginList, JobList, TenantView, TenantList, TenantSpec, NewToken)),
     modifiers(&BearerToken),
     security(("token" = []))
 )]
@@ -125,6 +125,13 @@ pub(crate) fn router(host: Arc<Host>) -> Router {
         .route("/v1/jobs/{id}/stop", post(stop_job))
         .route("/v1/jobs/{id}/swap", post(swap_plugin))
         .route("/v1/events", get(job_events))
+        .route("/v1/tenant", get(own_tenant))
+        .route("/v1/tenants", get(list_tenants))
+        .route("/v1/tenants/{name}", put(put_tenant))
+        .route(
+            "/v1/tenants/{name}/tokens",
+            post(new_tenant_token).delete(revoke_tenant_tokens),
+        )
         .merge(crate::ui::router())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(host)
@@ -148,12 +155,35 @@ impl FromRequestParts<Arc<Host>> for Authenticated {
     }
 }
 
+/// A request by one of the host's operators (`admin_token_sha256`).
+struct Operator;
+
+impl FromRequestParts<Arc<Host>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, ApiError> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        if host.tenants.is_operator(authorization) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::NotOperator)
+        }
+    }
+}
+
 /// A failed request, answered as JSON: `{"error": ..., "field": ...,
 /// "line": ...}` (field and line where one is at fault).
 #[derive(Debug)]
 pub(crate) enum ApiError {
     /// No token, or one no tenant has.
     Unauthorized,
+    /// No operator's token.
+    NotOperator,
+    /// What the tenants said.
+    Tenants(TenantError),
     /// What the jobs said.
     Jobs(JobsError),
     /// Work on a blocking thread did not finish.
@@ -173,6 +203,25 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 ErrorBody::new("a tenant's API token is required: Authorization: Bearer TOKEN"),
             ),
+            ApiError::NotOperator => (
+                StatusCode::UNAUTHORIZED,
+                ErrorBody::new(
+                    "an operator's token is required (admin_token_sha256 in the host file): Authorization: Bearer TOKEN",
+                ),
+            ),
+            ApiError::Tenants(error) => {
+                let status = match error {
+                    TenantError::Invalid(..) => StatusCode::BAD_REQUEST,
+                    TenantError::InHostFile(_) => StatusCode::CONFLICT,
+                    TenantError::NotFound(_) => StatusCode::NOT_FOUND,
+                    TenantError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let body = match error {
+                    TenantError::Invalid(field, message) => ErrorBody::new(message).at(field),
+                    other => ErrorBody::new(other.to_string()),
+                };
+                (status, body)
+            }
             ApiError::Internal(message) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorBody::new(message))
             }
@@ -207,7 +256,7 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized | ApiError::NotOperator) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
@@ -385,4 +434,148 @@ async fn swap_plugin(
     })
     .await?;
     Ok(Json(view))
+}
+
+/// A tenant: what its jobs may use, and how many tokens name it.
+#[derive(Debug, Serialize, ToSchema)]
+struct TenantView {
+    /// Its name.
+    name: String,
+    /// Prefixes of the topics its jobs may read and write.
+    topics: Vec<String>,
+    /// Jobs running at once.
+    max_jobs: usize,
+    /// The largest memory of a plugin instance, bytes.
+    memory_limit_bytes: u64,
+    /// The longest deadline of a plugin call, ms.
+    deadline_ms: u64,
+    /// The largest window state of a job, bytes.
+    max_state_bytes: u64,
+    /// The most source records per second each of its jobs reads.
+    max_records_per_second: Option<u64>,
+    /// How many tokens name it.
+    tokens: usize,
+    /// `host-file` (changed only there) or `api`.
+    #[schema(value_type = String)]
+    defined_in: &'static str,
+}
+
+impl TenantView {
+    fn of(tenant: &Tenant) -> Self {
+        let config = &tenant.config;
+        TenantView {
+            name: config.name.clone(),
+            topics: config.topics.clone(),
+            max_jobs: config.max_jobs,
+            memory_limit_bytes: config.memory_limit.as_u64(),
+            deadline_ms: u64::try_from(config.deadline.as_millis()).unwrap_or(u64::MAX),
+            max_state_bytes: config.max_state_bytes.as_u64(),
+            max_records_per_second: config.max_records_per_second,
+            tokens: config.token_sha256.len(),
+            defined_in: if tenant.in_host_file {
+                "host-file"
+            } else {
+                "api"
+            },
+        }
+    }
+}
+
+/// The host's tenants.
+#[derive(Debug, Serialize, ToSchema)]
+struct TenantList {
+    /// Each tenant, by name.
+    tenants: Vec<TenantView>,
+}
+
+/// A tenant's new API token, shown once: the host keeps only its SHA-256.
+#[derive(Debug, Serialize, ToSchema)]
+struct NewToken {
+    /// The token, for `Authorization: Bearer TOKEN`.
+    token: String,
+}
+
+/// The calling tenant: its topics and quotas.
+#[utoipa::path(get, path = "/v1/tenant",
+    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody)))]
+async fn own_tenant(Authenticated(tenant): Authenticated) -> impl IntoResponse {
+    Json(TenantView::of(&tenant))
+}
+
+/// Every tenant of the host (operators only).
+#[utoipa::path(get, path = "/v1/tenants",
+    responses((status = 200, body = TenantList), (status = 401, body = ErrorBody)))]
+async fn list_tenants(State(host): State<Arc<Host>>, _: Operator) -> impl IntoResponse {
+    let tenants = host.tenants.all();
+    Json(TenantList {
+        tenants: tenants.iter().map(|t| TenantView::of(t)).collect(),
+    })
+}
+
+/// Make a tenant, or change one the API made (operators only): its
+/// topics and quotas, with the host file's defaults. Its tokens stay;
+/// its running jobs keep the quotas they started with.
+#[utoipa::path(put, path = "/v1/tenants/{name}",
+    params(("name" = String, Path, description = "lowercase letters, digits, `-` and `_`")),
+    request_body = TenantSpec,
+    responses((status = 201, description = "made", body = TenantView),
+        (status = 200, description = "changed", body = TenantView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "the host file defines it", body = ErrorBody)))]
+async fn put_tenant(
+    State(host): State<Arc<Host>>,
+    _: Operator,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let spec: TenantSpec = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Tenants(TenantError::Invalid("body".into(), e.to_string())))?;
+    let (tenant, new) = tokio::task::spawn_blocking(move || host.tenants.put(&name, &spec))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Tenants)?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(TenantView::of(&tenant))))
+}
+
+/// A new API token for a tenant the API made (operators only), shown
+/// once.
+#[utoipa::path(post, path = "/v1/tenants/{name}/tokens",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 201, body = NewToken), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the host file defines it", body = ErrorBody)))]
+async fn new_tenant_token(
+    State(host): State<Arc<Host>>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = tokio::task::spawn_blocking(move || host.tenants.new_token(&name))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Tenants)?;
+    Ok((StatusCode::CREATED, Json(NewToken { token })))
+}
+
+/// Revoke every token of a tenant the API made (operators only); its
+/// jobs run on.
+#[utoipa::path(delete, path = "/v1/tenants/{name}/tokens",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the host file defines it", body = ErrorBody)))]
+async fn revoke_tenant_tokens(
+    State(host): State<Arc<Host>>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    tokio::task::spawn_blocking(move || host.tenants.revoke_tokens(&name))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Tenants)?;
+    Ok(StatusCode::NO_CONTENT)
 }

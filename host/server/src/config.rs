@@ -37,9 +37,16 @@ pub struct HostConfig {
     /// (else the usual `AWS_*` environment variables).
     #[serde(default)]
     pub plugin_store_options: BTreeMap<String, String>,
-    /// The tenants: who may call the API, and what each may do.
+    /// The tenants: who may call the API, and what each may do. More
+    /// can be made through the API (`PUT /v1/tenants/NAME`), which the
+    /// host keeps under its state directory.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
+    /// The SHA-256 (hex) of each token of the host's operators, who
+    /// manage tenants through the API; none, and tenants come from this
+    /// file only.
+    #[serde(default)]
+    pub admin_token_sha256: Vec<String>,
 }
 
 /// One tenant: its API tokens, the topics it may use and its quotas.
@@ -102,13 +109,16 @@ impl HostConfig {
         {
             *store = dir.join(&*store).display().to_string();
         }
+        for hash in &config.admin_token_sha256 {
+            if !is_sha256_hex(hash) {
+                return Err(invalid(format!(
+                    "admin_token_sha256 {hash:?} is not 64 hex digits"
+                )));
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for tenant in &config.tenants {
-            let valid = !tenant.name.is_empty()
-                && tenant.name.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                });
-            if !valid {
+            if !is_tenant_name(&tenant.name) {
                 return Err(invalid(format!(
                     "tenant name {:?}: use lowercase letters, digits, `-` and `_`",
                     tenant.name
@@ -121,7 +131,7 @@ impl HostConfig {
                 )));
             }
             for hash in &tenant.token_sha256 {
-                if hash.len() != 64 || hex::decode(hash).is_err() {
+                if !is_sha256_hex(hash) {
                     return Err(invalid(format!(
                         "tenant {:?}: token_sha256 {hash:?} is not 64 hex digits",
                         tenant.name
@@ -133,17 +143,32 @@ impl HostConfig {
     }
 }
 
+/// Whether `name` may name a tenant: lowercase letters, digits, `-` and
+/// `_` (it names a directory of the host's state).
+pub(crate) fn is_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Whether `hash` is a SHA-256 in hex.
+fn is_sha256_hex(hash: &str) -> bool {
+    hash.len() == 64 && hex::decode(hash).is_ok()
+}
+
 impl TenantConfig {
-    fn default_max_jobs() -> usize {
+    pub(crate) fn default_max_jobs() -> usize {
         10
     }
-    fn default_memory_limit() -> ByteSize {
+    pub(crate) fn default_memory_limit() -> ByteSize {
         ByteSize::mib(256)
     }
-    fn default_deadline() -> Duration {
+    pub(crate) fn default_deadline() -> Duration {
         Duration::from_secs(5)
     }
-    fn default_max_state_bytes() -> ByteSize {
+    pub(crate) fn default_max_state_bytes() -> ByteSize {
         ByteSize::gib(1)
     }
 }

@@ -99,11 +99,14 @@ impl Server {
         )
         .map_err(ServerError::PluginStore)?;
         let host = Arc::new(Host {
-            tenants: Tenants::new(&config.tenants),
+            tenants: Tenants::load(config).map_err(io(&format!(
+                "reading the tenants under {}",
+                config.state.display()
+            )))?,
             jobs: Jobs::new(&config.state, plugins, runtime, metrics),
         });
         host.jobs
-            .resume(host.tenants.iter())
+            .resume(host.tenants.all().iter())
             .map_err(|e| ServerError::Resume(describe(&e)))?;
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(io(&format!("listening on {}", config.listen)))?;

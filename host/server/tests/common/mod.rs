@@ -87,6 +87,20 @@ impl Client {
                 }
                 request.send(body)
             }
+            "PUT" => {
+                let mut request = self.agent.put(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.send(body)
+            }
+            "DELETE" => {
+                let mut request = self.agent.delete(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.call()
+            }
             other => panic!("no method {other}"),
         }
         .unwrap();
