@@ -10,6 +10,7 @@
 //! cargo run --release -p sluice-bench -- parallelism
 //! cargo run --release -p sluice-bench -- checkpoint   # needs scripts/services start
 //! cargo run --release -p sluice-bench -- hot-swap
+//! cargo run --release -p sluice-bench -- tenants
 //! ```
 
 mod checkpoint;
@@ -19,6 +20,7 @@ mod kafka;
 mod languages;
 mod nexmark;
 mod parallelism;
+mod tenants;
 mod wasm_overhead;
 
 use anyhow::bail;
@@ -35,8 +37,9 @@ fn main() -> anyhow::Result<()> {
         "parallelism" => parallelism::run(),
         "checkpoint" => checkpoint::run(),
         "hot-swap" => hot_swap::run(),
+        "tenants" => tenants::run(),
         other => bail!(
-            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, parallelism, checkpoint, hot-swap"
+            "unknown benchmark {other:?}; available: wasm-overhead, kafka-throughput, kafka-latency, nexmark, decode, languages, parallelism, checkpoint, hot-swap, tenants"
         ),
     }
 }

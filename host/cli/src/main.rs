@@ -3,6 +3,7 @@
 mod client;
 mod progress;
 mod telemetry;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -75,6 +76,13 @@ enum Command {
         /// none either when stderr is not a terminal).
         #[arg(long, short)]
         quiet: bool,
+        /// Reload a transform's plugin when its `.wasm` file changes (is
+        /// written, or replaced by a build or an editor), for development:
+        /// the job switches at a batch boundary, keeping the plugin's
+        /// state. A file that is not a component the job can take is
+        /// reported, and the job goes on with the version it runs.
+        #[arg(long)]
+        watch: bool,
     },
     /// Validate a job file, load its plugins and print its plan, without
     /// connecting to any broker or registry.
@@ -235,7 +243,9 @@ fn run(cli: Cli, logs: &progress::Logs) -> anyhow::Result<()> {
         Command::Serve { config, cache_dir } => {
             let stop = stop_on_signals()?;
             let config = HostConfig::load(&config)?;
-            let server = Server::start(&config, runtime(cache_dir)?)?;
+            // Plugin calls of all jobs take turns on as many slots as cores.
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let server = Server::start(&config, runtime_with(cache_dir, Some(cores))?)?;
             println!("serving the admin API on http://{}", server.address());
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
@@ -283,6 +293,7 @@ fn run(cli: Cli, logs: &progress::Logs) -> anyhow::Result<()> {
             from_scratch,
             metrics_addr,
             quiet,
+            watch,
         } => {
             // Handlers first: a signal during setup ends a wait for the
             // brokers, or stops the job at its first batch boundary,
@@ -290,6 +301,10 @@ fn run(cli: Cli, logs: &progress::Logs) -> anyhow::Result<()> {
             let stop = stop_on_signals()?;
             let draw_progress = !quiet && std::io::stderr().is_terminal();
             let job = Job::load(&job)?;
+            // Watched from before the plugins load, so no change is missed.
+            let watch = watch
+                .then(|| watch::PluginWatch::new(&job.transforms))
+                .transpose()?;
             let runtime = runtime(cache_dir)?;
             let counters = runtime.metrics().clone();
             let metrics = Metrics::new(Some(Arc::new(move || counters.snapshot())));
@@ -319,12 +334,24 @@ fn run(cli: Cli, logs: &progress::Logs) -> anyhow::Result<()> {
             };
             tracing::info!(job = %job.name, "running");
             let handle = JobHandle::start(runner)?;
-            let stats = if draw_progress {
+            let reloader = match watch.map(|watch| watch.start(handle.control())) {
+                None => None,
+                Some(Ok(reloader)) => Some(reloader),
+                Some(Err(error)) => {
+                    handle.stop();
+                    let _ = handle.wait();
+                    return Err(error).context("starting the plugin watcher");
+                }
+            };
+            let result = if draw_progress {
                 progress::wait(&job, handle, logs, &stop)
             } else {
                 handle.wait()
+            };
+            if let Some(reloader) = reloader {
+                reloader.stop();
             }
-            .with_context(|| format!("job `{}` stopped", job.name))?;
+            let stats = result.with_context(|| format!("job `{}` stopped", job.name))?;
             tracing::info!(
                 job = %job.name,
                 batches = stats.batches,
@@ -355,6 +382,14 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 /// the user's own cache directory (never one relative to where the host
 /// happens to start: the cache holds native code).
 fn runtime(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+    runtime_with(cache_dir, None)
+}
+
+/// [`runtime`], with at most `max_concurrent_calls` plugin calls at once.
+fn runtime_with(
+    cache_dir: Option<PathBuf>,
+    max_concurrent_calls: Option<usize>,
+) -> anyhow::Result<Runtime> {
     let cache_dir = match cache_dir {
         Some(dir) => dir,
         None => dirs::cache_dir()
@@ -364,6 +399,7 @@ fn runtime(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
     };
     Ok(Runtime::new(RuntimeConfig {
         cache_dir: Some(cache_dir),
+        max_concurrent_calls,
         ..RuntimeConfig::default()
     })?)
 }

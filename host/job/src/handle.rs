@@ -119,9 +119,33 @@ pub struct BatchProgress {
 #[derive(Debug)]
 pub struct JobHandle {
     stop: Arc<AtomicBool>,
-    status: Arc<Mutex<JobStatus>>,
-    swapper: Swapper,
+    control: JobControl,
     thread: JoinHandle<Result<RunStats, JobError>>,
+}
+
+/// The part of a [`JobHandle`] that can be shared: swap the job's plugins
+/// and read its status from other threads while one waits for the job
+/// (which consumes the handle). Cloning it is cheap; once the job has
+/// ended, a swap fails and the status stays as the job left it.
+#[derive(Debug, Clone)]
+pub struct JobControl {
+    status: Arc<Mutex<JobStatus>>,
+    swapper: Arc<Swapper>,
+}
+
+impl JobControl {
+    /// As [`JobHandle::swap`].
+    pub fn swap(&self, transform: &str, spec: &PluginSpec) -> Result<Swapped, JobError> {
+        self.swapper.swap(transform, spec)
+    }
+
+    /// As [`JobHandle::status`].
+    pub fn status(&self) -> JobStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl JobHandle {
@@ -138,8 +162,10 @@ impl JobHandle {
             .spawn(move || runner.run(&flag))?;
         Ok(JobHandle {
             stop,
-            status,
-            swapper,
+            control: JobControl {
+                status,
+                swapper: Arc::new(swapper),
+            },
             thread,
         })
     }
@@ -158,15 +184,18 @@ impl JobHandle {
     /// refused (the job goes on with the old one); one that fails its
     /// first batch is rolled back, which the status's `swaps` records.
     pub fn swap(&self, transform: &str, spec: &PluginSpec) -> Result<Swapped, JobError> {
-        self.swapper.swap(transform, spec)
+        self.control.swap(transform, spec)
     }
 
     /// What the job has done so far.
     pub fn status(&self) -> JobStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.control.status()
+    }
+
+    /// A shareable control of the job, for swaps and its status from
+    /// another thread.
+    pub fn control(&self) -> JobControl {
+        self.control.clone()
     }
 
     /// Whether the job's thread has ended, however it ended (a panic

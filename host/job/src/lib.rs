@@ -31,7 +31,7 @@ mod stages;
 mod swap;
 
 pub use handle::{
-    BatchProgress, CheckpointProgress, JobHandle, JobState, JobStatus, PartitionLag,
+    BatchProgress, CheckpointProgress, JobControl, JobHandle, JobState, JobStatus, PartitionLag,
     RECENT_CHECKPOINTS,
 };
 pub use plan::Plan;

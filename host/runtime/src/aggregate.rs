@@ -189,8 +189,11 @@ impl AggregatePlugin {
         call: impl FnOnce(&mut AggregateInstance) -> wasmtime::Result<Result<T, wit::PluginError>>,
     ) -> Result<T, RuntimeError> {
         let mut instance = self.core.checkout(|| self.instantiate())?;
+        let slot = self.core.runtime.call_slot();
         self.core.arm(&mut instance.store);
-        let result = match call(&mut instance) {
+        let called = call(&mut instance);
+        drop(slot);
+        let result = match called {
             Ok(result) => result,
             Err(error) => return Err(self.core.call_failed(&instance.store, function, error)),
         };

@@ -19,6 +19,7 @@ pub mod columnar;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod gate;
 mod host;
 mod limits;
 mod plugin;

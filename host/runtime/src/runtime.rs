@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::Transform;
 use crate::cache::ComponentCache;
 use crate::error::RuntimeError;
+use crate::gate::{CallGate, CallSlot};
 use crate::host::{HostState, MetricsRegistry};
 
 /// How the process-wide engine is set up.
@@ -26,6 +27,10 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Granularity of call deadlines.
     pub epoch_tick: Duration,
+    /// How many calls into plugins may run at once in the process;
+    /// callers beyond wait for a turn, first come, first served. `None`:
+    /// as many as there are callers.
+    pub max_concurrent_calls: Option<usize>,
 }
 
 impl Default for RuntimeConfig {
@@ -35,6 +40,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 1 << 30,
             max_instances: 256,
             epoch_tick: Duration::from_millis(5),
+            max_concurrent_calls: None,
         }
     }
 }
@@ -52,6 +58,7 @@ struct Inner {
     loaded: Mutex<HashMap<String, Component>>,
     metrics: MetricsRegistry,
     config: RuntimeConfig,
+    gate: Option<CallGate>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -107,6 +114,7 @@ impl Runtime {
                 cache,
                 loaded: Mutex::new(HashMap::new()),
                 metrics: MetricsRegistry::default(),
+                gate: config.max_concurrent_calls.map(CallGate::new),
                 config,
                 ticker_stop,
             }),
@@ -121,6 +129,13 @@ impl Runtime {
     /// The engine's configuration.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
+    }
+
+    /// A turn to call into a plugin, waited for if the process runs
+    /// [`RuntimeConfig::max_concurrent_calls`] calls already; held until
+    /// dropped.
+    pub(crate) fn call_slot(&self) -> Option<CallSlot<'_>> {
+        self.inner.gate.as_ref().map(CallGate::enter)
     }
 
     pub(crate) fn engine(&self) -> &Engine {

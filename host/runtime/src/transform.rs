@@ -163,11 +163,13 @@ impl TransformPlugin {
         let normalized = carrier::for_plugin(batch)?;
         let arg = columnar::lower_batch(&normalized)?;
         let mut instance = self.core.checkout(|| self.instantiate())?;
+        let slot = self.core.runtime.call_slot();
         self.core.arm(&mut instance.store);
         // SAFETY: `instantiate` type-checked this function against
         // `ProcessFn<'static>`; the lifetime does not change the type.
         let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(instance.process) };
         let result = process.call(&mut instance.store, (arg,));
+        drop(slot);
         let result = match result {
             Ok((result,)) => result,
             Err(error) => return Err(self.lost(&instance.store, "process", error)),
