@@ -137,6 +137,14 @@ pub(crate) fn router(host: Arc<Host>) -> Router {
         .with_state(host)
 }
 
+/// A request's `Authorization` header, if it has one in ASCII.
+fn authorization(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// The tenant a request's bearer token names.
 struct Authenticated(Arc<Tenant>);
 
@@ -144,12 +152,8 @@ impl FromRequestParts<Arc<Host>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, ApiError> {
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
         host.tenants
-            .authenticate(authorization)
+            .authenticate(authorization(parts))
             .map(Authenticated)
             .ok_or(ApiError::Unauthorized)
     }
@@ -162,11 +166,7 @@ impl FromRequestParts<Arc<Host>> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, ApiError> {
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        if host.tenants.is_operator(authorization) {
+        if host.tenants.is_operator(authorization(parts)) {
             Ok(Operator)
         } else {
             Err(ApiError::NotOperator)
@@ -188,6 +188,12 @@ pub(crate) enum ApiError {
     Jobs(JobsError),
     /// Work on a blocking thread did not finish.
     Internal(String),
+}
+
+impl From<TenantError> for ApiError {
+    fn from(error: TenantError) -> Self {
+        ApiError::Tenants(error)
+    }
 }
 
 impl From<JobsError> for ApiError {
@@ -267,13 +273,13 @@ impl IntoResponse for ApiError {
 }
 
 /// Run `work` on a blocking thread: storage, building and stopping jobs.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, JobsError> + Send + 'static,
+async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Jobs)
+        .map_err(Into::into)
 }
 
 /// Upload a plugin: the body is a Wasm component; answers its digest.
@@ -530,10 +536,7 @@ async fn put_tenant(
 ) -> Result<impl IntoResponse, ApiError> {
     let spec: TenantSpec = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Tenants(TenantError::Invalid("body".into(), e.to_string())))?;
-    let (tenant, new) = tokio::task::spawn_blocking(move || host.tenants.put(&name, &spec))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Tenants)?;
+    let (tenant, new) = blocking(move || host.tenants.put(&name, &spec)).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -554,10 +557,7 @@ async fn new_tenant_token(
     _: Operator,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = tokio::task::spawn_blocking(move || host.tenants.new_token(&name))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Tenants)?;
+    let token = blocking(move || host.tenants.new_token(&name)).await?;
     Ok((StatusCode::CREATED, Json(NewToken { token })))
 }
 
@@ -573,9 +573,6 @@ async fn revoke_tenant_tokens(
     _: Operator,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    tokio::task::spawn_blocking(move || host.tenants.revoke_tokens(&name))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Tenants)?;
+    blocking(move || host.tenants.revoke_tokens(&name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
