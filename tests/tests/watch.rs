@@ -106,11 +106,19 @@ fn wait_for_rows(
     what: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
+    wait_until(job, dir, what, || {
+        let rows = output_rows(dir);
+        done(&rows).then_some(rows)
+    })
+}
+
+/// Wait until `check` gives something, or fail with `what` and the log
+/// if the job ends first or [`PATIENCE`] runs out.
+fn wait_until<T>(job: &mut RunningJob, dir: &Path, what: &str, check: impl Fn() -> Option<T>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let rows = output_rows(dir);
-        if done(&rows) {
-            return rows;
+        if let Some(found) = check() {
+            return found;
         }
         if let Some(status) = job.process.try_wait().unwrap() {
             panic!("the job ended ({status}) before {what}:\n{}", log(dir));
@@ -142,21 +150,12 @@ fn log(dir: &Path) -> String {
 /// Wait until the job has logged a line holding each of `parts`, or fail
 /// with `what` and the log.
 fn wait_for_log(job: &mut RunningJob, dir: &Path, what: &str, parts: &[&str]) {
-    let deadline = Instant::now() + PATIENCE;
-    while !log(dir)
-        .lines()
-        .any(|line| parts.iter().all(|part| line.contains(part)))
-    {
-        if let Some(status) = job.process.try_wait().unwrap() {
-            panic!("the job ended ({status}) before {what}:\n{}", log(dir));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {what} after {PATIENCE:?}:\n{}",
-            log(dir)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(job, dir, what, || {
+        log(dir)
+            .lines()
+            .any(|line| parts.iter().all(|part| line.contains(part)))
+            .then_some(())
+    });
 }
 
 /// Start `sluice run --watch` on `job` (the job file's text) in `dir`,
