@@ -6,7 +6,8 @@
 //!    memory before and once every job has run and committed a
 //!    checkpoint, per job (target ≤ 10 MB).
 //! 2. Throughput: 100 such jobs unpaced; their rows read per second,
-//!    summed, over a window.
+//!    summed, over a window; in turn with the same on a host that bounds
+//!    plugin calls to one per core (`max_concurrent_calls`).
 //! 3. Noisy neighbour: 20 unpaced jobs (2 of each tenant); their summed
 //!    rows/s beside another tenant's unpaced job whose plugin spins to
 //!    its 100 ms deadline, and beside one whose plugin allocates up to
@@ -46,6 +47,8 @@ const IDLE_RATE: u64 = 10;
 const UNPACED_RATE: u64 = 1_000_000_000;
 /// How long the aggregate throughput is measured.
 const THROUGHPUT_WINDOW: Duration = Duration::from_secs(5);
+/// Windows of aggregate throughput on each host, taken in turn.
+const THROUGHPUT_ROUNDS: usize = 3;
 /// The noisy neighbour's victims: jobs of each tenant.
 const NEIGHBOURS_PER_TENANT: usize = 2;
 /// How long each noisy-neighbour window lasts.
@@ -71,7 +74,7 @@ const HOARD_LIMITS: &str = "memory_limit = \"64 MiB\"\ndeadline = \"1s\"";
 pub(crate) fn run() -> anyhow::Result<()> {
     let mut figures = Figures::with_console_sinks_silenced()?;
     let state = tempfile::tempdir()?;
-    let host = TestHost::start(state.path())?;
+    let host = TestHost::start(state.path(), None)?;
     let client = &host.client;
 
     let filter: Vec<String> = (0..TENANTS)
@@ -113,18 +116,33 @@ pub(crate) fn run() -> anyhow::Result<()> {
     )?;
     client.stop_all(&idle)?;
 
-    // 2. Aggregate throughput of as many jobs unpaced.
-    let busy = client.submit_filter_jobs(&filter, JOBS_PER_TENANT, UNPACED_RATE)?;
-    client.wait_for(&busy, "a batch", |job| job["batches"].as_u64() > Some(0))?;
-    std::thread::sleep(WARM_UP);
-    let aggregate = client.throughput(&busy, THROUGHPUT_WINDOW)?;
+    // 2. Aggregate throughput of as many jobs unpaced; beside it, in
+    // turn, a second host whose plugin calls are bounded to one per core
+    // (`max_concurrent_calls`).
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let gated_state = tempfile::tempdir()?;
+    let gated = TestHost::start(gated_state.path(), Some(cores))?;
+    let gated_filter: Vec<String> = (0..TENANTS)
+        .map(|tenant| gated.client.upload(tenant, artifacts::FILTER))
+        .collect::<anyhow::Result<_>>()?;
+    let (mut free_rates, mut gated_rates) = (Vec::new(), Vec::new());
+    for _ in 0..THROUGHPUT_ROUNDS {
+        free_rates.push(client.unpaced_throughput(&filter)?);
+        gated_rates.push(gated.client.unpaced_throughput(&gated_filter)?);
+    }
+    gated.server.shut_down()?;
+    let (free, gated) = (median(&mut free_rates), median(&mut gated_rates));
     writeln!(
         figures.stdout,
-        "tenants.aggregate_throughput: {aggregate:.0} rows/s ({} unpaced jobs, {} s, 2 cores)",
-        busy.len(),
+        "tenants.aggregate_throughput: {free:.0} rows/s ({} unpaced jobs, median of {THROUGHPUT_ROUNDS} windows of {} s, {cores} cores)",
+        TENANTS * JOBS_PER_TENANT,
         THROUGHPUT_WINDOW.as_secs()
     )?;
-    client.stop_all(&busy)?;
+    writeln!(
+        figures.stdout,
+        "tenants.aggregate_throughput_gated: {gated:.0} rows/s (the same jobs on a host with max_concurrent_calls = {cores}, in turn; gated/ungated {:.2})",
+        gated / free
+    )?;
 
     // 3. The noisy neighbour.
     let neighbours = client.submit_filter_jobs(&filter, NEIGHBOURS_PER_TENANT, UNPACED_RATE)?;
@@ -340,9 +358,13 @@ struct TestHost {
 impl TestHost {
     /// A host keeping its state in `state`, with [`TENANTS`] ordinary
     /// tenants and, last, a noisy one whose plugins may spin for 1 s per
-    /// call and hold 64 MiB.
-    fn start(state: &std::path::Path) -> anyhow::Result<Self> {
+    /// call and hold 64 MiB; `max_concurrent_calls` as its host file
+    /// gives it.
+    fn start(state: &std::path::Path, max_concurrent_calls: Option<usize>) -> anyhow::Result<Self> {
         let mut text = format!("listen = \"127.0.0.1:0\"\nstate = {:?}\n", state.display());
+        if let Some(slots) = max_concurrent_calls {
+            text.push_str(&format!("max_concurrent_calls = {slots}\n"));
+        }
         let mut tokens = Vec::new();
         for tenant in 0..=TENANTS {
             let (token, hash) = new_token()?;
@@ -358,7 +380,11 @@ impl TestHost {
             ));
         }
         let config = HostConfig::parse(&state.join("host.toml"), &text)?;
-        let server = Server::start(&config, Runtime::new(RuntimeConfig::default())?)?;
+        let runtime = Runtime::new(RuntimeConfig {
+            max_concurrent_calls: config.max_concurrent_calls,
+            ..RuntimeConfig::default()
+        })?;
+        let server = Server::start(&config, runtime)?;
         let client = Client {
             base: format!("http://{}", server.address()),
             agent: ureq::Agent::config_builder()
@@ -551,6 +577,18 @@ impl Client {
             rows += job["rows_in"].as_u64().unwrap_or_default();
         }
         Ok((rows, when))
+    }
+
+    /// The rows per second of [`TENANTS`] × [`JOBS_PER_TENANT`] unpaced
+    /// jobs through `filter` (each tenant's digest), read together over
+    /// [`THROUGHPUT_WINDOW`] once they have warmed up; then they stop.
+    fn unpaced_throughput(&self, filter: &[String]) -> anyhow::Result<f64> {
+        let busy = self.submit_filter_jobs(filter, JOBS_PER_TENANT, UNPACED_RATE)?;
+        self.wait_for(&busy, "a batch", |job| job["batches"].as_u64() > Some(0))?;
+        std::thread::sleep(WARM_UP);
+        let rate = self.throughput(&busy, THROUGHPUT_WINDOW)?;
+        self.stop_all(&busy)?;
+        Ok(rate)
     }
 
     /// The rows per second `jobs` read together over `window`.

@@ -243,9 +243,8 @@ fn run(cli: Cli, logs: &progress::Logs) -> anyhow::Result<()> {
         Command::Serve { config, cache_dir } => {
             let stop = stop_on_signals()?;
             let config = HostConfig::load(&config)?;
-            // Plugin calls of all jobs take turns on as many slots as cores.
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
-            let server = Server::start(&config, runtime_with(cache_dir, Some(cores))?)?;
+            let runtime = runtime_with(cache_dir, config.max_concurrent_calls)?;
+            let server = Server::start(&config, runtime)?;
             println!("serving the admin API on http://{}", server.address());
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));

@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::Transform;
 use crate::cache::ComponentCache;
 use crate::error::RuntimeError;
-use crate::gate::{CallGate, CallSlot};
+use crate::gate::{CallAccount, CallGate, CallSlot};
 use crate::host::{HostState, MetricsRegistry};
 
 /// How the process-wide engine is set up.
@@ -28,8 +28,9 @@ pub struct RuntimeConfig {
     /// Granularity of call deadlines.
     pub epoch_tick: Duration,
     /// How many calls into plugins may run at once in the process;
-    /// callers beyond wait for a turn, first come, first served. `None`:
-    /// as many as there are callers.
+    /// callers beyond wait for a turn, shared fairly by call time between
+    /// the runtime's handles (see [`Runtime::own_turns`]). `None`: as
+    /// many as there are callers.
     pub max_concurrent_calls: Option<usize>,
 }
 
@@ -45,10 +46,12 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// The process-wide Wasm runtime. Cheap to clone; clones share the engine.
+/// The process-wide Wasm runtime. Cheap to clone; clones share the engine
+/// and the account their plugin calls are charged to at the call gate.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
+    account: Arc<CallAccount>,
 }
 
 struct Inner {
@@ -118,7 +121,19 @@ impl Runtime {
                 config,
                 ticker_stop,
             }),
+            account: Arc::default(),
         })
+    }
+
+    /// A handle on the same engine whose plugin calls are charged to an
+    /// account of their own at the call gate: give each job one, so that
+    /// jobs share the gate's slots fairly by call time, whatever their
+    /// number of plugins, calls or restarts.
+    pub fn own_turns(&self) -> Runtime {
+        Runtime {
+            inner: Arc::clone(&self.inner),
+            account: Arc::default(),
+        }
     }
 
     /// The counters plugins have added to.
@@ -133,9 +148,10 @@ impl Runtime {
 
     /// A turn to call into a plugin, waited for if the process runs
     /// [`RuntimeConfig::max_concurrent_calls`] calls already; held until
-    /// dropped.
+    /// dropped, and charged to this handle's account.
     pub(crate) fn call_slot(&self) -> Option<CallSlot<'_>> {
-        self.inner.gate.as_ref().map(CallGate::enter)
+        let gate = self.inner.gate.as_ref()?;
+        Some(gate.enter(&self.account))
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -47,6 +47,14 @@ pub struct HostConfig {
     /// file only.
     #[serde(default)]
     pub admin_token_sha256: Vec<String>,
+    /// How many plugin calls, of all jobs, run at once; callers beyond
+    /// wait, and the slots are shared between jobs by the CPU time their
+    /// calls use. Unset: no bound, and the OS shares the cores between
+    /// the jobs' threads. A bound costs throughput when jobs keep every
+    /// core busy (a thread the OS sets aside holds its slot): see the
+    /// `tenants` benchmark.
+    #[serde(default)]
+    pub max_concurrent_calls: Option<usize>,
 }
 
 /// One tenant: its API tokens, the topics it may use and its quotas.
@@ -115,6 +123,11 @@ impl HostConfig {
                     "admin_token_sha256 {hash:?} is not 64 hex digits"
                 )));
             }
+        }
+        if config.max_concurrent_calls == Some(0) {
+            return Err(invalid(
+                "max_concurrent_calls = 0 would run no plugin call: give at least 1, or leave it out for no bound".to_owned(),
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for tenant in &config.tenants {
@@ -191,6 +204,22 @@ mod tests {
         assert_eq!(tenant.max_jobs, 10);
         assert_eq!(tenant.memory_limit, ByteSize::mib(256));
         assert_eq!(tenant.deadline, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn plugin_calls_are_unbounded_unless_bounded_to_at_least_one() {
+        let parse = |extra: &str| {
+            HostConfig::parse(Path::new("host.toml"), &format!("state = \"s\"\n{extra}"))
+        };
+        assert_eq!(parse("").unwrap().max_concurrent_calls, None);
+        assert_eq!(
+            parse("max_concurrent_calls = 4")
+                .unwrap()
+                .max_concurrent_calls,
+            Some(4)
+        );
+        let error = parse("max_concurrent_calls = 0").unwrap_err().to_string();
+        assert!(error.contains("max_concurrent_calls = 0"), "{error}");
     }
 
     #[test]

@@ -463,7 +463,8 @@ impl Jobs {
             max_rows_per_second: tenant.config.max_records_per_second,
             metrics: self.metrics.job(id, tenant.name()),
         };
-        let runner = JobRunner::build(&job, &self.runtime, options)
+        // The job's plugin calls take their fair share of the call gate.
+        let runner = JobRunner::build(&job, &self.runtime.own_turns(), options)
             .map_err(|e| JobsError::Start(e.to_string()))?;
         let handle = JobHandle::start(runner)?;
         tracing::info!(tenant = tenant.name(), job = %name, id, "started");

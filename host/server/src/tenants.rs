@@ -384,6 +384,7 @@ mod tests {
             plugin_store_options: BTreeMap::new(),
             tenants: configs.to_vec(),
             admin_token_sha256: Vec::new(),
+            max_concurrent_calls: None,
         };
         Tenants::load(&config).unwrap()
     }
