@@ -77,10 +77,16 @@ impl JsonLinesFile {
         with_suffix(&self.path, ".epochs")
     }
 
-    /// Start writing to an empty pending file.
+    /// Start writing to an empty pending file. Rows of the old one still
+    /// buffered (an aborted epoch's) are dropped: letting the old writer
+    /// flush them as it drops would write them into the new file.
     fn fresh_pending(&mut self) -> Result<(), SinkError> {
         let pending = File::create(self.pending_path()).map_err(|e| self.error(e))?;
-        self.writer = LineDelimitedWriter::new(BufWriter::new(pending));
+        let old = std::mem::replace(
+            &mut self.writer,
+            LineDelimitedWriter::new(BufWriter::new(pending)),
+        );
+        let (_file, _unwritten) = old.into_inner().into_parts();
         Ok(())
     }
 
@@ -295,8 +301,9 @@ mod tests {
         sink.recover(Some(2)).unwrap();
         assert_eq!(ids(&path), [0, 1, 2, 3]);
 
-        // Aborted rows never land.
-        sink.write(&rows(&[9])).unwrap();
+        // Aborted rows never land, even still buffered and longer than
+        // the rows written after them.
+        sink.write(&rows(&[99999, 99998])).unwrap();
         sink.abort().unwrap();
         sink.write(&rows(&[4])).unwrap();
         sink.flush().unwrap();
