@@ -71,10 +71,13 @@ pub struct CheckpointConfig {
     #[serde(default)]
     pub delivery: Delivery,
     /// Attempts after a failure that going back to the last checkpoint may
-    /// cure (a plugin trap, a sink or broker outage); then the job stops.
+    /// cure (a plugin trap, a sink or broker outage), in a row: a
+    /// checkpoint committed after a restart starts the count again. When
+    /// they run out, the job stops.
     #[serde(default = "CheckpointConfig::default_restart_attempts")]
     pub restart_attempts: u32,
-    /// Wait before the first restart; it doubles with each attempt.
+    /// Wait before the first restart; it doubles with each attempt in a
+    /// row, up to 5 minutes (or this, if longer).
     #[serde(
         default = "CheckpointConfig::default_restart_backoff",
         deserialize_with = "duration"

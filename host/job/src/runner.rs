@@ -44,6 +44,10 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// without batches.
 const LAG_REFRESH: Duration = Duration::from_millis(500);
 
+/// The longest wait before a restart, however many attempts in a row
+/// have doubled the backoff (unless the job's own backoff is longer).
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
+
 /// How long the source may wait for rows while tasks hold batches: their
 /// results are taken back at least this often.
 const TASK_POLL: Duration = Duration::from_millis(1);
@@ -645,6 +649,8 @@ impl JobRunner {
     pub fn run(mut self, stop: &AtomicBool) -> Result<RunStats, JobError> {
         self.status_mut(|s| s.state = JobState::Running);
         let mut attempt = 0;
+        // The last epoch committed when the job last went back.
+        let mut committed_at_restart = None;
         let result = loop {
             let outcome = self
                 .run_epochs(stop)
@@ -652,6 +658,13 @@ impl JobRunner {
                     Some(trial) => self.roll_back(trial, error),
                     None => error,
                 });
+            // A checkpoint committed since the last restart means the
+            // restart worked: this failure starts a new series of
+            // attempts, with the first backoff.
+            let last_committed = self.checkpoints.as_ref().and_then(|c| c.last_committed);
+            if last_committed > committed_at_restart {
+                attempt = 0;
+            }
             match outcome {
                 Ok(()) => break Ok(()),
                 Err(error)
@@ -661,7 +674,9 @@ impl JobRunner {
                         && !stop.load(Ordering::Relaxed) =>
                 {
                     attempt += 1;
-                    let backoff = self.restart_backoff * 2u32.saturating_pow(attempt - 1);
+                    committed_at_restart = last_committed;
+                    let backoff = (self.restart_backoff * 2u32.saturating_pow(attempt - 1))
+                        .min(MAX_RESTART_BACKOFF.max(self.restart_backoff));
                     tracing::warn!(
                         job = %self.name,
                         attempt,

@@ -291,6 +291,59 @@ fn a_stateful_plugin_keeps_its_count_across_a_trap_and_a_restart() {
     assert_eq!(int64s(&output, "seen"), (1..=50).collect::<Vec<_>>());
 }
 
+/// A source whose every `every`-th read fails once, as a broker that
+/// drops a connection now and then would.
+#[derive(Debug)]
+struct Hiccups {
+    inner: Box<dyn Source>,
+    every: usize,
+    reads: usize,
+}
+
+impl Source for Hiccups {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
+        self.reads += 1;
+        if self.reads.is_multiple_of(self.every) {
+            return Err(SourceError::Read {
+                what: "the test source".into(),
+                message: "connection reset".into(),
+            });
+        }
+        self.inner.next_chunk(room, max_wait)
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        self.inner.positions()
+    }
+
+    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        self.inner.seek(positions)
+    }
+}
+
+#[test]
+fn restart_attempts_count_failures_in_a_row_not_over_the_job_s_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = counter_job(dir.path(), None);
+    job.checkpoint.as_mut().unwrap().restart_attempts = 1;
+    // Checkpoints commit between the hiccups: each restart works, so one
+    // attempt is enough for each of them.
+    let source = Hiccups {
+        inner: Box::new(id_rows(0..100, &[])),
+        every: 3,
+        reads: 0,
+    };
+    let run = run(&job, Box::new(source), &[], RunOptions::default());
+    let stats = run.result.unwrap();
+    assert!(stats.restarts >= 3, "{} restarts", stats.restarts);
+    assert_eq!(int64s(&run.sink, "id"), (0..100).collect::<Vec<_>>());
+    assert_eq!(int64s(&run.sink, "seen"), (1..=100).collect::<Vec<_>>());
+}
+
 /// A checkpoint store in memory whose every write takes `delay`, like a
 /// slow object store's.
 fn slow_store(delay: Duration) -> CheckpointStore {
