@@ -354,6 +354,25 @@ impl HostedJob {
     }
 }
 
+/// A submit's place under its tenant's max_jobs while the job starts;
+/// dropping it gives the place back (the job, if kept, counts instead).
+struct StartingJob<'a> {
+    starting: &'a Mutex<BTreeMap<String, usize>>,
+    tenant: String,
+}
+
+impl Drop for StartingJob<'_> {
+    fn drop(&mut self) {
+        let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = starting.get_mut(&self.tenant) {
+            *count -= 1;
+            if *count == 0 {
+                starting.remove(&self.tenant);
+            }
+        }
+    }
+}
+
 /// Every job of the host, by id.
 #[derive(Debug)]
 pub(crate) struct Jobs {
@@ -362,6 +381,9 @@ pub(crate) struct Jobs {
     runtime: Runtime,
     metrics: Metrics,
     jobs: Mutex<BTreeMap<String, HostedJob>>,
+    /// Per tenant, submits past the max_jobs check whose jobs are still
+    /// starting: they count against the quota until kept or refused.
+    starting: Mutex<BTreeMap<String, usize>>,
 }
 
 impl Jobs {
@@ -379,6 +401,7 @@ impl Jobs {
             runtime,
             metrics,
             jobs: Mutex::new(BTreeMap::new()),
+            starting: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -427,16 +450,7 @@ impl Jobs {
     /// that a restarted host resumes it. Blocks while the job connects to
     /// its services and loads its plugins.
     pub(crate) fn submit(&self, tenant: &Tenant, text: &str) -> Result<JobView, JobsError> {
-        let active = self
-            .locked()
-            .values()
-            .filter(|job| job.tenant == tenant.name() && job.is_active())
-            .count();
-        if active >= tenant.config.max_jobs {
-            return Err(JobsError::Quota(format!(
-                "the tenant runs {active} jobs, its max_jobs"
-            )));
-        }
+        let _place = self.reserve(tenant)?;
         let id = new_id()?;
         let job = self.start(tenant, &id, text)?;
         write_atomically(
@@ -446,6 +460,30 @@ impl Jobs {
         let view = job.view(&id);
         self.locked().insert(id, job);
         Ok(view)
+    }
+
+    /// A place for one more job of `tenant`, if its running and starting
+    /// jobs leave one under its max_jobs; held while the job starts, so
+    /// that submits at the same time cannot together pass the quota.
+    fn reserve(&self, tenant: &Tenant) -> Result<StartingJob<'_>, JobsError> {
+        let jobs = self.locked();
+        let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        let running = jobs
+            .values()
+            .filter(|job| job.tenant == tenant.name() && job.is_active())
+            .count();
+        let started = starting.entry(tenant.name().to_owned()).or_default();
+        let active = running + *started;
+        if active >= tenant.config.max_jobs {
+            return Err(JobsError::Quota(format!(
+                "the tenant runs {active} jobs, its max_jobs"
+            )));
+        }
+        *started += 1;
+        Ok(StartingJob {
+            starting: &self.starting,
+            tenant: tenant.name().to_owned(),
+        })
     }
 
     /// Parse, admit, build and start job `id` of `tenant`.

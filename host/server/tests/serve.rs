@@ -353,3 +353,32 @@ fn a_swapped_plugin_runs_at_once_a_failing_one_is_rolled_back_and_a_restart_keep
     assert_eq!(job["state"], "running", "{job}");
     server.shut_down().unwrap();
 }
+
+#[test]
+fn submits_at_the_same_time_do_not_pass_max_jobs_together() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, _) = host_file(state.path());
+    let server = start(&config);
+    let client = Client::new(&server);
+    let digest = client.push_redact(&a);
+    // Tenant a's max_jobs is 2; six submits race for the places while
+    // each job takes a while to start.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let submits: Vec<_> = (0..6)
+            .map(|i| {
+                let (client, a, digest) = (&client, &a, &digest);
+                scope.spawn(move || {
+                    let job = redact_job(&format!("racer-{i}"), digest, "");
+                    client.post("/v1/jobs", Some(a), job.as_bytes()).0
+                })
+            })
+            .collect();
+        submits.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let accepted = statuses.iter().filter(|&&s| s == 201).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((accepted, refused), (2, 4), "statuses {statuses:?}");
+    let (_, listed) = client.get("/v1/jobs", Some(&a));
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 2, "{listed}");
+    server.shut_down().unwrap();
+}
