@@ -142,6 +142,18 @@ pub(crate) fn admit(
             ),
         ));
     }
+    if let Some(checkpoint) = &job.checkpoint
+        && checkpoint.restart_backoff < quotas.min_restart_backoff
+    {
+        return Err(Refusal::forbidden(
+            "checkpoint.restart_backoff",
+            format!(
+                "{} is under the tenant's minimum of {}",
+                humantime::format_duration(checkpoint.restart_backoff),
+                humantime::format_duration(quotas.min_restart_backoff)
+            ),
+        ));
+    }
     job.name = format!("{}.{}.{id}", tenant.name(), job.name);
     let location = checkpoints.to_string_lossy().into_owned();
     match &mut job.checkpoint {

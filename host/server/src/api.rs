@@ -459,6 +459,8 @@ struct TenantView {
     max_state_bytes: u64,
     /// The most source records per second each of its jobs reads.
     max_records_per_second: Option<u64>,
+    /// The shortest restart backoff its jobs may set, ms.
+    min_restart_backoff_ms: u64,
     /// How many tokens name it.
     tokens: usize,
     /// `host-file` (changed only there) or `api`.
@@ -477,6 +479,8 @@ impl TenantView {
             deadline_ms: u64::try_from(config.deadline.as_millis()).unwrap_or(u64::MAX),
             max_state_bytes: config.max_state_bytes.as_u64(),
             max_records_per_second: config.max_records_per_second,
+            min_restart_backoff_ms: u64::try_from(config.min_restart_backoff.as_millis())
+                .unwrap_or(u64::MAX),
             tokens: config.token_sha256.len(),
             defined_in: if tenant.in_host_file {
                 "host-file"

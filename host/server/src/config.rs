@@ -87,6 +87,14 @@ pub struct TenantConfig {
     /// that could go faster waits. No limit when left out.
     #[serde(default)]
     pub max_records_per_second: Option<u64>,
+    /// The shortest `restart_backoff` its jobs may set, so that a job
+    /// failing at once on every attempt does not spend the host's cores
+    /// on restarts.
+    #[serde(
+        default = "TenantConfig::default_min_restart_backoff",
+        deserialize_with = "sluice_config::duration"
+    )]
+    pub min_restart_backoff: Duration,
 }
 
 impl HostConfig {
@@ -183,6 +191,9 @@ impl TenantConfig {
     }
     pub(crate) fn default_max_state_bytes() -> ByteSize {
         ByteSize::gib(1)
+    }
+    pub(crate) fn default_min_restart_backoff() -> Duration {
+        Duration::from_secs(1)
     }
 }
 

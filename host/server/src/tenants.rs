@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,9 @@ pub(crate) struct TenantSpec {
     /// The most source records per second each of its jobs reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_records_per_second: Option<u64>,
+    /// The shortest restart backoff its jobs may set, e.g. `"1s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) min_restart_backoff: Option<String>,
 }
 
 impl TenantSpec {
@@ -92,14 +96,14 @@ impl TenantSpec {
                 )
             }),
         };
-        let deadline = match &self.deadline {
-            None => TenantConfig::default_deadline(),
+        let duration = |field: &str, given: &Option<String>, default: Duration| match given {
+            None => Ok(default),
             Some(text) => humantime::parse_duration(text).map_err(|e| {
                 TenantError::Invalid(
-                    "deadline".into(),
+                    field.into(),
                     format!("{text:?} is not a duration like \"5s\": {e}"),
                 )
-            })?,
+            }),
         };
         Ok(TenantConfig {
             name: name.to_owned(),
@@ -111,13 +115,18 @@ impl TenantSpec {
                 &self.memory_limit,
                 TenantConfig::default_memory_limit(),
             )?,
-            deadline,
+            deadline: duration("deadline", &self.deadline, TenantConfig::default_deadline())?,
             max_state_bytes: size(
                 "max_state_bytes",
                 &self.max_state_bytes,
                 TenantConfig::default_max_state_bytes(),
             )?,
             max_records_per_second: self.max_records_per_second,
+            min_restart_backoff: duration(
+                "min_restart_backoff",
+                &self.min_restart_backoff,
+                TenantConfig::default_min_restart_backoff(),
+            )?,
         })
     }
 }
@@ -367,9 +376,10 @@ mod tests {
             topics: vec![format!("{name}.")],
             max_jobs: 1,
             memory_limit: bytesize::ByteSize::mib(64),
-            deadline: std::time::Duration::from_secs(1),
+            deadline: Duration::from_secs(1),
             max_state_bytes: bytesize::ByteSize::mib(64),
             max_records_per_second: None,
+            min_restart_backoff: Duration::from_secs(1),
         }
     }
 

@@ -130,6 +130,11 @@ fn a_job_outside_the_tenants_topics_files_or_quotas_is_refused_at_submit() {
             403,
             "transform[0].memory_limit",
         ),
+        (
+            redact_job("restless", &digest, "restart_backoff = \"0s\""),
+            403,
+            "checkpoint.restart_backoff",
+        ),
         ("[source]\ntype = \"datagen\"\n".to_owned(), 400, ""),
     ];
     for (job, expected, field) in cases {
