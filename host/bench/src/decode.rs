@@ -133,7 +133,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let json_schema = batches(produce_json_schema(&url, &orders)?);
     let expected_ids: i64 = orders.iter().map(|o| o.id).sum();
 
-    let open = |format: ValueFormat, subject: &str| {
+    let open_with = |format: ValueFormat, subject: &str, validate: bool| {
         open_decoder(&DecodeSpec {
             format,
             registry: [("url".to_owned(), url.clone())].into(),
@@ -141,12 +141,17 @@ pub(crate) fn run() -> anyhow::Result<()> {
             version: SchemaVersion::Latest,
             schema: None,
             max_value_bytes: 1 << 20,
+            validate,
         })
         .with_context(|| format!("opening the {format:?} decoder"))
     };
+    let open = |format: ValueFormat, subject: &str| open_with(format, subject, false);
     let mut sluice_avro = open(ValueFormat::Avro, "orders-avro-value")?;
     let mut sluice_protobuf = open(ValueFormat::Protobuf, "orders-protobuf-value")?;
     let mut sluice_json = open(ValueFormat::JsonSchema, "orders-json-value")?;
+    // JSON Schema with `validate`: each value checked against its writer
+    // schema too.
+    let mut sluice_json_validated = open_with(ValueFormat::JsonSchema, "orders-json-value", true)?;
 
     // Untimed: every decoder fetches its writer schemas now, and each gives
     // ten columns and the right ids, so all three decode the same orders.
@@ -154,6 +159,11 @@ pub(crate) fn run() -> anyhow::Result<()> {
         ("avro", &mut sluice_avro, &avro),
         ("protobuf", &mut sluice_protobuf, &protobuf),
         ("json-schema", &mut sluice_json, &json_schema),
+        (
+            "json-schema validated",
+            &mut sluice_json_validated,
+            &json_schema,
+        ),
     ] {
         let mut ids = 0i64;
         for batch in values {
@@ -218,6 +228,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
         best.record("json_schema", &json_schema, |b| {
             decode_checked(sluice_json.as_mut(), b).map(drop)
         })?;
+        best.record("json_schema_validated", &json_schema, |b| {
+            decode_checked(sluice_json_validated.as_mut(), b).map(drop)
+        })?;
         for (name, decode) in &baselines {
             best.record(&format!("baseline.{name}"), &avro, |b| {
                 baseline_checked(decode, b)
@@ -235,7 +248,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
             bytes(values) as f64 / records(values) as f64
         );
     }
-    for name in ["avro", "protobuf", "json_schema"] {
+    for name in ["avro", "protobuf", "json_schema", "json_schema_validated"] {
         let (rate, mb) = best.get(name);
         println!("decode.sluice.{name}: {rate:.0} records/s");
         println!("decode.sluice.{name}.input: {mb:.1} MB/s");

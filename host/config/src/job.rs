@@ -154,6 +154,14 @@ pub struct DecodeConfig {
     /// The Kafka columns kept beside the decoded ones; by default every one
     /// but `value` whose name no decoded column takes.
     pub keep: Option<Vec<String>>,
+    /// json-schema: check each value against its writer schema, as
+    /// Confluent's deserializer does with `json.fail.invalid.schema =
+    /// true`; a value that fails is `invalid-value` poison with the
+    /// validator's message. Off by default, as there. Either way, a value
+    /// that is not JSON or does not fit the reader schema's columns is
+    /// poison.
+    #[serde(default)]
+    pub validate: bool,
 }
 
 impl DecodeConfig {
@@ -1092,6 +1100,17 @@ impl Job {
                 ),
             ));
         }
+        if let Some(decode) = &raw.decode
+            && decode.validate
+            && decode.format != DecodeFormat::JsonSchema
+        {
+            let offset = text.find("[decode]").unwrap_or(0);
+            return Err(invalid(
+                offset,
+                "decode.validate".into(),
+                "validate applies to json-schema values; the other formats are checked by decoding them".into(),
+            ));
+        }
         let mut source = raw.source;
         match &mut source {
             SourceSpec::File(file) => file.path = base.join(&file.path),
@@ -1246,6 +1265,7 @@ fn string_values_decode(
         dead_letter,
         max_value_bytes: u64::MAX,
         keep: None,
+        validate: false,
     })
 }
 
@@ -1516,5 +1536,17 @@ type = "console"
         ))
         .unwrap();
         assert_eq!(job.decode.unwrap().on_error, OnError::SkipAndCount);
+    }
+
+    #[test]
+    fn validate_is_for_json_schema_values_only() {
+        let decode = |format: &str| {
+            parse(&format!(
+                "{SOURCE}\n[decode]\nformat = \"{format}\"\nregistry = {{ url = \"http://r:8081\" }}\non_error = \"fail\"\nvalidate = true\n"
+            ))
+        };
+        assert!(decode("json-schema").unwrap().decode.unwrap().validate);
+        let message = decode("avro").unwrap_err().to_string();
+        assert!(message.contains("decode.validate"), "{message}");
     }
 }

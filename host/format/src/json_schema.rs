@@ -1,9 +1,11 @@
-//! Confluent JSON Schema into Arrow. Each value is validated against its
-//! writer schema, as Confluent's deserializer does (a value that fails is
-//! `invalid-value` poison with the validator's message); the valid values'
-//! bytes are then read by `arrow-json` straight into the reader schema's
-//! columns by property name (properties the reader does not have are
-//! skipped, ones the writer lacks are null).
+//! Confluent JSON Schema into Arrow. With `validate`, each value is first
+//! checked against its writer schema, as Confluent's deserializer does
+//! with `json.fail.invalid.schema` (a value that fails is `invalid-value`
+//! poison with the validator's message). The values' bytes are read by
+//! `arrow-json` straight into the reader schema's columns by property name
+//! (properties the reader does not have are skipped, ones the writer
+//! lacks are null); a value that is not JSON or does not fit the columns
+//! is poison.
 //!
 //! Arrow types: `integer` int64, `number` float64, `boolean`, `string`
 //! utf8 (`format: date-time` a UTC microsecond timestamp, `format: date` a
@@ -41,10 +43,16 @@ pub(crate) struct JsonSchemaDecoder {
     schemas: HashMap<u32, Arc<JsonSchema>>,
     rows: JsonRows,
     writers: WriterIds,
+    /// Whether each value is validated against its writer schema.
+    validate: bool,
 }
 
 impl JsonSchemaDecoder {
-    pub(crate) fn new(registry: Registry, reader: RegistrySchema) -> Result<Self, FormatError> {
+    pub(crate) fn new(
+        registry: Registry,
+        reader: RegistrySchema,
+        validate: bool,
+    ) -> Result<Self, FormatError> {
         if reader.schema_type != "JSON" {
             return Err(FormatError::Schema(format!(
                 "the reader schema (id {}) is {}, not JSON",
@@ -71,6 +79,7 @@ impl JsonSchemaDecoder {
             rows: JsonRows::new(Arc::new(Schema::new(fields))),
             writers,
             reader,
+            validate,
         })
     }
 
@@ -100,8 +109,8 @@ impl JsonSchemaDecoder {
         }
     }
 
-    /// The JSON text of one record once it has been validated against its
-    /// writer schema, or why the record is poison.
+    /// The JSON text of one record, validated against its writer schema
+    /// if the decoder validates, or why the record is poison.
     fn check<'a>(
         &mut self,
         value: &'a [u8],
@@ -118,6 +127,9 @@ impl JsonSchemaDecoder {
                 PoisonKind::InvalidUtf8,
                 format!("schema id {id}: {e}"),
             )));
+        }
+        if !self.validate {
+            return Ok(Ok(payload));
         }
         let schema = match self.writer_schema(id)? {
             Ok(schema) => schema,

@@ -177,6 +177,8 @@ pub struct DecodeSpec {
     pub schema: Option<SchemaRef>,
     /// Values larger than this are poison.
     pub max_value_bytes: usize,
+    /// JSON Schema: validate each value against its writer schema.
+    pub validate: bool,
 }
 
 /// A decoder for `spec`; registry formats fetch the reader schema now, so
@@ -201,7 +203,11 @@ pub fn open_decoder(spec: &DecodeSpec) -> Result<Box<dyn ValueDecoder>, FormatEr
                 ValueFormat::Protobuf => {
                     Box::new(protobuf::ProtobufDecoder::new(registry, reader)?)
                 }
-                _ => Box::new(json_schema::JsonSchemaDecoder::new(registry, reader)?),
+                _ => Box::new(json_schema::JsonSchemaDecoder::new(
+                    registry,
+                    reader,
+                    spec.validate,
+                )?),
             }
         }
         ValueFormat::Json => Box::new(plain::JsonDecoder::new(declared()?)),

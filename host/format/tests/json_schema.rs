@@ -264,7 +264,7 @@ fn invalid_utf8_invalid_json_and_schema_violations_are_poison() {
 }
 
 #[test]
-fn values_the_writer_schema_forbids_are_poison_with_the_validators_message() {
+fn with_validate_values_the_writer_schema_forbids_are_poison_with_the_validators_message() {
     let registry = Registry::start();
     let good = produce(&registry, "orders", 1);
     let id = &good[0][..5];
@@ -278,11 +278,18 @@ fn values_the_writer_schema_forbids_are_poison_with_the_validators_message() {
         framed(&outside_the_enum),
         framed(&forbidden_property),
     ];
-    let mut decoder = registry.decoder(
-        ValueFormat::JsonSchema,
-        "orders-value",
-        SchemaVersion::Latest,
-    );
+    // Without validate, as Confluent's deserializer by default, both fit
+    // the reader schema's columns and are read.
+    let unchecked = registry
+        .decoder(
+            ValueFormat::JsonSchema,
+            "orders-value",
+            SchemaVersion::Latest,
+        )
+        .decode(&binary(&values))
+        .unwrap();
+    assert_eq!(unchecked.rows, [0, 1, 2], "{:?}", unchecked.poison);
+    let mut decoder = registry.validating_decoder("orders-value");
     let decoded = decoder.decode(&binary(&values)).unwrap();
     let poison: Vec<(u32, PoisonKind, &str)> = decoded
         .poison

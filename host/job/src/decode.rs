@@ -96,6 +96,7 @@ impl DecodeStage {
             version,
             schema: config.schema.as_deref().map(declared_schema),
             max_value_bytes: usize::try_from(config.max_value_bytes).unwrap_or(usize::MAX),
+            validate: config.validate,
         };
         let decoder = open_decoder(&spec).map_err(JobError::Decode)?;
         if source_schema.column_with_name("value").is_none() {

@@ -46,6 +46,18 @@ impl Registry {
         self.decoder_with(format, subject, version, &[])
     }
 
+    /// A JSON Schema decoder reading the latest `subject` that validates
+    /// each value against its writer schema.
+    pub fn validating_decoder(&self, subject: &str) -> Box<dyn ValueDecoder> {
+        self.open(
+            ValueFormat::JsonSchema,
+            subject,
+            SchemaVersion::Latest,
+            &[],
+            true,
+        )
+    }
+
     /// A decoder reading `subject` at `version`, with more registry options.
     pub fn decoder_with(
         &self,
@@ -53,6 +65,17 @@ impl Registry {
         subject: &str,
         version: SchemaVersion,
         options: &[(&str, &str)],
+    ) -> Box<dyn ValueDecoder> {
+        self.open(format, subject, version, options, false)
+    }
+
+    fn open(
+        &self,
+        format: ValueFormat,
+        subject: &str,
+        version: SchemaVersion,
+        options: &[(&str, &str)],
+        validate: bool,
     ) -> Box<dyn ValueDecoder> {
         let mut registry = self.options();
         registry.extend(
@@ -67,6 +90,7 @@ impl Registry {
             version,
             schema: None,
             max_value_bytes: 1 << 20,
+            validate,
         })
         .expect("the decoder opens")
     }
