@@ -171,9 +171,14 @@ impl Queue {
 impl Drop for CallSlot<'_> {
     fn drop(&mut self) {
         let used = thread_cpu_nanos().saturating_sub(self.cpu_at_entry);
-        self.account
+        // Added to what the account stands at, not to this call's start:
+        // a job's tasks may hold slots at once, and each call counts.
+        let _ = self
+            .account
             .used
-            .store(self.start.saturating_add(used), Ordering::Relaxed);
+            .try_update(Ordering::Relaxed, Ordering::Relaxed, |stood| {
+                Some(stood.max(self.start).saturating_add(used))
+            });
         self.gate.free.fetch_add(1, Ordering::SeqCst);
         if self.gate.waiting.load(Ordering::SeqCst) > 0 {
             self.gate.lock().wake_least_used();
@@ -258,6 +263,25 @@ mod tests {
             thread.join().unwrap();
         }
         Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    }
+
+    #[test]
+    fn calls_of_one_account_at_the_same_time_all_count() {
+        let gate = CallGate::new(2);
+        let account = Arc::new(CallAccount::default());
+        let (first, second) = (gate.enter(&account), gate.enter(&account));
+        let before = thread_cpu_nanos();
+        busy(Duration::from_millis(20));
+        let spent = thread_cpu_nanos() - before;
+        drop(first);
+        drop(second);
+        // Both slots are this thread's, so each is charged the time spent:
+        // twice it on the account, where keeping one call's would be once.
+        let used = account.used.load(Ordering::Relaxed);
+        assert!(
+            used >= spent * 3 / 2,
+            "{used} ns on the account, {spent} ns spent"
+        );
     }
 
     #[test]
