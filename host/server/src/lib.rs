@@ -98,6 +98,15 @@ impl Server {
             &config.state.join("plugins"),
         )
         .map_err(ServerError::PluginStore)?;
+        let adopted = plugins
+            .adopt_old_layout(&config.state)
+            .map_err(|e| ServerError::PluginStore(e.to_string()))?;
+        if adopted > 0 {
+            tracing::info!(
+                adopted,
+                "took the plugins of the old state layout into the plugin store"
+            );
+        }
         let host = Arc::new(Host {
             tenants: Tenants::load(config).map_err(io(&format!(
                 "reading the tenants under {}",

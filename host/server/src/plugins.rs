@@ -112,6 +112,44 @@ impl PluginStore {
         Ok(hex)
     }
 
+    /// Take in the plugins of a host kept before the plugin store: each
+    /// `STATE/tenants/T/plugins/HEX` (T uploaded HEX, whose bytes are in
+    /// `STATE/plugins/HEX.wasm`) is put in the store as T's, then removed.
+    /// A mark whose bytes are missing or do not hash to it is left, with
+    /// a warning. Returns how many were taken in.
+    pub(crate) fn adopt_old_layout(&self, state: &Path) -> Result<usize, PluginStoreError> {
+        let mut adopted = 0;
+        let Ok(tenants) = std::fs::read_dir(state.join("tenants")) else {
+            return Ok(0);
+        };
+        for tenant in tenants.flatten() {
+            let marks = tenant.path().join("plugins");
+            let Ok(entries) = std::fs::read_dir(&marks) else {
+                continue;
+            };
+            let name = tenant.file_name().to_string_lossy().into_owned();
+            for mark in entries.flatten() {
+                let hex = mark.file_name().to_string_lossy().into_owned();
+                let bytes = std::fs::read(state.join("plugins").join(format!("{hex}.wasm")));
+                match bytes {
+                    Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == hex => {
+                        self.put(&name, &bytes)?;
+                        std::fs::remove_file(mark.path()).map_err(PluginStoreError::Cache)?;
+                        adopted += 1;
+                    }
+                    _ => tracing::warn!(
+                        tenant = %name,
+                        "plugin {hex} of the old layout ({}) has no bytes that hash to it; left as it is",
+                        mark.path().display()
+                    ),
+                }
+            }
+            // Gone once every mark was taken in.
+            let _ = std::fs::remove_dir(&marks);
+        }
+        Ok(adopted)
+    }
+
     /// The digests (hex) of the plugins `tenant` uploaded, sorted.
     pub(crate) fn owned(&self, tenant: &str) -> Result<Vec<String>, PluginStoreError> {
         let prefix = self.root.clone().join("tenants").join(tenant);

@@ -1,7 +1,8 @@
 //! Uploaded plugins live in object storage: two hosts with their own
 //! state directories share an S3 plugin store (the test S3 server), so a
 //! plugin one host took is there on the other, for its tenant only, and
-//! bytes in the store that do not hash to their name are refused.
+//! bytes in the store that do not hash to their name are refused; a
+//! host kept before the store has its plugins taken in.
 
 mod common;
 
@@ -11,7 +12,7 @@ use common::{Client, host_file, redact_job, start};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "sluice-test";
@@ -127,4 +128,34 @@ fn hosts_sharing_a_plugin_store_share_each_tenants_plugins_and_refuse_tampered_o
         "{refused}"
     );
     second.shut_down().unwrap();
+}
+
+#[test]
+fn plugins_kept_in_the_old_state_layout_are_taken_into_the_store() {
+    let state = tempfile::tempdir().unwrap();
+    let (config, a, b) = host_file(state.path());
+    // A host of before the plugin store: the bytes in STATE/plugins, and
+    // tenant a's mark in STATE/tenants/a/plugins.
+    let bytes = std::fs::read(sluice_plugin_artifacts::PII_REDACT).unwrap();
+    let hex = hex::encode(Sha256::digest(&bytes));
+    std::fs::create_dir_all(state.path().join("plugins")).unwrap();
+    std::fs::write(state.path().join(format!("plugins/{hex}.wasm")), &bytes).unwrap();
+    let old_marks = state.path().join("tenants/a/plugins");
+    std::fs::create_dir_all(&old_marks).unwrap();
+    std::fs::write(old_marks.join(&hex), b"").unwrap();
+
+    let server = start(&config);
+    let client = Client::new(&server);
+    let digest = format!("sha256:{hex}");
+    let (_, plugins) = client.get("/v1/plugins", Some(&a));
+    assert_eq!(plugins["plugins"], json!([digest]), "{plugins}");
+    let (_, plugins) = client.get("/v1/plugins", Some(&b));
+    assert_eq!(plugins["plugins"], json!([]), "{plugins}");
+    let id = client.submit(&a, &redact_job("adopted", &digest, ""));
+    client.checkpoint_after(&a, &id, None);
+    assert!(
+        !old_marks.exists(),
+        "the old marks are removed once taken in"
+    );
+    server.shut_down().unwrap();
 }
