@@ -291,28 +291,74 @@ fn a_stateful_plugin_keeps_its_count_across_a_trap_and_a_restart() {
     assert_eq!(int64s(&output, "seen"), (1..=50).collect::<Vec<_>>());
 }
 
-/// A source whose every `every`-th read fails once, as a broker that
-/// drops a connection now and then would.
-#[derive(Debug)]
-struct Hiccups {
+/// A source that runs a step before each read of `inner`: a pause, like
+/// a topic that receives rows over time, or a failure, like a broker
+/// dropping a connection or a process being killed.
+struct BeforeEachRead {
     inner: Box<dyn Source>,
-    every: usize,
-    reads: usize,
+    step: Box<dyn FnMut() -> Result<(), SourceError> + Send>,
 }
 
-impl Source for Hiccups {
+impl BeforeEachRead {
+    /// `inner`, waiting `pause` before each chunk.
+    fn paced(inner: impl Source + 'static, pause: Duration) -> Self {
+        BeforeEachRead {
+            inner: Box::new(inner),
+            step: Box::new(move || {
+                std::thread::sleep(pause);
+                Ok(())
+            }),
+        }
+    }
+
+    /// `inner`, whose every `every`-th read fails once.
+    fn hiccups(inner: impl Source + 'static, every: usize) -> Self {
+        let mut reads = 0usize;
+        BeforeEachRead {
+            inner: Box::new(inner),
+            step: Box::new(move || {
+                reads += 1;
+                if reads.is_multiple_of(every) {
+                    return Err(SourceError::Read {
+                        what: "the test source".into(),
+                        message: "connection reset".into(),
+                    });
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// `inner`, failing for good after handing out `chunks` chunks.
+    fn fails_after(inner: Box<dyn Source>, mut chunks: usize) -> Self {
+        BeforeEachRead {
+            inner,
+            step: Box::new(move || {
+                if chunks == 0 {
+                    return Err(SourceError::Config("killed".into()));
+                }
+                chunks -= 1;
+                Ok(())
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for BeforeEachRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BeforeEachRead")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source for BeforeEachRead {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
     }
 
     fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
-        self.reads += 1;
-        if self.reads.is_multiple_of(self.every) {
-            return Err(SourceError::Read {
-                what: "the test source".into(),
-                message: "connection reset".into(),
-            });
-        }
+        (self.step)()?;
         self.inner.next_chunk(room, max_wait)
     }
 
@@ -332,11 +378,7 @@ fn restart_attempts_count_failures_in_a_row_not_over_the_job_s_life() {
     job.checkpoint.as_mut().unwrap().restart_attempts = 1;
     // Checkpoints commit between the hiccups: each restart works, so one
     // attempt is enough for each of them.
-    let source = Hiccups {
-        inner: Box::new(id_rows(0..100, &[])),
-        every: 3,
-        reads: 0,
-    };
+    let source = BeforeEachRead::hiccups(id_rows(0..100, &[]), 3);
     let run = run(&job, Box::new(source), &[], RunOptions::default());
     let stats = run.result.unwrap();
     assert!(stats.restarts >= 3, "{} restarts", stats.restarts);
@@ -359,33 +401,6 @@ fn slow_store(delay: Duration) -> CheckpointStore {
     )
 }
 
-/// A source that waits `pause` before each chunk, like a topic that
-/// receives rows over time.
-#[derive(Debug)]
-struct Paced {
-    inner: MemorySource,
-    pause: Duration,
-}
-
-impl Source for Paced {
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-
-    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
-        std::thread::sleep(self.pause);
-        self.inner.next_chunk(room, max_wait)
-    }
-
-    fn positions(&self) -> Vec<Position> {
-        self.inner.positions()
-    }
-
-    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
-        self.inner.seek(positions)
-    }
-}
-
 #[test]
 fn batches_run_while_a_slow_store_writes_the_last_epoch_and_nothing_is_lost_or_repeated() {
     let store = slow_store(Duration::from_millis(40));
@@ -395,10 +410,10 @@ fn batches_run_while_a_slow_store_writes_the_last_epoch_and_nothing_is_lost_or_r
         job
     };
     let paced = |ids| {
-        Box::new(Paced {
-            inner: id_rows(ids, &[]),
-            pause: Duration::from_millis(15),
-        })
+        Box::new(BeforeEachRead::paced(
+            id_rows(ids, &[]),
+            Duration::from_millis(15),
+        ))
     };
     // A batch every 15 ms, an epoch every 50 ms, and each takes some 80 ms
     // to commit: the instance traps on id 55 while an epoch commits and the
@@ -510,36 +525,6 @@ fn a_torn_checkpoint_is_skipped_and_a_corrupt_one_is_reported() {
     assert!(third.sink.is_empty());
 }
 
-/// A source that fails, as a killed process would stop, after handing out
-/// `chunks` chunks.
-#[derive(Debug)]
-struct FailsAfter {
-    inner: Box<dyn Source>,
-    chunks: usize,
-}
-
-impl Source for FailsAfter {
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-
-    fn next_chunk(&mut self, room: Room, max_wait: Duration) -> Result<Chunk, SourceError> {
-        if self.chunks == 0 {
-            return Err(SourceError::Config("killed".into()));
-        }
-        self.chunks -= 1;
-        self.inner.next_chunk(room, max_wait)
-    }
-
-    fn positions(&self) -> Vec<Position> {
-        self.inner.positions()
-    }
-
-    fn seek(&mut self, positions: &[Position]) -> Result<(), SourceError> {
-        self.inner.seek(positions)
-    }
-}
-
 /// Rows as sorted JSON lines, to compare outputs as multisets.
 fn lines(batches: &[RecordBatch]) -> Vec<String> {
     let mut lines = lines_in_order(batches);
@@ -605,10 +590,7 @@ fn three_ways(case: &str, job_at: impl Fn(Option<&Path>) -> Job) {
 
     let dir = tempfile::tempdir().unwrap();
     let job = job_at(Some(dir.path()));
-    let failing = FailsAfter {
-        inner: nexmark_source(&job),
-        chunks: 7,
-    };
+    let failing = BeforeEachRead::fails_after(nexmark_source(&job), 7);
     let killed = run(&job, Box::new(failing), &["late"], RunOptions::default());
     assert!(killed.result.is_err(), "{case}: the first run fails");
     let resumed = run(&job, nexmark_source(&job), &["late"], RunOptions::default());
@@ -865,10 +847,10 @@ impl Sink for VisibleAtOnce {
 fn rows_for_a_sink_that_keeps_no_epochs_go_out_while_the_checkpoint_is_written() {
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let connectors = Connectors {
-        source: Box::new(Paced {
-            inner: id_batches(40),
-            pause: Duration::from_millis(10),
-        }),
+        source: Box::new(BeforeEachRead::paced(
+            id_batches(40),
+            Duration::from_millis(10),
+        )),
         sink: Box::new(VisibleAtOnce(events.clone())),
         outputs: BTreeMap::new(),
         checkpoint_store: Some(slow_store(Duration::from_millis(40))),
@@ -948,10 +930,10 @@ fn run_swapping(
 ) -> (Vec<RecordBatch>, sluice_job::JobStatus) {
     let rows = MemoryRows::default();
     let connectors = Connectors {
-        source: Box::new(Paced {
-            inner: id_batches(batches),
-            pause: Duration::from_millis(3),
-        }),
+        source: Box::new(BeforeEachRead::paced(
+            id_batches(batches),
+            Duration::from_millis(3),
+        )),
         sink: Box::new(MemorySink::new(rows.clone())),
         outputs: BTreeMap::new(),
         checkpoint_store: Some(slow_store(Duration::ZERO)),
