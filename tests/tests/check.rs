@@ -214,7 +214,7 @@ fn version_names_the_plugin_contract_and_wasmtime() {
         .unwrap();
     let version = text(&output.stdout);
     assert!(output.status.success());
-    assert!(version.contains("sluice:plugin@0.1.0"), "{version}");
+    assert!(version.contains("sluice:plugin@0.2.0"), "{version}");
     let wasmtime = version.split("wasmtime ").nth(1).unwrap_or_default();
     assert!(
         wasmtime.starts_with(|c: char| c.is_ascii_digit()),

@@ -30,8 +30,8 @@ pub fn __world_bindings(input: TokenStream) -> TokenStream {
                 world: #world,
                 runtime_path: "::sluice_sdk::__private::wit_bindgen::rt",
                 with: {
-                    "sluice:plugin/types@0.1.0": ::sluice_sdk::bindings::sluice::plugin::types,
-                    "sluice:plugin/host@0.1.0": ::sluice_sdk::bindings::sluice::plugin::host,
+                    "sluice:plugin/types@0.2.0": ::sluice_sdk::bindings::sluice::plugin::types,
+                    "sluice:plugin/host@0.2.0": ::sluice_sdk::bindings::sluice::plugin::host,
                 },
             });
         }
@@ -45,14 +45,15 @@ pub fn __world_bindings(input: TokenStream) -> TokenStream {
 /// `Result<T>` where `T: Into<Output>` (a `RecordBatch` or an `Output` with
 /// routed rows). The function itself is left as written, so native tests
 /// call it directly.
+///
+/// `#[transform(reads = ["price"])]` declares the only columns the function
+/// reads: only they cross into the plugin (see `Transform::reads`).
 #[proc_macro_attribute]
 pub fn transform(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = proc_macro2::TokenStream::from(attr);
-        return syn::Error::new_spanned(attr, "#[transform] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let reads = match reads(attr) {
+        Ok(reads) => reads,
+        Err(error) => return error.to_compile_error().into(),
+    };
     let function = parse_macro_input!(item as ItemFn);
     let name = &function.sig.ident;
     let call = match function.sig.inputs.len() {
@@ -79,6 +80,8 @@ pub fn transform(attr: TokenStream, item: TokenStream) -> TokenStream {
                 Ok(__SluiceTransformFn(config.clone()))
             }
 
+            #reads
+
             fn process(
                 &mut self,
                 batch: ::sluice_sdk::RecordBatch,
@@ -90,4 +93,36 @@ pub fn transform(attr: TokenStream, item: TokenStream) -> TokenStream {
         ::sluice_sdk::export_transform!(__SluiceTransformFn);
     }
     .into()
+}
+
+/// The `reads` method of `#[transform(reads = [...])]`; nothing without
+/// arguments.
+fn reads(attr: TokenStream) -> syn::Result<proc_macro2::TokenStream> {
+    if attr.is_empty() {
+        return Ok(quote! {});
+    }
+    let argument: syn::MetaNameValue = syn::parse(attr)?;
+    let expected = "#[transform] takes `reads = [\"column\", ...]`";
+    if !argument.path.is_ident("reads") {
+        return Err(syn::Error::new_spanned(&argument.path, expected));
+    }
+    let syn::Expr::Array(array) = &argument.value else {
+        return Err(syn::Error::new_spanned(&argument.value, expected));
+    };
+    let names = array
+        .elems
+        .iter()
+        .map(|element| match element {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(name),
+                ..
+            }) => Ok(name.clone()),
+            other => Err(syn::Error::new_spanned(other, expected)),
+        })
+        .collect::<syn::Result<Vec<LitStr>>>()?;
+    Ok(quote! {
+        fn reads(&self) -> ::core::option::Option<::std::vec::Vec<::std::string::String>> {
+            ::core::option::Option::Some(::std::vec![#(::std::string::String::from(#names)),*])
+        }
+    })
 }

@@ -20,10 +20,9 @@ use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, TimeUnit};
 
 use crate::bindings::sluice::plugin::types as wit;
+pub use crate::output::Source as OutputSource;
 pub use sluice_sdk_macros::__world_bindings as world_bindings;
-pub use wit::{
-    Batch as WitBatch, Config as WitConfig, PluginError as WitError, Transformed as WitTransformed,
-};
+pub use wit::{Batch as WitBatch, Config as WitConfig, PluginError as WitError};
 pub use wit_bindgen;
 
 use crate::aggregate::StateCodec;
@@ -52,15 +51,38 @@ pub fn init<T: Transform>(config: WitConfig) -> Result<(), WitError> {
     Ok(())
 }
 
+/// What `process` answers, for the plugin's generated `output` record.
+#[derive(Debug)]
+pub struct ProcessOutput {
+    /// The columns the plugin made.
+    pub batch: WitBatch,
+    /// The input rows the output's rows are.
+    pub rows: Option<Vec<u32>>,
+    /// Where each output column comes from.
+    pub columns: Vec<OutputSource>,
+    /// Rows for named outputs.
+    pub routed: Vec<wit::Routed>,
+}
+
+/// `reads` export.
+pub fn reads<T: Transform>() -> Option<Vec<String>> {
+    with_plugin::<T, _>(|plugin| Ok(plugin.reads()))
+        .ok()
+        .flatten()
+}
+
 /// `process` export.
-pub fn process<T: Transform>(input: WitBatch) -> Result<WitTransformed, WitError> {
+pub fn process<T: Transform>(input: WitBatch) -> Result<ProcessOutput, WitError> {
     let batch =
         from_wit(input).map_err(|e| WitError::Fatal(format!("host sent an invalid batch: {e}")))?;
-    let output = with_plugin::<T, _>(|plugin| plugin.process(batch).map_err(to_wit_error))?;
-    let (batch, routed) = output.into_parts();
-    Ok(WitTransformed {
-        batch: to_wit(&batch).map_err(|e| WitError::Fatal(e.to_string()))?,
-        routed: routed
+    let output = with_plugin::<T, _>(|plugin| plugin.process(batch.clone()).map_err(to_wit_error))?;
+    let laid = output.lay_out(&batch);
+    Ok(ProcessOutput {
+        batch: to_wit(&laid.made).map_err(|e| WitError::Fatal(e.to_string()))?,
+        rows: laid.rows,
+        columns: laid.layout,
+        routed: laid
+            .routed
             .iter()
             .map(|(output, batch)| {
                 Ok(wit::Routed {
@@ -319,7 +341,7 @@ fn push_array(arrays: &mut Vec<wit::Array>, array: &dyn Array) -> Result<u32, Ar
         }
         other => {
             return Err(ArrowError::NotYetImplemented(format!(
-                "type {other} cannot cross sluice:plugin@0.1.0; cast it to a supported type"
+                "type {other} cannot cross sluice:plugin@0.2.0; cast it to a supported type"
             )));
         }
     };

@@ -15,7 +15,7 @@ pub use arrow_schema;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
 pub use host::{Level, counter_add, log};
-pub use output::Output;
+pub use output::{Output, OutputColumn};
 pub use sluice_sdk_macros::transform;
 
 /// The contract's shared types and host imports, generated from
@@ -35,6 +35,14 @@ pub mod bindings {
 pub trait Transform: Sized + 'static {
     /// Build the plugin from the job file's configuration.
     fn init(config: &Config) -> Result<Self>;
+
+    /// The input columns [`Transform::process`] reads, by name; `None`
+    /// (the default) for every column. Only these cross into the plugin;
+    /// asked once, after `init`. Columns it does not read can still be in
+    /// the output, unchanged ([`OutputColumn::Input`], [`OutputColumn::Others`]).
+    fn reads(&self) -> Option<Vec<String>> {
+        None
+    }
 
     /// Transform one batch.
     fn process(&mut self, batch: RecordBatch) -> Result<Output>;
@@ -68,13 +76,37 @@ macro_rules! export_transform {
                     $crate::__private::init::<$plugin>(config)
                 }
 
+                fn reads() -> ::core::option::Option<::std::vec::Vec<::std::string::String>> {
+                    $crate::__private::reads::<$plugin>()
+                }
+
                 fn process(
                     input: $crate::__private::WitBatch,
                 ) -> ::core::result::Result<
-                    $crate::__private::WitTransformed,
+                    __sluice_bindings::exports::sluice::plugin::transformer::Output,
                     $crate::__private::WitError,
                 > {
-                    $crate::__private::process::<$plugin>(input)
+                    use __sluice_bindings::exports::sluice::plugin::transformer::{
+                        Output, OutputColumn,
+                    };
+                    let output = $crate::__private::process::<$plugin>(input)?;
+                    let columns = output
+                        .columns
+                        .into_iter()
+                        .map(|source| match source {
+                            $crate::__private::OutputSource::Made(i) => OutputColumn::Made(i),
+                            $crate::__private::OutputSource::Input(name) => {
+                                OutputColumn::Input(name)
+                            }
+                            $crate::__private::OutputSource::Others => OutputColumn::Others,
+                        })
+                        .collect();
+                    Ok(Output {
+                        batch: output.batch,
+                        rows: output.rows,
+                        columns,
+                        routed: output.routed,
+                    })
                 }
 
                 fn snapshot() -> ::core::option::Option<::std::vec::Vec<u8>> {

@@ -59,19 +59,19 @@ pub(crate) fn run() -> anyhow::Result<()> {
     compare(
         &batches,
         "q0",
-        stateless(|b| nexmark_q0::q0(b).map_err(sdk_error)),
+        stateless(native_output(nexmark_q0::q0)),
         stateless_wasm(&q0),
     )?;
     compare(
         &batches,
         "q1",
-        stateless(|b| nexmark_q1::q1(b).map_err(sdk_error)),
+        stateless(native_output(nexmark_q1::q1)),
         stateless_wasm(&q1),
     )?;
     compare(
         &batches,
         "q2",
-        stateless(|b| nexmark_q2::q2(b).map_err(sdk_error)),
+        stateless(native_output(nexmark_q2::q2)),
         stateless_wasm(&q2),
     )?;
 
@@ -160,6 +160,16 @@ fn stateless_wasm(plugin: &TransformPlugin) -> Query<'_> {
         }
         Ok(rows)
     })
+}
+
+/// A native transform's output as the host would put it together.
+fn native_output(
+    transform: impl Fn(RecordBatch) -> sluice_sdk::Result<sluice_sdk::Output>,
+) -> impl Fn(RecordBatch) -> anyhow::Result<RecordBatch> {
+    move |batch| {
+        let output = transform(batch.clone()).map_err(sdk_error)?;
+        Ok(output.resolve(&batch)?)
+    }
 }
 
 fn sdk_error(error: sluice_sdk::Error) -> anyhow::Error {

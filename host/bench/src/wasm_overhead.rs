@@ -29,16 +29,6 @@ pub(crate) fn run() -> anyhow::Result<()> {
         PluginLimits::default(),
     )
     .context("loading pii-redact")?;
-    // The same batch through a plugin that returns it unchanged: what the
-    // boundary alone costs (into the sandbox and back), apart from the work.
-    let pass_through = TransformPlugin::load(
-        &runtime,
-        "nexmark-q0",
-        artifacts::NEXMARK_Q0.as_ref(),
-        Vec::new(),
-        PluginLimits::default(),
-    )
-    .context("loading the pass-through plugin")?;
     let native_config = sluice_sdk::Config::from(config);
 
     for rows in [1_000, 8_000, 64_000] {
@@ -51,16 +41,13 @@ pub(crate) fn run() -> anyhow::Result<()> {
             "native and Wasm outputs differ"
         );
 
-        let (mut native_best, mut wasm_best, mut boundary_best) = (0.0f64, 0.0f64, 0.0f64);
+        let (mut native_best, mut wasm_best) = (0.0f64, 0.0f64);
         for _ in 0..ROUNDS {
             native_best = native_best.max(rows_per_second(rows, || {
                 std::hint::black_box(pii_redact::redact(batch.clone(), &native_config).ok());
             }));
             wasm_best = wasm_best.max(rows_per_second(rows, || {
                 std::hint::black_box(plugin.process(&batch).ok());
-            }));
-            boundary_best = boundary_best.max(rows_per_second(rows, || {
-                std::hint::black_box(pass_through.process(&batch).ok());
             }));
         }
         let label = format!("{}k", rows / 1000);
@@ -69,11 +56,6 @@ pub(crate) fn run() -> anyhow::Result<()> {
         println!(
             "wasm-overhead.ratio_wasm_over_native.{label}: {:.3} x",
             native_best / wasm_best
-        );
-        // Of the Wasm call's time, the share the boundary alone takes.
-        println!(
-            "wasm-overhead.boundary_share.{label}: {:.1} %",
-            100.0 * wasm_best / boundary_best
         );
     }
 

@@ -41,9 +41,11 @@ fn root() -> Result<PathBuf, BuildError> {
     Ok(root)
 }
 
-/// The contract's WIT package.
+/// The contract's WIT package that the Python, JavaScript, C and Go SDKs
+/// are written against: 0.1, which the host keeps loading. (Rust's SDK is
+/// on the newest, `wit/plugin.wit`.)
 pub(crate) fn wit_dir() -> Result<PathBuf, BuildError> {
-    Ok(root()?.join("wit"))
+    Ok(root()?.join("wit").join("v0.1"))
 }
 
 /// The directory of a guest-language SDK. Rust's is the `sluice-sdk` crate

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use arrow_array::RecordBatch;
 use wasmtime::Store;
-use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
 
-use crate::bindings::aggregate::{Aggregate, AggregatePre};
+use crate::bindings::aggregate::exports::sluice::plugin::aggregator::Finished;
 use crate::bindings::sluice::plugin::types as wit;
 use crate::carrier;
 use crate::columnar::{self, BatchArg};
@@ -17,13 +17,20 @@ use crate::limits::PluginLimits;
 use crate::plugin::{PluginCore, read_component};
 use crate::runtime::Runtime;
 
-/// Name of the exported interface an aggregate implements.
-const AGGREGATOR_EXPORT: &str = "sluice:plugin/aggregator@0.1.0";
+/// The interface an aggregate exports (the same in every contract version).
+const AGGREGATOR: &str = "sluice:plugin/aggregator";
 
 /// The guest's `update` export, as the host calls it: states and group ids
 /// are borrowed, the batch's buffers too.
 type UpdateFn<'a> =
     TypedFunc<(&'a [Vec<u8>], BatchArg<'a>, &'a [u32]), (Result<Vec<Vec<u8>>, wit::PluginError>,)>;
+/// The guest's `init` export.
+type InitFn<'a> = TypedFunc<(&'a [(String, String)],), (Result<(), wit::PluginError>,)>;
+/// The guest's `merge` export.
+type MergeFn<'a> =
+    TypedFunc<(&'a [Vec<u8>], &'a [Vec<u8>]), (Result<Vec<Vec<u8>>, wit::PluginError>,)>;
+/// The guest's `finish` export.
+type FinishFn<'a> = TypedFunc<(&'a [Vec<u8>],), (Result<Finished, wit::PluginError>,)>;
 
 /// Output rows of finished groups.
 #[derive(Debug, Clone)]
@@ -39,8 +46,17 @@ pub struct FinishedRows {
 /// new group's.
 pub struct AggregatePlugin {
     core: PluginCore<AggregateInstance>,
-    pre: AggregatePre<HostState>,
-    update_export: ComponentExportIndex,
+    instance_pre: InstancePre<HostState>,
+    exports: AggregatorExports,
+}
+
+/// Where the aggregator's functions are among the component's exports.
+#[derive(Clone, Copy)]
+struct AggregatorExports {
+    init: ComponentExportIndex,
+    update: ComponentExportIndex,
+    merge: ComponentExportIndex,
+    finish: ComponentExportIndex,
 }
 
 impl std::fmt::Debug for AggregatePlugin {
@@ -51,8 +67,9 @@ impl std::fmt::Debug for AggregatePlugin {
 
 struct AggregateInstance {
     store: Store<HostState>,
-    bindings: Aggregate,
     update: Func,
+    merge: Func,
+    finish: Func,
 }
 
 impl AggregatePlugin {
@@ -83,17 +100,18 @@ impl AggregatePlugin {
             bytes,
             config,
             limits,
-            ("aggregate", AGGREGATOR_EXPORT, "update"),
+            ("aggregate", AGGREGATOR),
         )?;
-        let pre = AggregatePre::new(loaded.instance_pre).map_err(|e| {
-            loaded
-                .core
-                .wrong_world("aggregate", &loaded.component, format!("{e:#}"))
-        })?;
+        let exports = AggregatorExports {
+            init: loaded.function("init")?,
+            update: loaded.function("update")?,
+            merge: loaded.function("merge")?,
+            finish: loaded.function("finish")?,
+        };
         let plugin = AggregatePlugin {
             core: loaded.core,
-            pre,
-            update_export: loaded.export,
+            instance_pre: loaded.instance_pre,
+            exports,
         };
         let first = plugin.instantiate()?;
         plugin.core.release(first);
@@ -134,11 +152,12 @@ impl AggregatePlugin {
     /// Combine `left[i]` with `right[i]`.
     pub fn merge(&self, left: &[Vec<u8>], right: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, RuntimeError> {
         let merged = self.call("merge", left.len(), |instance| {
-            instance.bindings.sluice_plugin_aggregator().call_merge(
-                &mut instance.store,
-                left,
-                right,
-            )
+            // SAFETY: `instantiate` type-checked this function against
+            // `MergeFn<'static>`; the lifetime does not change the type.
+            let merge: MergeFn<'_> = unsafe { TypedFunc::new_unchecked(instance.merge) };
+            merge
+                .call(&mut instance.store, (left, right))
+                .map(|(result,)| result)
         })?;
         self.check_count("merge", left.len(), merged.len())?;
         Ok(merged)
@@ -147,10 +166,12 @@ impl AggregatePlugin {
     /// The output rows of `states`.
     pub fn finish(&self, states: &[Vec<u8>]) -> Result<FinishedRows, RuntimeError> {
         let finished = self.call("finish", states.len(), |instance| {
-            instance
-                .bindings
-                .sluice_plugin_aggregator()
-                .call_finish(&mut instance.store, states)
+            // SAFETY: `instantiate` type-checked this function against
+            // `FinishFn<'static>`; the lifetime does not change the type.
+            let finish: FinishFn<'_> = unsafe { TypedFunc::new_unchecked(instance.finish) };
+            finish
+                .call(&mut instance.store, (states,))
+                .map(|(result,)| result)
         })?;
         let invalid = |reason: String| RuntimeError::InvalidOutput {
             plugin: self.core.name.to_string(),
@@ -215,37 +236,35 @@ impl AggregatePlugin {
     fn instantiate(&self) -> Result<AggregateInstance, RuntimeError> {
         let mut store = self.core.new_store();
         let instance = self
-            .pre
-            .instance_pre()
+            .instance_pre
             .instantiate(&mut store)
             .map_err(|e| self.core.call_failed(&store, "instantiate", e))?;
-        let instance_error = |reason: String| RuntimeError::Instantiate {
-            plugin: self.core.name.to_string(),
-            reason,
-        };
-        let bindings =
-            Aggregate::new(&mut store, &instance).map_err(|e| instance_error(format!("{e:#}")))?;
-        let update = instance
-            .get_func(&mut store, self.update_export)
-            .ok_or_else(|| instance_error(format!("`{AGGREGATOR_EXPORT}` has no `update`")))?;
-        update
-            .typed::<(&[Vec<u8>], BatchArg<'static>, &[u32]), (Result<Vec<Vec<u8>>, wit::PluginError>,)>(
-                &store,
-            )
-            .map_err(|e| RuntimeError::WrongWorld {
-                plugin: self.core.name.to_string(),
-                world: "aggregate",
-                reason: format!("`update` has the wrong type: {e:#}"),
-            })?;
-        let init = bindings
-            .sluice_plugin_aggregator()
-            .call_init(&mut store, &self.core.config)
+        let exports = self.exports;
+        let update: UpdateFn<'static> = self.core.typed_func(
+            &mut store,
+            &instance,
+            ("aggregate", exports.update, "update"),
+        )?;
+        let merge: MergeFn<'static> =
+            self.core
+                .typed_func(&mut store, &instance, ("aggregate", exports.merge, "merge"))?;
+        let finish: FinishFn<'static> = self.core.typed_func(
+            &mut store,
+            &instance,
+            ("aggregate", exports.finish, "finish"),
+        )?;
+        let init: InitFn<'_> =
+            self.core
+                .typed_func(&mut store, &instance, ("aggregate", exports.init, "init"))?;
+        let (init,) = init
+            .call(&mut store, (&self.core.config,))
             .map_err(|e| self.core.call_failed(&store, "init", e))?;
         init.map_err(|e| self.core.plugin_error(e, 0))?;
         Ok(AggregateInstance {
             store,
-            bindings,
-            update,
+            update: *update.func(),
+            merge: *merge.func(),
+            finish: *finish.func(),
         })
     }
 }

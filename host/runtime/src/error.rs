@@ -36,10 +36,7 @@ pub enum RuntimeError {
         reason: String,
     },
     /// The component does not implement the world the host asked for.
-    #[error(
-        "plugin `{plugin}` does not implement `sluice:plugin/{world}@{}`: {reason}",
-        crate::WIT_VERSION
-    )]
+    #[error("plugin `{plugin}` does not implement the `{world}` world of sluice:plugin: {reason}")]
     WrongWorld {
         /// Plugin name.
         plugin: String,

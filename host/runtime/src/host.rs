@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::{DynFuture, DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::sluice::plugin::{host, types};
+use crate::bindings::v0_2::sluice::plugin as v0_2;
 
 /// Distinct counter names one plugin may create; adds to further new names
 /// are dropped (with one warning per instance).
@@ -273,6 +274,24 @@ impl host::Host for HostState {
                 name.chars().take(64).collect::<String>()
             );
         }
+    }
+}
+
+/// The 0.2 contract's host imports are 0.1's.
+impl v0_2::host::Host for HostState {
+    fn log(&mut self, level: v0_2::host::Level, message: String, fields: Vec<(String, String)>) {
+        let level = match level {
+            v0_2::host::Level::Trace => host::Level::Trace,
+            v0_2::host::Level::Debug => host::Level::Debug,
+            v0_2::host::Level::Info => host::Level::Info,
+            v0_2::host::Level::Warn => host::Level::Warn,
+            v0_2::host::Level::Error => host::Level::Error,
+        };
+        host::Host::log(self, level, message, fields);
+    }
+
+    fn counter_add(&mut self, name: String, delta: u64) {
+        host::Host::counter_add(self, name, delta);
     }
 }
 

@@ -12,6 +12,7 @@
 //! way.
 
 mod aggregate;
+mod assemble;
 mod bindings;
 mod cache;
 mod carrier;
@@ -36,8 +37,10 @@ pub use limits::PluginLimits;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use transform::{PluginOutput, RejectedRows, TransformPlugin};
 
-/// The version of the plugin contract (`sluice:plugin`) this host speaks.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The newest version of the plugin contract (`sluice:plugin`) this host
+/// speaks; it loads plugins built against every version in
+/// `wit/` (0.1 and 0.2).
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The version of wasmtime this host runs plugins with.
 pub const WASMTIME_VERSION: &str = env!("SLUICE_WASMTIME_VERSION");

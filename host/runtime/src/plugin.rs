@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
+    TypedFunc,
+};
 use wasmtime::{Store, Trap};
 
 use crate::bindings::sluice::plugin::types as wit;
@@ -44,37 +47,67 @@ pub(crate) fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, Runtime
     })
 }
 
+/// The versions of the plugin contract the host loads, newest first.
+pub(crate) const CONTRACT_VERSIONS: [&str; 2] = ["0.2.0", "0.1.0"];
+
 /// A component checked to export one world's interface.
 pub(crate) struct WorldComponent<I> {
     pub(crate) core: PluginCore<I>,
     pub(crate) component: Component,
-    /// The function the host calls through a typed handle.
-    pub(crate) export: ComponentExportIndex,
+    /// The contract version the component was built against (one of
+    /// [`CONTRACT_VERSIONS`]).
+    pub(crate) version: &'static str,
+    /// The exported interface.
+    interface: ComponentExportIndex,
+    /// The interface's versioned name, for errors.
+    interface_name: String,
+    world: &'static str,
     pub(crate) instance_pre: InstancePre<HostState>,
 }
 
+impl<I> WorldComponent<I> {
+    /// The export index of the interface's `function`.
+    pub(crate) fn function(&self, function: &str) -> Result<ComponentExportIndex, RuntimeError> {
+        self.component
+            .get_export_index(Some(&self.interface), function)
+            .ok_or_else(|| {
+                self.core.wrong_world(
+                    self.world,
+                    &self.component,
+                    format!("`{}` has no function `{function}`", self.interface_name),
+                )
+            })
+    }
+}
+
 impl<I> PluginCore<I> {
-    /// Load a component that must export `function` of `interface` (the
-    /// `world` the job uses it as), and link it.
+    /// Load a component that exports `interface` (unversioned, such as
+    /// `sluice:plugin/transformer`) of one of the contract's versions, as
+    /// the `world` the job uses it as, and link it.
     pub(crate) fn load_world(
         runtime: &Runtime,
         name: &str,
         bytes: &[u8],
         config: Vec<(String, String)>,
         limits: PluginLimits,
-        (world, interface, function): (&'static str, &str, &str),
+        (world, interface): (&'static str, &str),
     ) -> Result<WorldComponent<I>, RuntimeError> {
         let (core, component) = Self::load(runtime, name, bytes, config, limits)?;
-        let export = component
-            .get_export_index(None, interface)
-            .and_then(|iface| component.get_export_index(Some(&iface), function))
-            .ok_or_else(|| {
-                core.wrong_world(
-                    world,
-                    &component,
-                    format!("no `{interface}` export with `{function}`"),
-                )
-            })?;
+        let exported = CONTRACT_VERSIONS.iter().find_map(|version| {
+            let name = format!("{interface}@{version}");
+            let index = component.get_export_index(None, &name)?;
+            Some((*version, index, name))
+        });
+        let Some((version, index, interface_name)) = exported else {
+            let versions = CONTRACT_VERSIONS.join(", ");
+            return Err(core.wrong_world(
+                world,
+                &component,
+                format!(
+                    "no `{interface}` export of a contract version this host loads ({versions})"
+                ),
+            ));
+        };
         let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
             RuntimeError::Instantiate {
                 plugin: name.to_owned(),
@@ -84,7 +117,10 @@ impl<I> PluginCore<I> {
         Ok(WorldComponent {
             core,
             component,
-            export,
+            version,
+            interface: index,
+            interface_name,
+            world,
             instance_pre,
         })
     }
@@ -143,6 +179,33 @@ impl<I> PluginCore<I> {
             .map(|(n, _)| n.to_owned())
             .collect();
         format!("it exports [{}]", names.join(", "))
+    }
+
+    /// The function at `export` of `instance`, checked to have the type
+    /// `P -> R`.
+    pub(crate) fn typed_func<P, R>(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        (world, export, function): (&'static str, ComponentExportIndex, &str),
+    ) -> Result<TypedFunc<P, R>, RuntimeError>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let func =
+            instance
+                .get_func(&mut *store, export)
+                .ok_or_else(|| RuntimeError::Instantiate {
+                    plugin: self.name.to_string(),
+                    reason: format!("the instance has no function `{function}`"),
+                })?;
+        func.typed::<P, R>(&*store)
+            .map_err(|e| RuntimeError::WrongWorld {
+                plugin: self.name.to_string(),
+                world,
+                reason: format!("`{function}` has the wrong type: {e:#}"),
+            })
     }
 
     /// A store with this plugin's memory limit and a fresh deadline.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::Transform;
+use crate::bindings::{Transform, v0_2};
 use crate::cache::ComponentCache;
 use crate::error::RuntimeError;
 use crate::gate::{CallAccount, CallGate, CallSlot};
@@ -101,6 +101,9 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .and_then(|()| crate::host::link_timers_that_never_wait(&mut linker))
             .and_then(|()| Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state))
+            .and_then(|()| {
+                v0_2::Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            })
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let cache = config

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use wasmtime::Store;
-use wasmtime::component::{ComponentExportIndex, Func, TypedFunc};
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
 
+use crate::assemble::assemble;
 use crate::bindings::sluice::plugin::types as wit;
-use crate::bindings::{Transform, TransformPre};
+use crate::bindings::v0_2::exports::sluice::plugin::transformer as v0_2;
 use crate::carrier;
 use crate::columnar::{self, BatchArg};
 use crate::error::{PluginErrorKind, RuntimeError};
@@ -18,11 +19,21 @@ use crate::limits::PluginLimits;
 use crate::plugin::{PluginCore, read_component};
 use crate::runtime::Runtime;
 
-/// Name of the exported interface a transform implements.
-const TRANSFORMER_EXPORT: &str = "sluice:plugin/transformer@0.1.0";
+/// The interface a transform exports.
+const TRANSFORMER: &str = "sluice:plugin/transformer";
 
-/// The guest's `process` export, as the host calls it.
+/// A 0.1 guest's `process` export, as the host calls it.
 type ProcessFn<'a> = TypedFunc<(BatchArg<'a>,), (Result<wit::Transformed, wit::PluginError>,)>;
+/// A 0.2 guest's `process` export.
+type ProcessV2Fn<'a> = TypedFunc<(BatchArg<'a>,), (Result<v0_2::Output, wit::PluginError>,)>;
+/// The guest's `init` export.
+type InitFn<'a> = TypedFunc<(&'a [(String, String)],), (Result<(), wit::PluginError>,)>;
+/// The guest's `restore` export.
+type RestoreFn<'a> = TypedFunc<(&'a [u8],), (Result<(), wit::PluginError>,)>;
+/// The guest's `snapshot` export.
+type SnapshotFn = TypedFunc<(), (Option<Vec<u8>>,)>;
+/// A 0.2 guest's `reads` export.
+type ReadsFn = TypedFunc<(), (Option<Vec<String>>,)>;
 
 /// What a transform made of one batch.
 #[derive(Debug, Clone)]
@@ -46,8 +57,11 @@ pub struct RejectedRows {
 /// per batch under its limits.
 pub struct TransformPlugin {
     core: PluginCore<PluginInstance>,
-    pre: TransformPre<HostState>,
-    process_export: ComponentExportIndex,
+    instance_pre: InstancePre<HostState>,
+    exports: TransformerExports,
+    /// The input columns the plugin reads (its 0.2 `reads`); none for
+    /// every column.
+    reads: Option<Vec<String>>,
     /// The state every new instance is restored to after `init`: the last
     /// one taken or restored, so an instance rebuilt after a trap starts
     /// from the last snapshot, never silently from empty.
@@ -68,11 +82,28 @@ impl std::fmt::Debug for TransformPlugin {
     }
 }
 
+/// Where the transformer's functions are among the component's exports.
+#[derive(Clone, Copy)]
+struct TransformerExports {
+    init: ComponentExportIndex,
+    process: ComponentExportIndex,
+    snapshot: ComponentExportIndex,
+    restore: ComponentExportIndex,
+    /// 0.2's `reads`; none for a 0.1 plugin.
+    reads: Option<ComponentExportIndex>,
+}
+
+/// What a plugin's `process` answered, in its contract's version.
+enum Processed {
+    V0_1(wit::Transformed),
+    V0_2(v0_2::Output),
+}
+
 /// One live instance with its own store.
 struct PluginInstance {
     store: Store<HostState>,
-    bindings: Transform,
     process: Func,
+    snapshot: SnapshotFn,
 }
 
 impl TransformPlugin {
@@ -104,28 +135,45 @@ impl TransformPlugin {
             bytes,
             config,
             limits,
-            ("transform", TRANSFORMER_EXPORT, "process"),
+            ("transform", TRANSFORMER),
         )?;
-        let pre = TransformPre::new(loaded.instance_pre).map_err(|e| {
-            loaded
-                .core
-                .wrong_world("transform", &loaded.component, format!("{e:#}"))
-        })?;
-        let plugin = TransformPlugin {
+        let exports = TransformerExports {
+            init: loaded.function("init")?,
+            process: loaded.function("process")?,
+            snapshot: loaded.function("snapshot")?,
+            restore: loaded.function("restore")?,
+            reads: match loaded.version {
+                "0.1.0" => None,
+                _ => Some(loaded.function("reads")?),
+            },
+        };
+        let mut plugin = TransformPlugin {
             core: loaded.core,
-            pre,
-            process_export: loaded.export,
+            instance_pre: loaded.instance_pre,
+            exports,
+            reads: None,
             baseline: Mutex::new(None),
             stateful: false,
             state_lost: AtomicBool::new(false),
             memory_bytes: AtomicU64::new(0),
         };
-        let mut first = plugin.instantiate()?;
+        let (mut first, instance) = plugin.instantiate_with_handle()?;
+        if let Some(reads) = exports.reads {
+            plugin.core.arm(&mut first.store);
+            let reads: ReadsFn = plugin.core.typed_func(
+                &mut first.store,
+                &instance,
+                ("transform", reads, "reads"),
+            )?;
+            let (reads,) = reads
+                .call(&mut first.store, ())
+                .map_err(|e| plugin.core.call_failed(&first.store, "reads", e))?;
+            plugin.reads = reads;
+        }
         plugin.core.arm(&mut first.store);
-        let state = first
-            .bindings
-            .sluice_plugin_transformer()
-            .call_snapshot(&mut first.store)
+        let (state,) = first
+            .snapshot
+            .call(&mut first.store, ())
             .map_err(|e| plugin.core.call_failed(&first.store, "snapshot", e))?;
         plugin.core.release(first);
         Ok(TransformPlugin {
@@ -160,15 +208,26 @@ impl TransformPlugin {
     /// reason; the next call gets a fresh instance.
     pub fn process(&self, batch: &RecordBatch) -> Result<PluginOutput, RuntimeError> {
         self.check_state()?;
-        let normalized = carrier::for_plugin(batch)?;
+        let read = self.read_columns(batch);
+        let normalized = carrier::for_plugin(&read)?;
         let arg = columnar::lower_batch(&normalized)?;
         let mut instance = self.core.checkout(|| self.instantiate())?;
         let slot = self.core.runtime.call_slot();
         self.core.arm(&mut instance.store);
-        // SAFETY: `instantiate` type-checked this function against
-        // `ProcessFn<'static>`; the lifetime does not change the type.
-        let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(instance.process) };
-        let result = process.call(&mut instance.store, (arg,));
+        let result = if self.exports.reads.is_some() {
+            // SAFETY: `instantiate` type-checked this function against
+            // `ProcessV2Fn<'static>`; the lifetime does not change the type.
+            let process: ProcessV2Fn<'_> = unsafe { TypedFunc::new_unchecked(instance.process) };
+            process
+                .call(&mut instance.store, (arg,))
+                .map(|(result,)| (result.map(Processed::V0_2),))
+        } else {
+            // SAFETY: as above, against `ProcessFn<'static>`.
+            let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(instance.process) };
+            process
+                .call(&mut instance.store, (arg,))
+                .map(|(result,)| (result.map(Processed::V0_1),))
+        };
         drop(slot);
         let result = match result {
             Ok((result,)) => result,
@@ -180,9 +239,24 @@ impl TransformPlugin {
         );
         self.core.release(instance);
         match result {
-            Ok(transformed) => self.lift_output(transformed, batch),
+            Ok(processed) => self.lift_output(processed, batch),
             Err(error) => Err(self.core.plugin_error(error, batch.num_rows())),
         }
+    }
+
+    /// The columns of `batch` that cross into the plugin: those it reads.
+    fn read_columns(&self, batch: &RecordBatch) -> RecordBatch {
+        let Some(reads) = &self.reads else {
+            return batch.clone();
+        };
+        let schema = batch.schema_ref();
+        let indices: Vec<usize> = reads
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .collect();
+        batch
+            .project(&indices)
+            .expect("indices found in the batch's own schema project it")
     }
 
     /// The plugin's own state (its `snapshot` export); `None` for a
@@ -192,12 +266,9 @@ impl TransformPlugin {
         self.check_state()?;
         let mut instance = self.core.checkout(|| self.instantiate())?;
         self.core.arm(&mut instance.store);
-        let state = instance
-            .bindings
-            .sluice_plugin_transformer()
-            .call_snapshot(&mut instance.store);
+        let state = instance.snapshot.call(&mut instance.store, ());
         let state = match state {
-            Ok(state) => state,
+            Ok((state,)) => state,
             Err(error) => return Err(self.lost(&instance.store, "snapshot", error)),
         };
         self.core.release(instance);
@@ -261,10 +332,11 @@ impl TransformPlugin {
     }
 
     /// The plugin's batches as Arrow, with the columns that crossed as a
-    /// carrier of an `input` type back in that type.
+    /// carrier of an `input` type back in that type, and a 0.2 output put
+    /// together with the input columns it names.
     fn lift_output(
         &self,
-        transformed: wit::Transformed,
+        processed: Processed,
         input: &RecordBatch,
     ) -> Result<PluginOutput, RuntimeError> {
         let invalid = |reason: String| RuntimeError::InvalidOutput {
@@ -286,9 +358,19 @@ impl TransformPlugin {
             }
             columnar::lift_batch(batch).and_then(|batch| carrier::raise(batch, &schema))
         };
-        let batch = lift(transformed.batch).map_err(invalid)?;
-        let routed = transformed
-            .routed
+        let (batch, routed) = match processed {
+            Processed::V0_1(transformed) => (
+                lift(transformed.batch).map_err(invalid)?,
+                transformed.routed,
+            ),
+            Processed::V0_2(output) => {
+                let made = lift(output.batch).map_err(invalid)?;
+                let batch =
+                    assemble(input, &made, output.rows, &output.columns).map_err(invalid)?;
+                (batch, output.routed)
+            }
+        };
+        let routed = routed
             .into_iter()
             .map(|routed| {
                 let batch = lift(routed.batch)
@@ -301,33 +383,42 @@ impl TransformPlugin {
 
     /// A new instance: instantiated, type-checked and `init`ed.
     fn instantiate(&self) -> Result<PluginInstance, RuntimeError> {
+        self.instantiate_with_handle().map(|(instance, _)| instance)
+    }
+
+    /// A new instance and its wasmtime handle.
+    fn instantiate_with_handle(
+        &self,
+    ) -> Result<(PluginInstance, wasmtime::component::Instance), RuntimeError> {
         let mut store = self.core.new_store();
         let instance = self
-            .pre
-            .instance_pre()
+            .instance_pre
             .instantiate(&mut store)
             .map_err(|e| self.core.call_failed(&store, "instantiate", e))?;
-        let instance_error = |reason: String| RuntimeError::Instantiate {
-            plugin: self.core.name.to_string(),
-            reason,
+        let exports = self.exports;
+        let at = |export, function| ("transform", export, function);
+        let process = if exports.reads.is_some() {
+            let process: ProcessV2Fn<'static> =
+                self.core
+                    .typed_func(&mut store, &instance, at(exports.process, "process"))?;
+            *process.func()
+        } else {
+            let process: ProcessFn<'static> =
+                self.core
+                    .typed_func(&mut store, &instance, at(exports.process, "process"))?;
+            *process.func()
         };
-        let bindings =
-            Transform::new(&mut store, &instance).map_err(|e| instance_error(format!("{e:#}")))?;
-        let process = instance
-            .get_func(&mut store, self.process_export)
-            .ok_or_else(|| {
-                instance_error(format!("`{TRANSFORMER_EXPORT}` has no function `process`"))
-            })?;
-        process
-            .typed::<(BatchArg<'static>,), (Result<wit::Transformed, wit::PluginError>,)>(&store)
-            .map_err(|e| RuntimeError::WrongWorld {
-                plugin: self.core.name.to_string(),
-                world: "transform",
-                reason: format!("`process` has the wrong type: {e:#}"),
-            })?;
-        let init = bindings
-            .sluice_plugin_transformer()
-            .call_init(&mut store, &self.core.config)
+        let snapshot: SnapshotFn =
+            self.core
+                .typed_func(&mut store, &instance, at(exports.snapshot, "snapshot"))?;
+        let restore: RestoreFn<'static> =
+            self.core
+                .typed_func(&mut store, &instance, at(exports.restore, "restore"))?;
+        let init: InitFn<'_> =
+            self.core
+                .typed_func(&mut store, &instance, at(exports.init, "init"))?;
+        let (init,) = init
+            .call(&mut store, (&self.core.config,))
             .map_err(|e| self.core.call_failed(&store, "init", e))?;
         init.map_err(|e| self.core.plugin_error(e, 0))?;
         let baseline = self
@@ -337,16 +428,18 @@ impl TransformPlugin {
             .clone();
         if let Some(state) = baseline {
             self.core.arm(&mut store);
-            let restored = bindings
-                .sluice_plugin_transformer()
-                .call_restore(&mut store, &state)
+            let (restored,) = restore
+                .call(&mut store, (&state,))
                 .map_err(|e| self.core.call_failed(&store, "restore", e))?;
             restored.map_err(|e| self.core.plugin_error(e, 0))?;
         }
-        Ok(PluginInstance {
-            store,
-            bindings,
-            process,
-        })
+        Ok((
+            PluginInstance {
+                store,
+                process,
+                snapshot,
+            },
+            instance,
+        ))
     }
 }

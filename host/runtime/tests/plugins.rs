@@ -682,7 +682,7 @@ fn a_plugin_of_the_other_world_is_rejected_with_what_it_exports() {
         "{message}"
     );
     assert!(
-        message.contains("sluice:plugin/transformer@0.1.0"),
+        message.contains("sluice:plugin/transformer@0.2.0"),
         "{message}"
     );
     let error = load(&runtime, artifacts::STATS, &[], PluginLimits::default()).unwrap_err();
@@ -698,7 +698,7 @@ fn a_plugin_of_the_other_world_is_rejected_with_what_it_exports() {
         "{message}"
     );
     assert!(
-        message.contains("sluice:plugin/aggregator@0.1.0"),
+        message.contains("sluice:plugin/aggregator@0.2.0"),
         "{message}"
     );
 }
@@ -895,4 +895,137 @@ fn a_plugin_cannot_sleep_past_its_deadline() {
         .expect("a sleeping plugin must not hold its thread past the deadline");
     // No time passes for a plugin (its clock is frozen): the sleep ends at once.
     assert_eq!(outcome.unwrap(), 3);
+}
+
+/// Bids with a column no plugin contract version can carry (`note`, of
+/// Arrow's null type).
+fn bids_with_a_column_that_cannot_cross() -> RecordBatch {
+    let prices = [100, 1_000, 12_345, 1, 0, 24_600];
+    RecordBatch::try_from_iter(vec![
+        (
+            "auction",
+            Arc::new(Int64Array::from(vec![0, 123, 5, 246, 7, 369])) as ArrayRef,
+        ),
+        ("bidder", Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6]))),
+        ("price", Arc::new(Int64Array::from(prices.to_vec()))),
+        ("note", Arc::new(arrow_array::NullArray::new(prices.len()))),
+        (
+            "date_time",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                10, 20, 30, 40, 50, 60,
+            ])),
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn a_plugin_that_reads_no_column_passes_every_one_without_it_crossing() {
+    let runtime = runtime();
+    let input = bids_with_a_column_that_cannot_cross();
+    // A plugin that reads every column cannot be given `note`...
+    let error = pass_through(&runtime).process(&input).unwrap_err();
+    assert!(
+        matches!(&error, RuntimeError::UnsupportedType { column, .. } if column == "note"),
+        "{error}"
+    );
+    // ...and one that reads none hands back every column, `note` included.
+    let q0 = load(
+        &runtime,
+        artifacts::NEXMARK_Q0,
+        &[],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(q0.process(&input).unwrap().batch, input);
+}
+
+#[test]
+fn a_plugin_that_reads_one_column_makes_it_and_names_the_others() {
+    let runtime = runtime();
+    let input = bids_with_a_column_that_cannot_cross();
+    let q1 = load(
+        &runtime,
+        artifacts::NEXMARK_Q1,
+        &[],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    let output = q1.process(&input).unwrap().batch;
+    let names: Vec<&str> = output
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["auction", "bidder", "price", "date_time"]);
+    assert_eq!(
+        output.column(2).as_ref(),
+        &Int64Array::from(vec![90, 908, 11_209, 0, 0, 22_336]) as &dyn arrow_array::Array
+    );
+    for (out, of_input) in [(0, 0), (1, 1), (3, 4)] {
+        assert_eq!(output.column(out), input.column(of_input));
+        assert_eq!(output.schema().field(out), input.schema().field(of_input));
+    }
+}
+
+#[test]
+fn a_plugin_that_selects_rows_gets_them_taken_from_columns_it_never_saw() {
+    let runtime = runtime();
+    let input = bids_with_a_column_that_cannot_cross();
+    let q2 = load(
+        &runtime,
+        artifacts::NEXMARK_Q2,
+        &[],
+        PluginLimits::default(),
+    )
+    .unwrap();
+    let output = q2.process(&input).unwrap().batch;
+    let expected = RecordBatch::try_from_iter(vec![
+        (
+            "auction",
+            Arc::new(Int64Array::from(vec![0, 123, 246, 369])) as ArrayRef,
+        ),
+        (
+            "price",
+            Arc::new(Int64Array::from(vec![100, 1_000, 1, 24_600])),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(output, expected);
+}
+
+#[test]
+fn a_selection_or_column_the_input_does_not_have_is_invalid_output() {
+    let runtime = runtime();
+    let input = bids_with_a_column_that_cannot_cross()
+        .project(&[0, 1, 2, 4])
+        .unwrap();
+    for (mode, expected) in [
+        (
+            "selects-past-the-end",
+            "rows names row 6 of a batch of 6 rows",
+        ),
+        (
+            "names-a-missing-column",
+            "input(`no-such-column`) names no column",
+        ),
+        (
+            "made-of-another-length",
+            "the batch of made columns has 7 rows, the output 6",
+        ),
+    ] {
+        let plugin = load(
+            &runtime,
+            artifacts::HOSTILE_OUTPUTS,
+            &[("mode", mode)],
+            PluginLimits::default(),
+        )
+        .unwrap();
+        let error = plugin.process(&input).unwrap_err();
+        assert!(
+            matches!(&error, RuntimeError::InvalidOutput { reason, .. } if reason.contains(expected)),
+            "{mode}: {error}"
+        );
+    }
 }

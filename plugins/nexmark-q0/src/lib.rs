@@ -1,14 +1,14 @@
 //! Nexmark query 0, pass-through: every bid, unchanged.
 //!
 //! `SELECT * FROM bid`. It measures what a plugin call costs with no work
-//! in it: the batch crossing into the sandbox and back.
+//! in it: it reads no column, so none crosses into the sandbox or back.
 
-use sluice_sdk::{RecordBatch, Result, transform};
+use sluice_sdk::{Output, RecordBatch, Result, transform};
 
-/// Return the batch as it came.
-#[transform]
-pub fn q0(batch: RecordBatch) -> Result<RecordBatch> {
-    Ok(batch)
+/// Every input column, unchanged.
+#[transform(reads = [])]
+pub fn q0(_batch: RecordBatch) -> Result<Output> {
+    Ok(Output::unchanged())
 }
 
 #[cfg(test)]
@@ -32,6 +32,6 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(q0(batch.clone()).unwrap(), batch);
+        assert_eq!(q0(batch.clone()).unwrap().resolve(&batch).unwrap(), batch);
     }
 }

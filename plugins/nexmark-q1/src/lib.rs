@@ -4,41 +4,33 @@
 //! `SELECT auction, bidder, 0.908 * price AS price, date_time FROM bid`.
 //! Prices are whole cents (int64), so the euro price is truncated toward
 //! zero to a whole cent. Needs the columns `auction`, `bidder`, `price`
-//! (int64) and `date_time`; the output keeps their types and order.
+//! (int64) and `date_time`; the output keeps their types and order. Only
+//! `price` crosses into the plugin and back: the host keeps the others.
 
 use std::sync::Arc;
 
 use sluice_sdk::arrow_array::cast::AsArray;
 use sluice_sdk::arrow_array::types::Int64Type;
-use sluice_sdk::arrow_array::{Array, ArrayRef, Int64Array};
-use sluice_sdk::{Error, RecordBatch, Result, transform};
-
-/// The output columns, in order.
-const COLUMNS: [&str; 4] = ["auction", "bidder", "price", "date_time"];
-/// Where `price` is among [`COLUMNS`].
-const PRICE: usize = 2;
+use sluice_sdk::arrow_array::{Array, Int64Array};
+use sluice_sdk::{Error, Output, OutputColumn, RecordBatch, Result, transform};
 
 /// Convert every bid's price to euros.
-#[transform]
-pub fn q1(batch: RecordBatch) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    let indices = COLUMNS
-        .iter()
-        .map(|name| {
-            schema
-                .index_of(name)
-                .map_err(|_| Error::fatal(format!("no column `{name}` in the batch")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let projected = batch.project(&indices)?;
-    let price = projected.column(PRICE);
+#[transform(reads = ["price"])]
+pub fn q1(batch: RecordBatch) -> Result<Output> {
+    let price = batch
+        .column_by_name("price")
+        .ok_or_else(|| Error::fatal("no column `price` in the batch"))?;
     let dollars = price
         .as_primitive_opt::<Int64Type>()
         .ok_or_else(|| Error::fatal(format!("`price` is {}, not int64", price.data_type())))?;
     let euros: Int64Array = arrow_arith::arity::unary(dollars, dollars_to_euros);
-    let mut columns = projected.columns().to_vec();
-    columns[PRICE] = Arc::new(euros) as ArrayRef;
-    Ok(RecordBatch::try_new(projected.schema(), columns)?)
+    let price_field = batch.schema_ref().field_with_name("price")?.clone();
+    Ok(Output::columns([
+        OutputColumn::input("auction"),
+        OutputColumn::input("bidder"),
+        OutputColumn::Made(Arc::new(price_field), Arc::new(euros)),
+        OutputColumn::input("date_time"),
+    ])?)
 }
 
 /// `0.908 * cents`, truncated toward zero. Split as `cents = 1000 q + r` so
@@ -81,10 +73,15 @@ mod tests {
         .unwrap()
     }
 
+    /// The output columns, in order.
+    const COLUMNS: [&str; 4] = ["auction", "bidder", "price", "date_time"];
+    /// Where `price` is among [`COLUMNS`].
+    const PRICE: usize = 2;
+
     #[test]
     fn converts_prices_and_keeps_the_other_columns() {
         let input = bids(vec![100, 1_000, 12_345, 1, 0]);
-        let out = q1(input.clone()).unwrap();
+        let out = q1(input.clone()).unwrap().resolve(&input).unwrap();
         let names: Vec<&str> = out
             .schema_ref()
             .fields()
@@ -111,7 +108,14 @@ mod tests {
     #[test]
     fn missing_column_is_named() {
         let input = bids(vec![1]);
-        let error = q1(input.project(&[0, 1, 2]).unwrap()).unwrap_err();
-        assert!(error.message().contains("`date_time`"), "{error}");
+        let without_price = input.project(&[0, 1, 3, 4]).unwrap();
+        let error = q1(without_price).unwrap_err();
+        assert!(error.message().contains("`price`"), "{error}");
+        let without_date = input.project(&[0, 1, 2]).unwrap();
+        let error = q1(without_date.clone())
+            .unwrap()
+            .resolve(&without_date)
+            .unwrap_err();
+        assert!(error.to_string().contains("date_time"), "{error}");
     }
 }

@@ -1,35 +1,39 @@
 //! Nexmark query 2, selection: the bids on every 123rd auction.
 //!
 //! `SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0`. Needs the
-//! columns `auction` (int64) and `price`; the output is those two.
+//! columns `auction` (int64) and `price`; the output is those two. Only
+//! `auction` crosses into the plugin, and only the kept rows' numbers come
+//! back: the host takes the columns at them.
 
-use sluice_sdk::arrow_array::BooleanArray;
+use sluice_sdk::arrow_array::Array;
 use sluice_sdk::arrow_array::cast::AsArray;
 use sluice_sdk::arrow_array::types::Int64Type;
-use sluice_sdk::{Error, RecordBatch, Result, transform};
+use sluice_sdk::{Error, Output, OutputColumn, RecordBatch, Result, transform};
 
 /// Keep the bids whose auction id is a multiple of this.
 const MODULUS: i64 = 123;
 
 /// Keep the auction and price of the bids on every 123rd auction.
-#[transform]
-pub fn q2(batch: RecordBatch) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    let index = |name: &str| {
-        schema
-            .index_of(name)
-            .map_err(|_| Error::fatal(format!("no column `{name}` in the batch")))
-    };
-    let projected = batch.project(&[index("auction")?, index("price")?])?;
-    let auction = projected.column(0);
+#[transform(reads = ["auction"])]
+pub fn q2(batch: RecordBatch) -> Result<Output> {
+    let auction = batch
+        .column_by_name("auction")
+        .ok_or_else(|| Error::fatal("no column `auction` in the batch"))?;
     let ids = auction
         .as_primitive_opt::<Int64Type>()
         .ok_or_else(|| Error::fatal(format!("`auction` is {}, not int64", auction.data_type())))?;
-    // One pass over the ids straight into a bitmap; null ids never match.
-    let keep = BooleanArray::from_unary(ids, |id| id % MODULUS == 0);
-    Ok(arrow_select::filter::filter_record_batch(
-        &projected, &keep,
-    )?)
+    // Null ids never match.
+    let kept = ids
+        .values()
+        .iter()
+        .enumerate()
+        .filter(|&(row, id)| id % MODULUS == 0 && ids.is_valid(row))
+        .map(|(row, _)| row as u32)
+        .collect();
+    Ok(
+        Output::columns([OutputColumn::input("auction"), OutputColumn::input("price")])?
+            .select(kept),
+    )
 }
 
 #[cfg(test)]
@@ -64,7 +68,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let out = q2(batch).unwrap();
+        let out = q2(batch.clone()).unwrap().resolve(&batch).unwrap();
         let names: Vec<&str> = out
             .schema_ref()
             .fields()
@@ -85,7 +89,9 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![123]))],
         )
         .unwrap();
-        let error = q2(batch).unwrap_err();
-        assert!(error.message().contains("`price`"), "{error}");
+        let error = q2(batch.clone()).unwrap().resolve(&batch).unwrap_err();
+        assert!(error.to_string().contains("price"), "{error}");
+        let error = q2(batch.project(&[]).unwrap()).unwrap_err();
+        assert!(error.message().contains("`auction`"), "{error}");
     }
 }
