@@ -176,7 +176,7 @@ fn a_transform_given_as_the_aggregate_is_named_with_its_line() {
     let bad = job(artifacts::PII_REDACT, artifacts::FILTER, TUMBLING);
     let line = line_of(&bad, artifacts::FILTER);
     let message = assert_fails_naming(dir.path(), &bad, "aggregate.plugin", line);
-    assert!(message.contains("sluice:plugin/aggregate"), "{message}");
+    assert!(message.contains("the `aggregate` world"), "{message}");
 }
 
 #[test]
