@@ -6,7 +6,7 @@ from wit_world import exports
 from wit_world.exports import aggregator
 
 from . import registry
-from ._columnar import guarded, lift, lower
+from ._columnar import guarded, lift, lower_all
 from .batch import Batch
 from .config import Config
 from .errors import Fatal
@@ -50,5 +50,5 @@ class Aggregator(exports.Aggregator):
                 raise Fatal(f"finish returned {type(out).__name__}, not a Batch")
             if out.num_rows != len(states):
                 raise Fatal(f"finish returned {out.num_rows} rows for {len(states)} states")
-            return aggregator.Finished(lower(out), [])
+            return aggregator.Finished(lower_all(out), [])
         return guarded(call)

@@ -76,55 +76,27 @@ def _values(arrays, index):
     return _with_nulls(values, validity, n)
 
 
-def _take(arrays, index, keep, out):
-    """Append to `out` the rows `keep` (indexes, in order) of `arrays[index]`
-    and of its children; returns the new array's index."""
-    array = arrays[index]
-    data = array.data
-    kind = type(data)
-    if kind is wit.ArrayData_Boolean:
-        bits = _bits(data.value, array.len)
-        data = kind(_pack_bits([bits[i] for i in keep]))
-    elif kind is wit.ArrayData_Utf8 or kind is wit.ArrayData_Binary:
-        o, raw = data.value.offsets, data.value.bytes
-        data = kind(_encode_var([raw[o[i]:o[i + 1]] for i in keep]))
-    elif kind is wit.ArrayData_Timestamp:
-        t = data.value
-        data = kind(wit.TimestampData(t.unit, t.timezone, [t.values[i] for i in keep]))
-    elif kind is wit.ArrayData_List:
-        o = data.value.offsets
-        items = [j for i in keep for j in range(o[i], o[i + 1])]
-        offsets = [0]
-        offsets.extend(accumulate(o[i + 1] - o[i] for i in keep))
-        child = _take(arrays, data.value.child, items, out)
-        data = kind(wit.ListData(offsets, child, data.value.child_nullable))
-    elif kind is wit.ArrayData_Struct:
-        data = kind([wit.StructField(f.name, f.nullable, _take(arrays, f.child, keep, out))
-                     for f in data.value])
-    else:
-        data = kind([data.value[i] for i in keep])
-    validity = None
-    if array.validity is not None:
-        valid = _bits(array.validity, array.len)
-        validity = _pack_bits([valid[i] for i in keep])
-    out.append(wit.Array(len(keep), validity, data))
-    return len(out) - 1
-
-
 class _Raw:
-    """A column as the host sent it: array `index` of `arrays`."""
+    """A column as the host sent it: array `index` of `arrays`, the input
+    column `name`, at the input rows `keep` (None: every row)."""
 
-    __slots__ = ("arrays", "index", "len")
+    __slots__ = ("arrays", "index", "name", "keep", "len")
 
-    def __init__(self, arrays, index):
-        self.arrays, self.index, self.len = arrays, index, arrays[index].len
+    def __init__(self, arrays, index, name, keep=None):
+        self.arrays, self.index, self.name, self.keep = arrays, index, name, keep
+        self.len = arrays[index].len if keep is None else len(keep)
 
     def values(self):
-        return _values(self.arrays, self.index)
+        values = _values(self.arrays, self.index)
+        if self.keep is None:
+            return values
+        return [values[i] for i in self.keep]
 
     def take(self, keep):
-        out = []
-        return _Raw(out, _take(self.arrays, self.index, keep, out))
+        """The rows `keep` of this column: the host takes them, nothing is
+        copied here."""
+        rows = keep if self.keep is None else [self.keep[i] for i in keep]
+        return _Raw(self.arrays, self.index, self.name, rows)
 
 
 def lift(batch):
@@ -136,23 +108,8 @@ def lift(batch):
         unit = timezone = None
         if kind == "timestamp":
             unit, timezone = array.data.value.unit.name.lower(), array.data.value.timezone
-        columns.append(Column._lazy(c.name, kind, c.nullable, _Raw(batch.arrays, c.array), unit, timezone))
+        columns.append(Column._lazy(c.name, kind, c.nullable, _Raw(batch.arrays, c.array, c.name), unit, timezone))
     return Batch(columns, batch.num_rows)
-
-
-def _copy(arrays, index, out):
-    """Append the array `arrays[index]` and its children to `out`; returns
-    its new index."""
-    array = arrays[index]
-    data = array.data
-    if type(data) is wit.ArrayData_List:
-        child = _copy(arrays, data.value.child, out)
-        data = wit.ArrayData_List(wit.ListData(data.value.offsets, child, data.value.child_nullable))
-    elif type(data) is wit.ArrayData_Struct:
-        data = wit.ArrayData_Struct([wit.StructField(f.name, f.nullable, _copy(arrays, f.child, out))
-                                     for f in data.value])
-    out.append(wit.Array(array.len, array.validity, data))
-    return len(out) - 1
 
 
 def _encode_var(values):
@@ -198,18 +155,43 @@ def _encode(column, n, out):
     return len(out) - 1
 
 
-def lower(batch):
-    """A `Batch` as the contract's batch; unchanged columns pass through
-    as the host sent them."""
+def lower(batch, input_rows, read_some):
+    """A `Batch` returned for an input of `input_rows` rows, as the
+    contract's output: (the made columns as a batch, the input rows the
+    output keeps or None, and where each column comes from: ("made", i),
+    ("input", name), or, first when the plugin declared what it reads
+    (`read_some`), ("in-place", None): the input's columns in input order,
+    those it read as it returned them). Input columns returned as they
+    came, at the same rows, stay with the host; the others are made."""
+    rows = next((c.raw.keep for c in batch.columns if c.raw is not None and c.raw.keep is not None), None)
+    # Without a selection, rows other than the input's are the made
+    # columns' own, and no input column fits them.
+    own_rows = rows is None and batch.num_rows != input_rows
+
+    def kept(column):
+        raw = column.raw
+        if raw is None or raw.name != column.name or own_rows:
+            return False
+        return raw.keep is rows or raw.keep == rows
+
+    arrays, columns = [], []
+    layout = [("in-place", None)] if read_some and not own_rows else []
+    for column in batch.columns:
+        if kept(column):
+            layout.append(("input", column.name))
+            continue
+        array = _encode(column, batch.num_rows, arrays)
+        columns.append(wit.Column(column.name, column.nullable, array))
+        layout.append(("made", len(columns) - 1))
+    made = wit.Batch(batch.num_rows, columns, arrays)
+    return made, rows, layout
+
+
+def lower_all(batch):
+    """A `Batch` as the contract's batch, every column encoded."""
     arrays, columns = [], []
     for column in batch.columns:
-        if column.raw is not None:
-            raw = column.raw
-            if raw.len != batch.num_rows:
-                raise Fatal(f"column `{column.name}` has {raw.len} values, the batch {batch.num_rows} rows")
-            array = _copy(raw.arrays, raw.index, arrays)
-        else:
-            array = _encode(column, batch.num_rows, arrays)
+        array = _encode(column, batch.num_rows, arrays)
         columns.append(wit.Column(column.name, column.nullable, array))
     return wit.Batch(batch.num_rows, columns, arrays)
 

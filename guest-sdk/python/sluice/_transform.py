@@ -1,7 +1,7 @@
 """The `transformer` export of a Python transform plugin."""
 
 from wit_world import exports
-from wit_world.imports import types as wit
+from wit_world.exports import transformer
 
 from . import registry
 from ._columnar import guarded, lift, lower
@@ -15,6 +15,15 @@ from .errors import Fatal
 _config = Config()
 
 
+def _output_column(source):
+    kind, value = source
+    if kind == "made":
+        return transformer.OutputColumn_Made(value)
+    if kind == "input":
+        return transformer.OutputColumn_Input(value)
+    return transformer.OutputColumn_InPlace()
+
+
 class Transformer(exports.Transformer):
     """The `transformer` export over the registered transform function."""
 
@@ -22,12 +31,21 @@ class Transformer(exports.Transformer):
         global _config
         _config = Config(config)
 
+    def reads(self):
+        if registry.reads is None:
+            return None
+        try:
+            return list(registry.reads(_config))
+        except Exception:  # noqa: BLE001 - read everything; `process` will say what is wrong
+            return None
+
     def process(self, input):
         def call():
             out = registry.transform(lift(input), _config)
             if not isinstance(out, Batch):
                 raise Fatal(f"the transform returned {type(out).__name__}, not a Batch")
-            return wit.Transformed(lower(out), [])
+            made, rows, layout = lower(out, input.num_rows, registry.reads is not None)
+            return transformer.Output(made, rows, [_output_column(s) for s in layout], [])
         return guarded(call)
 
     def snapshot(self):

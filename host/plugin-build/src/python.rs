@@ -35,7 +35,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
     command
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg("-d")
-        .arg(sdk::wit_dir()?)
+        .arg(sdk::newest_wit_dir()?)
         .args(["-w", project.world.name(), "componentize", "sluice_main"])
         .arg("-p")
         .arg(app.path())

@@ -41,11 +41,16 @@ fn root() -> Result<PathBuf, BuildError> {
     Ok(root)
 }
 
-/// The contract's WIT package that the Python, JavaScript, C and Go SDKs
-/// are written against: 0.1, which the host keeps loading. (Rust's SDK is
-/// on the newest, `wit/plugin.wit`.)
+/// The contract's newest WIT package, which the Python SDK (and Rust's) is
+/// written against.
+pub(crate) fn newest_wit_dir() -> Result<PathBuf, BuildError> {
+    Ok(root()?.join("wit"))
+}
+
+/// The contract's 0.1 WIT package, which the host keeps loading and the
+/// JavaScript, C and Go SDKs are still written against.
 pub(crate) fn wit_dir() -> Result<PathBuf, BuildError> {
-    Ok(root()?.join("wit").join("v0.1"))
+    Ok(newest_wit_dir()?.join("v0.1"))
 }
 
 /// The directory of a guest-language SDK. Rust's is the `sluice-sdk` crate

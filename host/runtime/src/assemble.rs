@@ -9,12 +9,14 @@ use arrow_schema::{FieldRef, Schema};
 
 use crate::bindings::v0_2::exports::sluice::plugin::transformer::OutputColumn;
 
-/// The output of a plugin that made `made`, chose `rows` of `input` (none:
-/// every row) and laid out `columns`. The plugin's output is untrusted: a
-/// row or column it names that is not there, or made columns of another
-/// length than the output's, are errors.
+/// The output of a plugin that read `reads` of `input` (none: every
+/// column), made `made`, chose `rows` of `input` (none: every row) and laid
+/// out `columns`. The plugin's output is untrusted: a row or column it names
+/// that is not there, or made columns of another length than the output's,
+/// are errors.
 pub(crate) fn assemble(
     input: &RecordBatch,
+    reads: Option<&[String]>,
     made: &RecordBatch,
     rows: Option<Vec<u32>>,
     columns: &[OutputColumn],
@@ -45,18 +47,36 @@ pub(crate) fn assemble(
             input.num_rows()
         ));
     }
-    let named: HashSet<&str> = columns
+    // The input column each entry names, if any.
+    let names: Vec<Option<&str>> = columns
         .iter()
-        .filter_map(|column| match column {
+        .map(|column| match column {
             OutputColumn::Input(name) => Some(name.as_str()),
             OutputColumn::Made(i) => made
                 .schema_ref()
                 .fields()
                 .get(*i as usize)
                 .map(|f| f.name().as_str()),
-            OutputColumn::Others => None,
+            OutputColumn::Others | OutputColumn::InPlace => None,
         })
         .collect();
+    let named: HashSet<&str> = names.iter().flatten().copied().collect();
+    let read = |name: &str| reads.is_none_or(|reads| reads.iter().any(|r| r == name));
+    let placing = columns
+        .iter()
+        .any(|column| matches!(column, OutputColumn::InPlace));
+    // Entries `in-place` puts at their input column's place.
+    let placed: HashSet<usize> = if placing {
+        input
+            .schema_ref()
+            .fields()
+            .iter()
+            .filter(|f| read(f.name()))
+            .filter_map(|f| names.iter().position(|n| *n == Some(f.name().as_str())))
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let mut taken = InputColumns {
         input,
         rows: rows.as_ref(),
@@ -64,8 +84,12 @@ pub(crate) fn assemble(
     };
     let mut fields: Vec<FieldRef> = Vec::with_capacity(columns.len());
     let mut arrays = Vec::with_capacity(columns.len());
-    for column in columns {
-        match column {
+    let push = |entry: &OutputColumn,
+                fields: &mut Vec<FieldRef>,
+                arrays: &mut Vec<ArrayRef>,
+                taken: &mut InputColumns|
+     -> Result<(), String> {
+        match entry {
             OutputColumn::Made(i) => {
                 let i = *i as usize;
                 if i >= made.num_columns() {
@@ -85,6 +109,13 @@ pub(crate) fn assemble(
                 fields.push(input.schema_ref().fields()[index].clone());
                 arrays.push(taken.at(index)?);
             }
+            OutputColumn::Others | OutputColumn::InPlace => {}
+        }
+        Ok(())
+    };
+    for (entry_index, column) in columns.iter().enumerate() {
+        match column {
+            _ if placed.contains(&entry_index) => {}
             OutputColumn::Others => {
                 for (index, field) in input.schema_ref().fields().iter().enumerate() {
                     if !named.contains(field.name().as_str()) {
@@ -93,6 +124,18 @@ pub(crate) fn assemble(
                     }
                 }
             }
+            OutputColumn::InPlace => {
+                for (index, field) in input.schema_ref().fields().iter().enumerate() {
+                    let name = field.name().as_str();
+                    if !read(name) {
+                        fields.push(field.clone());
+                        arrays.push(taken.at(index)?);
+                    } else if let Some(entry) = names.iter().position(|n| *n == Some(name)) {
+                        push(&columns[entry], &mut fields, &mut arrays, &mut taken)?;
+                    }
+                }
+            }
+            entry => push(entry, &mut fields, &mut arrays, &mut taken)?,
         }
     }
     let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
@@ -155,7 +198,14 @@ mod tests {
             OutputColumn::Others,
             OutputColumn::Made(0),
         ];
-        let output = assemble(&input(), &made(vec![30, 10]), Some(vec![2, 0]), &columns).unwrap();
+        let output = assemble(
+            &input(),
+            None,
+            &made(vec![30, 10]),
+            Some(vec![2, 0]),
+            &columns,
+        )
+        .unwrap();
         let expected = RecordBatch::try_from_iter(vec![
             ("c", Arc::new(Int64Array::from(vec![9, 7])) as ArrayRef),
             ("a", Arc::new(Int64Array::from(vec![3, 1]))),
@@ -166,15 +216,52 @@ mod tests {
     }
 
     #[test]
+    fn in_place_keeps_the_input_order_with_what_the_plugin_read_replaced_or_left_out() {
+        let reads = ["b".to_owned(), "c".to_owned()];
+        let columns = [
+            OutputColumn::InPlace,
+            OutputColumn::Made(0),
+            OutputColumn::Made(1),
+        ];
+        let new = Field::new("d", DataType::Int64, false);
+        let b = Field::new("b", DataType::Int64, false);
+        let made = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![new, b])),
+            vec![
+                Arc::new(Int64Array::from(vec![0, 0, 0])),
+                Arc::new(Int64Array::from(vec![4, 5, 6])),
+            ],
+        )
+        .unwrap();
+        let output = assemble(&input(), Some(&reads), &made, None, &columns).unwrap();
+        // `a` was not read: in place; `b` made: in place; `c` read and not
+        // named: left out; `d` new: after them.
+        let expected = RecordBatch::try_from_iter(vec![
+            ("a", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+            ("b", Arc::new(Int64Array::from(vec![4, 5, 6]))),
+            ("d", Arc::new(Int64Array::from(vec![0, 0, 0]))),
+        ])
+        .unwrap();
+        assert_eq!(output, expected);
+    }
+
+    #[test]
     fn made_columns_alone_keep_their_own_row_count() {
-        let output = assemble(&input(), &made(vec![5]), None, &[OutputColumn::Made(0)]).unwrap();
+        let output = assemble(
+            &input(),
+            None,
+            &made(vec![5]),
+            None,
+            &[OutputColumn::Made(0)],
+        )
+        .unwrap();
         assert_eq!(output, made(vec![5]));
     }
 
     #[test]
     fn what_the_plugin_names_must_be_there() {
         let fails = |made: RecordBatch, rows: Option<Vec<u32>>, columns: &[OutputColumn]| {
-            assemble(&input(), &made, rows, columns).unwrap_err()
+            assemble(&input(), None, &made, rows, columns).unwrap_err()
         };
         let error = fails(made(vec![1, 2, 3]), None, &[OutputColumn::Made(1)]);
         assert!(error.contains("made(1)"), "{error}");

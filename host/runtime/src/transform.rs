@@ -365,8 +365,14 @@ impl TransformPlugin {
             ),
             Processed::V0_2(output) => {
                 let made = lift(output.batch).map_err(invalid)?;
-                let batch =
-                    assemble(input, &made, output.rows, &output.columns).map_err(invalid)?;
+                let batch = assemble(
+                    input,
+                    self.reads.as_deref(),
+                    &made,
+                    output.rows,
+                    &output.columns,
+                )
+                .map_err(invalid)?;
                 (batch, output.routed)
             }
         };

@@ -75,7 +75,7 @@ def matches(column, op, config):
     return [v is not None and compare(v, value) for v in values]
 
 
-@sluice.transform
+@sluice.transform(reads=lambda config: [config.require("column")])
 def filter_rows(batch, config):
     name = config.require("column")
     op = config.require("op")

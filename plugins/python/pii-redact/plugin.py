@@ -102,7 +102,7 @@ def redact(data):
     return b"".join(out), count
 
 
-@sluice.transform
+@sluice.transform(reads=lambda config: config.list("columns") or None)
 def redact_batch(batch, config):
     wanted = config.list("columns")
     for name in wanted:
