@@ -1,9 +1,9 @@
 // The `aggregator` export of a JavaScript aggregate plugin; states cross the
 // boundary as JSON.
 
-import { counterAdd, log } from "sluice:plugin/host@0.1.0";
+import { counterAdd, log } from "sluice:plugin/host@0.2.0";
 import { Config, Fatal, registered, setHost } from "./sluice.js";
-import { guarded, lift, lower } from "./_columnar.js";
+import { guarded, lift, lowerAll } from "./_columnar.js";
 
 setHost({ counterAdd, log });
 const encoder = new TextEncoder();
@@ -35,7 +35,7 @@ export const aggregator = {
       if (batch.numRows !== current.length) {
         throw new Fatal(`finish returned ${batch.numRows} rows for ${current.length} states`);
       }
-      return { batch: lower(batch), groups: new Uint32Array(0) };
+      return { batch: lowerAll(batch), groups: new Uint32Array(0) };
     });
   },
 };

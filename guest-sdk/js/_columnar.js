@@ -18,7 +18,7 @@ export function lift(batch) {
       nullable: c.nullable,
       length: array.len,
       validity: array.validity ? unpackBits(array.validity, array.len) : null,
-      raw: { arrays: batch.arrays, index: c.array },
+      raw: { arrays: batch.arrays, index: c.array, name: c.name, keep: null },
     };
     switch (tag) {
       case "boolean":
@@ -71,21 +71,63 @@ function encode(column) {
   return { len: column.length, validity, data };
 }
 
-/** A `Batch` as the contract's batch; unchanged columns pass through. */
-export function lower(batch) {
+function sameRows(a, b) {
+  if (a === b) return true;
+  if (a === null || b === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A `Batch` returned for an input of `inputRows` rows, as the contract's
+ * output: the made columns as a batch, the input rows the output keeps
+ * (undefined for all), and where each column comes from. Input columns
+ * returned as they came, at the same rows, stay with the host; when the
+ * plugin declared what it reads (`readSome`), `in-place` first keeps the
+ * input's column order, with the others unchanged. */
+export function lower(batch, inputRows, readSome) {
+  if (!(batch instanceof Batch)) throw new Fatal(`the plugin returned ${batch}, not a Batch`);
+  const input = (c) => c.raw !== null && c.raw.name !== undefined;
+  const rows = batch.keep ?? batch.columns.find((c) => input(c) && c.raw.keep !== null)?.raw.keep ?? null;
+  // Without a selection, rows other than the input's are the made columns'
+  // own, and no input column fits them.
+  const ownRows = rows === null && batch.numRows !== inputRows;
+  const kept = (c) => !ownRows && input(c) && c.raw.name === c.name && sameRows(c.raw.keep, rows);
+  const arrays = [];
+  const made = [];
+  const columns = readSome && !ownRows ? [{ tag: "in-place" }] : [];
+  for (const column of batch.columns) {
+    if (kept(column)) {
+      columns.push({ tag: "input", val: column.name });
+      continue;
+    }
+    made.push({ name: column.name, nullable: column.nullable, array: lowerColumn(column, arrays) });
+    columns.push({ tag: "made", val: made.length - 1 });
+  }
+  return {
+    batch: { numRows: batch.numRows, columns: made, arrays },
+    rows: rows === null ? undefined : Uint32Array.from(rows),
+    columns,
+  };
+}
+
+/** A `Batch` as the contract's batch, every column in it. */
+export function lowerAll(batch) {
   if (!(batch instanceof Batch)) throw new Fatal(`the plugin returned ${batch}, not a Batch`);
   const arrays = [];
-  const columns = batch.columns.map((column) => {
-    let array;
-    if (column.raw) {
-      array = copy(column.raw.arrays, column.raw.index, arrays);
-    } else {
-      arrays.push(encode(column));
-      array = arrays.length - 1;
-    }
-    return { name: column.name, nullable: column.nullable, array };
-  });
+  const columns = batch.columns.map((column) => ({
+    name: column.name,
+    nullable: column.nullable,
+    array: lowerColumn(column, arrays),
+  }));
   return { numRows: batch.numRows, columns, arrays };
+}
+
+/** Appends `column` to `arrays`; returns its index. A column as the host
+ * sent it (all its rows) is copied as it is. */
+function lowerColumn(column, arrays) {
+  if (column.raw && (column.raw.keep ?? null) === null) return copy(column.raw.arrays, column.raw.index, arrays);
+  arrays.push(encode(column));
+  return arrays.length - 1;
 }
 
 /** Run `call`; any failure is thrown as the contract's typed error. */

@@ -224,6 +224,27 @@ export class Column {
     return this.values[i];
   }
 
+  /** The rows at `indexes`. Of a column as the host sent it, the host
+   * takes them; its values here are taken only when read. */
+  select(indexes) {
+    const raw = this.raw;
+    if (raw === null || raw.name === undefined || this.type === "list" || this.type === "struct") {
+      return this.take(indexes);
+    }
+    const keep = raw.keep === null ? indexes : Array.from(indexes, (i) => raw.keep[i]);
+    const options = { nullable: this.nullable, unit: this.unit, timezone: this.timezone };
+    const column = new Column(this.name, this.type, { ...options, length: indexes.length, raw: { ...raw, keep } });
+    let taken = null;
+    for (const key of ["values", "offsets", "bytes", "validity"]) {
+      Object.defineProperty(column, key, {
+        get: () => (taken ??= this.take(indexes))[key],
+        configurable: true,
+        enumerable: true,
+      });
+    }
+    return column;
+  }
+
   /** The rows at `indexes`, as a new column. */
   take(indexes) {
     const options = { nullable: this.nullable, unit: this.unit, timezone: this.timezone };
@@ -244,7 +265,9 @@ export class Column {
 
 /** Rows as named columns. */
 export class Batch {
-  constructor(columns, numRows = columns.length ? columns[0].length : 0) {
+  /** `keep`: the input rows this batch's rows are, after a filter (null:
+   * every input row, or rows of its own). */
+  constructor(columns, numRows = columns.length ? columns[0].length : 0, keep = null) {
     for (const column of columns) {
       if (column.length !== numRows) {
         throw new Fatal(`column \`${column.name}\` has ${column.length} values, the batch ${numRows} rows`);
@@ -252,6 +275,7 @@ export class Batch {
     }
     this.columns = columns;
     this.numRows = numRows;
+    this.keep = keep;
   }
 
   /** The column `name`, or undefined. */
@@ -269,7 +293,7 @@ export class Batch {
   /** This batch with `column` in place of the column of the same name. */
   replace(column) {
     this.column(column.name);
-    return new Batch(this.columns.map((c) => (c.name === column.name ? column : c)), this.numRows);
+    return new Batch(this.columns.map((c) => (c.name === column.name ? column : c)), this.numRows, this.keep);
   }
 
   /** The rows where `mask[i]` is truthy. */
@@ -281,7 +305,8 @@ export class Batch {
     for (let i = 0; i < mask.length; i++) if (mask[i]) keep.push(i);
     // Every row stays: the columns go back as they came.
     if (keep.length === this.numRows) return this;
-    return new Batch(this.columns.map((c) => c.take(keep)), keep.length);
+    const rows = this.keep === null ? keep : keep.map((i) => this.keep[i]);
+    return new Batch(this.columns.map((c) => c.select(keep)), keep.length, rows);
   }
 }
 
@@ -305,10 +330,15 @@ export function log(level, message, fields = {}) {
 /** The registered entry point: `{ transform }` or `{ aggregate }`. */
 export const registered = {};
 
-/** Make `fn(batch, config)` the plugin's transform. */
-export function transform(fn) {
+/** Make `fn(batch, config)` the plugin's transform. `{ reads }` declares the
+ * only columns it reads (an array of names, or `config => names`): only they
+ * cross into the plugin. */
+export function transform(fn, { reads } = {}) {
   if (registered.transform || registered.aggregate) throw new Fatal("a plugin has one transform or one aggregate");
   registered.transform = fn;
+  if (reads !== undefined && reads !== null) {
+    registered.reads = typeof reads === "function" ? reads : () => reads;
+  }
   return fn;
 }
 

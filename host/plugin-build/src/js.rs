@@ -50,7 +50,7 @@ pub(crate) fn build(project: &Project, out: &Path) -> Result<(), BuildError> {
         .arg(sdk.join("build.mjs"))
         .arg(&modules)
         .arg(&main)
-        .arg(sdk::wit_dir()?)
+        .arg(sdk::newest_wit_dir()?)
         .arg(project.world.name())
         .arg(out);
     toolchain::run(command, "componentize-js")

@@ -41,14 +41,14 @@ fn root() -> Result<PathBuf, BuildError> {
     Ok(root)
 }
 
-/// The contract's newest WIT package, which the Python SDK (and Rust's) is
-/// written against.
+/// The contract's newest WIT package, which the Rust, Python and
+/// JavaScript SDKs are written against.
 pub(crate) fn newest_wit_dir() -> Result<PathBuf, BuildError> {
     Ok(root()?.join("wit"))
 }
 
-/// The contract's 0.1 WIT package, which the host keeps loading and the
-/// JavaScript, C and Go SDKs are still written against.
+/// The contract's 0.1 WIT package, which the host keeps loading and the C
+/// and Go SDKs are still written against.
 pub(crate) fn wit_dir() -> Result<PathBuf, BuildError> {
     Ok(newest_wit_dir()?.join("v0.1"))
 }

@@ -629,22 +629,33 @@ fn the_python_stats_aggregate_matches_the_rust_one() {
 }
 
 #[test]
-fn a_python_plugin_that_declares_what_it_reads_keeps_columns_it_never_saw() {
+fn a_plugin_that_declares_what_it_reads_keeps_columns_it_never_saw() {
     // `note` is of Arrow's null type, which no contract version carries:
     // it can only reach the output without crossing into the plugin.
     let input = RecordBatch::try_from_iter(vec![
-        ("id", Arc::new(Int64Array::from(vec![1, 5, 2, 7])) as ArrayRef),
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 5, 2, 7])) as ArrayRef,
+        ),
         ("note", Arc::new(arrow_array::NullArray::new(4))),
-        ("name", Arc::new(StringArray::from(vec!["a", "b", "c", "d"]))),
+        (
+            "name",
+            Arc::new(StringArray::from(vec!["a", "b", "c", "d"])),
+        ),
     ])
     .unwrap();
-    let filter = load(
-        "python",
-        artifacts::PYTHON_FILTER,
-        &[("column", "id"), ("op", "ge"), ("value", "3")],
-    );
-    let output = filter.process(&input).unwrap().batch;
     let keep = BooleanArray::from(vec![false, true, false, true]);
     let expected = arrow_select::filter::filter_record_batch(&input, &keep).unwrap();
-    assert_eq!(output, expected);
+    for (language, path) in [
+        ("python", artifacts::PYTHON_FILTER),
+        ("js", artifacts::JS_FILTER),
+    ] {
+        let filter = load(
+            language,
+            path,
+            &[("column", "id"), ("op", "ge"), ("value", "3")],
+        );
+        let output = filter.process(&input).unwrap().batch;
+        assert_eq!(output, expected, "{language}");
+    }
 }

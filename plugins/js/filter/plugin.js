@@ -115,4 +115,4 @@ export const filterRows = transform((batch, config) => {
   mask.forEach((keep, row) => keep || rejected.push(row));
   if (rejected.length === 0) return batch;
   throw new InvalidInput(`\`${name}\` ${op} ${config.get("value", "")} does not hold`, rejected);
-});
+}, { reads: (config) => [config.require("column")] });

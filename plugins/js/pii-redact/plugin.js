@@ -122,4 +122,4 @@ export const redactBatch = transform((batch, config) => {
   }
   counterAdd("redactions", total);
   return batch;
-});
+}, { reads: (config) => (config.list("columns").length ? config.list("columns") : null) });
