@@ -75,8 +75,11 @@ pub fn reads<T: Transform>() -> Option<Vec<String>> {
 pub fn process<T: Transform>(input: WitBatch) -> Result<ProcessOutput, WitError> {
     let batch =
         from_wit(input).map_err(|e| WitError::Fatal(format!("host sent an invalid batch: {e}")))?;
-    let output = with_plugin::<T, _>(|plugin| plugin.process(batch.clone()).map_err(to_wit_error))?;
-    let laid = output.lay_out(&batch);
+    let (output, read_some) = with_plugin::<T, _>(|plugin| {
+        let output = plugin.process(batch.clone()).map_err(to_wit_error)?;
+        Ok((output, plugin.reads().is_some()))
+    })?;
+    let laid = output.lay_out(&batch, read_some);
     Ok(ProcessOutput {
         batch: to_wit(&laid.made).map_err(|e| WitError::Fatal(e.to_string()))?,
         rows: laid.rows,

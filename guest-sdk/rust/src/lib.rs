@@ -99,6 +99,7 @@ macro_rules! export_transform {
                                 OutputColumn::Input(name)
                             }
                             $crate::__private::OutputSource::Others => OutputColumn::Others,
+                            $crate::__private::OutputSource::InPlace => OutputColumn::InPlace,
                         })
                         .collect();
                     Ok(Output {

@@ -41,6 +41,9 @@ pub enum Source {
     Input(String),
     /// The input columns no other entry names.
     Others,
+    /// The input's columns in input order, those the plugin read as the
+    /// entries naming them.
+    InPlace,
 }
 
 /// A transform's result: the rows that continue down the pipeline, and rows
@@ -60,7 +63,10 @@ pub struct Output {
 impl Output {
     /// `batch` is the output. Its columns that are input columns as they
     /// came in (the same arrays, under the same field) go back as
-    /// [`OutputColumn::Input`], without crossing.
+    /// [`OutputColumn::Input`], without crossing. For a plugin that
+    /// declared what it reads ([`crate::Transform::reads`]), the input
+    /// columns it did not read stay in the output in their places, and the
+    /// ones it read are as `batch` has them.
     pub fn new(batch: RecordBatch) -> Self {
         Output {
             made: batch,
@@ -139,7 +145,7 @@ impl Output {
     /// The output as one batch of `input`'s rows and columns: what the host
     /// makes of it. For native tests and benchmarks.
     pub fn resolve(&self, input: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-        let laid = self.clone().lay_out(input);
+        let laid = self.clone().lay_out(input, false);
         let rows = laid.rows.clone().map(UInt32Array::from);
         let input_column = |name: &str| -> Result<(FieldRef, ArrayRef), ArrowError> {
             let index = input.schema_ref().index_of(name)?;
@@ -157,6 +163,7 @@ impl Output {
                     laid.made.column(*i as usize).clone(),
                 )),
                 Source::Input(name) => columns.push(input_column(name)?),
+                Source::InPlace => {}
                 Source::Others => {
                     for field in input.schema_ref().fields() {
                         if !laid.names(field.name()) {
@@ -171,8 +178,9 @@ impl Output {
         RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
     }
 
-    /// The output as the contract carries it, for a call on `input`.
-    pub(crate) fn lay_out(self, input: &RecordBatch) -> LaidOut {
+    /// The output as the contract carries it, for a call on `input` by a
+    /// plugin that declared what it reads (`read_some`) or not.
+    pub(crate) fn lay_out(self, input: &RecordBatch, read_some: bool) -> LaidOut {
         let num_rows = match (&self.rows, &self.layout) {
             (Some(rows), _) => rows.len(),
             (None, Some(_)) if self.made.num_columns() == 0 => input.num_rows(),
@@ -181,7 +189,7 @@ impl Output {
         let layout = match self.layout {
             Some(layout) => layout,
             None if self.rows.is_none() && num_rows == input.num_rows() => {
-                return LaidOut::passing_unchanged(self.made, input, self.routed);
+                return LaidOut::passing_unchanged(self.made, input, self.routed, read_some);
             }
             None => (0..self.made.num_columns() as u32)
                 .map(Source::Made)
@@ -219,11 +227,15 @@ impl LaidOut {
         batch: RecordBatch,
         input: &RecordBatch,
         routed: Vec<(String, RecordBatch)>,
+        read_some: bool,
     ) -> Self {
         let input_schema = input.schema_ref();
         let mut fields = Vec::new();
         let mut arrays = Vec::new();
         let mut layout = Vec::new();
+        if read_some {
+            layout.push(Source::InPlace);
+        }
         for (field, array) in batch.schema_ref().fields().iter().zip(batch.columns()) {
             let unchanged = input_schema.index_of(field.name()).is_ok_and(|i| {
                 input_schema.field(i) == field.as_ref() && Arc::ptr_eq(input.column(i), array)
@@ -253,7 +265,7 @@ impl LaidOut {
         self.layout.iter().any(|source| match source {
             Source::Made(i) => self.made.schema_ref().field(*i as usize).name() == name,
             Source::Input(input) => input == name,
-            Source::Others => false,
+            Source::Others | Source::InPlace => false,
         })
     }
 }

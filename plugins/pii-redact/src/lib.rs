@@ -6,7 +6,8 @@
 //!
 //! Config: `columns` (comma-separated utf8 or binary columns; default:
 //! every utf8 column). Binary columns (raw Kafka payloads, say) are scanned
-//! as ASCII-compatible bytes.
+//! as ASCII-compatible bytes. With `columns`, only those cross into the
+//! plugin; the others stay with the host.
 
 use std::sync::Arc;
 
@@ -14,10 +15,32 @@ use sluice_sdk::arrow_array::builder::{BinaryBuilder, StringBuilder};
 use sluice_sdk::arrow_array::cast::AsArray;
 use sluice_sdk::arrow_array::{Array, ArrayRef, BinaryArray, StringArray};
 use sluice_sdk::arrow_schema::DataType;
-use sluice_sdk::{Config, Error, RecordBatch, Result, counter_add, transform};
+use sluice_sdk::{Config, Error, Output, RecordBatch, Result, Transform, counter_add};
+
+/// The plugin: its configuration.
+#[derive(Debug)]
+pub struct PiiRedact(Config);
+
+impl Transform for PiiRedact {
+    fn init(config: &Config) -> Result<Self> {
+        Ok(PiiRedact(config.clone()))
+    }
+
+    /// The configured columns; every column without them (any utf8 one may
+    /// be redacted).
+    fn reads(&self) -> Option<Vec<String>> {
+        let wanted = self.0.list("columns");
+        (!wanted.is_empty()).then(|| wanted.into_iter().map(str::to_owned).collect())
+    }
+
+    fn process(&mut self, batch: RecordBatch) -> Result<Output> {
+        redact(batch, &self.0).map(Output::new)
+    }
+}
+
+sluice_sdk::export_transform!(PiiRedact);
 
 /// Redact PII in the configured string or binary columns.
-#[transform]
 pub fn redact(batch: RecordBatch, config: &Config) -> Result<RecordBatch> {
     let wanted = config.list("columns");
     for name in &wanted {
