@@ -3,7 +3,7 @@
 //! part of the public API.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -31,6 +31,9 @@ use crate::{Aggregate, Config, Error, ErrorKind, Transform};
 thread_local! {
     /// The plugin instance `init` built. A Wasm instance is single-threaded.
     static PLUGIN: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    /// Whether the plugin `init` built declared the columns it reads, asked
+    /// once there rather than on every batch.
+    static READS_SOME: Cell<bool> = const { Cell::new(false) };
 }
 
 fn with_plugin<T: Transform, R>(
@@ -47,6 +50,7 @@ fn with_plugin<T: Transform, R>(
 /// `init` export.
 pub fn init<T: Transform>(config: WitConfig) -> Result<(), WitError> {
     let plugin = T::init(&Config::from(config)).map_err(to_wit_error)?;
+    READS_SOME.set(plugin.reads().is_some());
     PLUGIN.with_borrow_mut(|slot| *slot = Some(Box::new(plugin)));
     Ok(())
 }
@@ -75,11 +79,8 @@ pub fn reads<T: Transform>() -> Option<Vec<String>> {
 pub fn process<T: Transform>(input: WitBatch) -> Result<ProcessOutput, WitError> {
     let batch =
         from_wit(input).map_err(|e| WitError::Fatal(format!("host sent an invalid batch: {e}")))?;
-    let (output, read_some) = with_plugin::<T, _>(|plugin| {
-        let output = plugin.process(batch.clone()).map_err(to_wit_error)?;
-        Ok((output, plugin.reads().is_some()))
-    })?;
-    let laid = output.lay_out(&batch, read_some);
+    let output = with_plugin::<T, _>(|plugin| plugin.process(batch.clone()).map_err(to_wit_error))?;
+    let laid = output.lay_out(&batch, READS_SOME.get());
     Ok(ProcessOutput {
         batch: to_wit(&laid.made).map_err(|e| WitError::Fatal(e.to_string()))?,
         rows: laid.rows,

@@ -65,18 +65,23 @@ pub(crate) fn assemble(
     let placing = columns
         .iter()
         .any(|column| matches!(column, OutputColumn::InPlace));
-    // Entries `in-place` puts at their input column's place.
-    let placed: HashSet<usize> = if placing {
+    // For each input column the plugin read, the entry `in-place` puts in
+    // its place, if one names it.
+    let in_place: Vec<Option<usize>> = if placing {
         input
             .schema_ref()
             .fields()
             .iter()
-            .filter(|f| read(f.name()))
-            .filter_map(|f| names.iter().position(|n| *n == Some(f.name().as_str())))
+            .map(|f| {
+                let name = f.name().as_str();
+                let entry = || names.iter().position(|n| *n == Some(name));
+                if read(name) { entry() } else { None }
+            })
             .collect()
     } else {
-        HashSet::new()
+        Vec::new()
     };
+    let placed: HashSet<usize> = in_place.iter().flatten().copied().collect();
     let mut taken = InputColumns {
         input,
         rows: rows.as_ref(),
@@ -126,11 +131,10 @@ pub(crate) fn assemble(
             }
             OutputColumn::InPlace => {
                 for (index, field) in input.schema_ref().fields().iter().enumerate() {
-                    let name = field.name().as_str();
-                    if !read(name) {
+                    if !read(field.name()) {
                         fields.push(field.clone());
                         arrays.push(taken.at(index)?);
-                    } else if let Some(entry) = names.iter().position(|n| *n == Some(name)) {
+                    } else if let Some(entry) = in_place[index] {
                         push(&columns[entry], &mut fields, &mut arrays, &mut taken)?;
                     }
                 }
