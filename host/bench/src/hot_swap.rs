@@ -33,7 +33,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let rows = MemoryRows::default();
     let connectors = Connectors {
-        source: sluice_source::open(&job.source, &job.trigger)?,
+        source: sluice_source::open(&job.source, &job.trigger, job.parallelism)?,
         sink: Box::new(MemorySink::new(rows.clone())),
         outputs: BTreeMap::new(),
         checkpoint_store: None,

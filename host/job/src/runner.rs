@@ -309,7 +309,7 @@ impl JobRunner {
         };
         let source: Box<dyn Source> = match kafka {
             Some(kafka) => Box::new(kafka),
-            None => sluice_source::open(&job.source, &job.trigger)?,
+            None => sluice_source::open(&job.source, &job.trigger, job.parallelism)?,
         };
         let options_allowed_topics = options.allowed_topics.clone();
         let open = |spec: &SinkSpec, label: &str| -> Result<Box<dyn Sink>, JobError> {

@@ -564,7 +564,7 @@ type = "console"
 }
 
 fn nexmark_source(job: &Job) -> Box<dyn Source> {
-    sluice_source::open(&job.source, &job.trigger).unwrap()
+    sluice_source::open(&job.source, &job.trigger, job.parallelism).unwrap()
 }
 
 /// Run the job `job_at` makes three ways: straight through, with a

@@ -9,17 +9,24 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{ColumnType, DeclaredColumn, FileFormat, FileSource};
 
+use crate::json_lines::ParallelJsonLines;
 use crate::read_ahead::ReadAhead;
 use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 /// Rows read to infer a schema when none is declared.
 const INFER_ROWS: usize = 1_000;
 
+/// Bytes read from the file at a time.
+const READ_BUFFER: usize = 1 << 20;
+
+/// A file's batches, parsed ahead; the first error ends them.
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;
+
 /// Reads a file in chunks of up to `chunk_rows` rows.
 pub struct FileReader {
     what: String,
     schema: SchemaRef,
-    batches: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
+    batches: Batches,
     /// Rows handed out.
     rows: u64,
     /// The rest of a batch a seek landed in.
@@ -36,15 +43,22 @@ impl std::fmt::Debug for FileReader {
 }
 
 impl FileReader {
-    /// Open the file and settle its schema.
-    pub fn open(spec: &FileSource, chunk_rows: usize) -> Result<Self, SourceError> {
+    /// Open the file and settle its schema; JSON lines are decoded on
+    /// `decoders` threads.
+    pub fn open(
+        spec: &FileSource,
+        chunk_rows: usize,
+        decoders: usize,
+    ) -> Result<Self, SourceError> {
         let what = spec.path.display().to_string();
         let read_error = |message: String| SourceError::Read {
             what: what.clone(),
             message,
         };
-        let mut file =
-            BufReader::new(File::open(&spec.path).map_err(|e| read_error(e.to_string()))?);
+        let mut file = BufReader::with_capacity(
+            READ_BUFFER,
+            File::open(&spec.path).map_err(|e| read_error(e.to_string()))?,
+        );
         let schema = match &spec.schema {
             Some(columns) => Arc::new(declared_schema(columns)),
             None => {
@@ -69,28 +83,31 @@ impl FileReader {
                 Arc::new(inferred)
             }
         };
-        let batches: Box<dyn Iterator<Item = _> + Send> = match spec.format {
+        // The next chunks are parsed while the job works on this one.
+        let batches: Batches = match spec.format {
+            // One JSON value a line: blocks of lines decode apart.
             FileFormat::Jsonl => Box::new(
-                arrow::json::ReaderBuilder::new(schema.clone())
-                    .with_batch_size(chunk_rows)
-                    .build(file)
-                    .map_err(|e| read_error(e.to_string()))?,
+                ParallelJsonLines::start("sluice-file", file, &schema, chunk_rows, decoders)
+                    .map_err(read_error)?,
             ),
-            FileFormat::Csv => Box::new(
-                arrow::csv::ReaderBuilder::new(schema.clone())
+            // A quoted CSV field may hold a newline: one parser reads on.
+            FileFormat::Csv => {
+                let rows = arrow::csv::ReaderBuilder::new(schema.clone())
                     .with_header(spec.header)
                     .with_batch_size(chunk_rows)
                     .build(file)
-                    .map_err(|e| read_error(e.to_string()))?,
-            ),
+                    .map_err(|e| read_error(e.to_string()))?
+                    .map(|batch| batch.map_err(|e| e.to_string()));
+                Box::new(
+                    ReadAhead::start("sluice-file", 1, rows)
+                        .map_err(|e| read_error(format!("starting its reader thread: {e}")))?,
+                )
+            }
         };
-        // Parse the next chunk while the job works on this one.
-        let batches = ReadAhead::start("sluice-file", 1, batches)
-            .map_err(|e| read_error(format!("starting its reader thread: {e}")))?;
         Ok(FileReader {
             what,
             schema,
-            batches: Box::new(batches),
+            batches,
             rows: 0,
             pending: None,
         })
@@ -115,7 +132,7 @@ impl Source for FileReader {
             }
             Some(Err(e)) => Err(SourceError::Read {
                 what: self.what.clone(),
-                message: e.to_string(),
+                message: e,
             }),
         }
     }
@@ -140,7 +157,7 @@ impl Source for FileReader {
                 Some(Err(e)) => {
                     return Err(SourceError::Read {
                         what: self.what.clone(),
-                        message: e.to_string(),
+                        message: e,
                     });
                 }
                 None => {
@@ -190,7 +207,7 @@ mod tests {
     use super::*;
 
     fn read_all(spec: &FileSource) -> Vec<RecordBatch> {
-        let mut reader = FileReader::open(spec, 2).unwrap();
+        let mut reader = FileReader::open(spec, 2, 2).unwrap();
         let mut out = Vec::new();
         while let Chunk::Rows(batch) = reader.next_chunk(Room::rows(2), Duration::ZERO).unwrap() {
             out.push(batch);
@@ -268,7 +285,7 @@ mod tests {
             schema: Some(schema),
             header: true,
         };
-        let mut reader = FileReader::open(&spec, 10).unwrap();
+        let mut reader = FileReader::open(&spec, 10, 2).unwrap();
         let error = reader
             .next_chunk(Room::rows(10), Duration::ZERO)
             .unwrap_err()

@@ -8,8 +8,10 @@
 mod datagen;
 mod directory;
 mod file;
+mod json_lines;
 mod memory;
 mod nexmark;
+mod ordered;
 mod read_ahead;
 
 use std::time::Duration;
@@ -165,11 +167,16 @@ pub fn rows_at(positions: &[Position]) -> Result<u64, SourceError> {
     }
 }
 
-/// Open the source a job describes, for batches cut by `trigger`.
-pub fn open(spec: &SourceSpec, trigger: &Trigger) -> Result<Box<dyn Source>, SourceError> {
+/// Open the source a job describes, for batches cut by `trigger`; a source
+/// that parses its input may do so on up to `parallelism` threads.
+pub fn open(
+    spec: &SourceSpec,
+    trigger: &Trigger,
+    parallelism: usize,
+) -> Result<Box<dyn Source>, SourceError> {
     Ok(match spec {
         SourceSpec::Datagen(spec) => Box::new(Datagen::new(spec)?),
-        SourceSpec::File(spec) => Box::new(FileReader::open(spec, trigger.max_rows)?),
+        SourceSpec::File(spec) => Box::new(FileReader::open(spec, trigger.max_rows, parallelism)?),
         SourceSpec::Directory(spec) => Box::new(DirectoryReader::open(
             spec,
             trigger.max_rows,

@@ -16,6 +16,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sluice_config::DirectoryFormat;
 
+use crate::json_lines::{check_line, is_blank, json_decoder};
+
 /// Where the source's schema comes from, for messages about files that do
 /// not fit it.
 #[derive(Debug, Clone)]
@@ -206,16 +208,7 @@ impl JsonLines {
             .chain([self.raw.len()]);
         for (&(line, start), end) in self.starts.iter().zip(ends) {
             let text = &self.raw[start..end];
-            let alone = json_decoder(&self.schema, 2).and_then(|mut decoder| {
-                let used = decoder.decode(text).map_err(|e| e.to_string())?;
-                let batch = decoder.flush().map_err(|e| e.to_string())?;
-                match (used == text.len(), batch.map_or(0, |b| b.num_rows())) {
-                    (true, 1) => Ok(()),
-                    (_, 0) => Err("no complete JSON value".to_owned()),
-                    _ => Err("more than one JSON value on the line".to_owned()),
-                }
-            });
-            if let Err(message) = alone {
+            if let Err(message) = check_line(&self.schema, text) {
                 return format!("line {line}: {message}");
             }
         }
@@ -225,17 +218,6 @@ impl JsonLines {
             None => format!("lines {first}-{last}: not one JSON value per line"),
         }
     }
-}
-
-fn json_decoder(schema: &SchemaRef, batch_rows: usize) -> Result<Decoder, String> {
-    arrow::json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(batch_rows)
-        .build_decoder()
-        .map_err(|e| e.to_string())
-}
-
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// A Parquet file's columns, by name, cast to the source's schema.
