@@ -136,7 +136,8 @@ def _encode(column, n, out):
     if kind in ("list", "struct"):
         raise Fatal(f"column `{column.name}`: the Python SDK reads {kind} values but cannot "
                     "write new ones yet; pass the column through or filter its rows")
-    has_nulls = any(v is None for v in values)
+    # `in` compares in C: no Python-level loop for the common case.
+    has_nulls = None in values
     validity = _pack_bits([v is not None for v in values]) if has_nulls else None
     if kind == "utf8":
         data = wit.ArrayData_Utf8(_encode_var([None if v is None else v.encode() for v in values]))

@@ -1,7 +1,7 @@
 //! The window operator: assigns rows to (window, key) groups, folds them
 //! into the groups' states, and emits results as the watermark passes.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

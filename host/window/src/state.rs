@@ -1,6 +1,8 @@
 //! Keyed window state owned by the host, with memory accounting.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::WindowError;
 
