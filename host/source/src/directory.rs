@@ -30,7 +30,6 @@ use sluice_config::{DirectoryFormat, DirectorySource};
 
 use self::files::{FileFormat, SchemaOrigin, infer_csv, infer_jsonl, parquet_schema};
 use crate::file::declared_schema;
-use crate::read_ahead::ReadAhead;
 use crate::{Chunk, Position, Room, Source, SourceError};
 
 /// Rows read to infer a schema when none is declared.
@@ -101,14 +100,13 @@ struct Taken {
 }
 
 /// A file being read.
-#[derive(Debug)]
 struct Reading {
     name: String,
     path: PathBuf,
     /// Rows handed out.
     rows: u64,
-    /// The file's batches, decoded on a thread of their own a batch ahead.
-    batches: ReadAhead<Result<RecordBatch, String>>,
+    /// The file's batches, decoded ahead on threads of their own.
+    batches: Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>,
     /// The rest of a batch that did not fit in a chunk.
     pending: Option<RecordBatch>,
 }
@@ -117,10 +115,12 @@ impl DirectoryReader {
     /// Open the directory and settle the schema: declared, or from its
     /// oldest files. `chunk_rows` bounds a chunk; with `available_now`,
     /// the source ends once the files its first listing finds are read.
+    /// JSON lines are decoded on `decoders` threads.
     pub fn open(
         spec: &DirectorySource,
         chunk_rows: usize,
         available_now: bool,
+        decoders: usize,
     ) -> Result<Self, SourceError> {
         let dir = spec.path.clone();
         if !dir.is_dir() {
@@ -149,6 +149,7 @@ impl DirectoryReader {
                 origin,
                 header: spec.header,
                 batch_rows: chunk_rows.max(1),
+                decoders,
             },
             max_files_per_trigger: spec.max_files_per_trigger,
             latest_first: spec.latest_first,
@@ -226,10 +227,10 @@ impl DirectoryReader {
             return Ok(());
         };
         let path = self.dir.join(&name);
-        let opened = self.format.open(&path, start).and_then(|cursor| {
-            ReadAhead::start("sluice-dir", 1, cursor.into_batches())
-                .map_err(|e| format!("starting its reader thread: {e}"))
-        });
+        let opened = self
+            .format
+            .open(&path, start)
+            .and_then(files::Cursor::into_batches);
         match opened {
             Ok(batches) => {
                 self.reading = Some(Reading {
@@ -262,6 +263,15 @@ impl DirectoryReader {
     fn wait_for_listing(&self, max_wait: Duration) -> Duration {
         let since = self.last_listing.map_or(Duration::MAX, |at| at.elapsed());
         self.poll_interval.saturating_sub(since).min(max_wait)
+    }
+}
+
+impl std::fmt::Debug for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reading")
+            .field("name", &self.name)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
     }
 }
 

@@ -87,7 +87,7 @@ impl FileReader {
         let batches: Batches = match spec.format {
             // One JSON value a line: blocks of lines decode apart.
             FileFormat::Jsonl => Box::new(
-                ParallelJsonLines::start("sluice-file", file, &schema, chunk_rows, decoders)
+                ParallelJsonLines::start("sluice-file", file, 1, &schema, chunk_rows, decoders)
                     .map_err(read_error)?,
             ),
             // A quoted CSV field may hold a newline: one parser reads on.

@@ -32,12 +32,13 @@ pub(crate) struct LineBlocks<R> {
 }
 
 impl<R: BufRead> LineBlocks<R> {
-    /// Cut `reader` into blocks of `lines` lines (at least one).
-    pub(crate) fn new(reader: R, lines: usize) -> Self {
+    /// Cut `reader`, whose first line is line `first_line` of its file,
+    /// into blocks of `lines` lines (at least one).
+    pub(crate) fn new(reader: R, first_line: u64, lines: usize) -> Self {
         LineBlocks {
             reader,
             lines: lines.max(1),
-            line: 0,
+            line: first_line.saturating_sub(1),
             last_len: 0,
         }
     }
@@ -94,11 +95,13 @@ pub(crate) struct ParallelJsonLines {
 }
 
 impl ParallelJsonLines {
-    /// Start decoding `reader`, rows of `schema`, in batches of up to
-    /// `batch_rows` rows, on `decoders` threads named after `name`.
+    /// Start decoding `reader`, whose first line is line `first_line` of
+    /// its file, as rows of `schema` in batches of up to `batch_rows` rows,
+    /// on `decoders` threads named after `name`.
     pub(crate) fn start(
         name: &str,
         reader: impl BufRead + Send + 'static,
+        first_line: u64,
         schema: &SchemaRef,
         batch_rows: usize,
         decoders: usize,
@@ -113,8 +116,12 @@ impl ParallelJsonLines {
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-        let blocks = OrderedMap::start(name, LineBlocks::new(reader, batch_rows), workers)
-            .map_err(|e| format!("starting its decoder threads: {e}"))?;
+        let blocks = OrderedMap::start(
+            name,
+            LineBlocks::new(reader, first_line, batch_rows),
+            workers,
+        )
+        .map_err(|e| format!("starting its decoder threads: {e}"))?;
         Ok(ParallelJsonLines {
             batches: Vec::new().into_iter(),
             blocks: Some(blocks),
@@ -212,7 +219,7 @@ fn first_bad_line(schema: &SchemaRef, block: &Block) -> Option<String> {
 }
 
 /// Whether `line` decodes to exactly one row of `schema`, and if not, why.
-pub(crate) fn check_line(schema: &SchemaRef, line: &[u8]) -> Result<(), String> {
+fn check_line(schema: &SchemaRef, line: &[u8]) -> Result<(), String> {
     let mut decoder = json_decoder(schema, 2)?;
     let used = decoder.decode(line).map_err(|e| e.to_string())?;
     let batch = decoder.flush().map_err(|e| e.to_string())?;
@@ -224,7 +231,7 @@ pub(crate) fn check_line(schema: &SchemaRef, line: &[u8]) -> Result<(), String> 
 }
 
 /// A decoder of rows of `schema`, in batches of up to `batch_rows`.
-pub(crate) fn json_decoder(schema: &SchemaRef, batch_rows: usize) -> Result<Decoder, String> {
+fn json_decoder(schema: &SchemaRef, batch_rows: usize) -> Result<Decoder, String> {
     arrow::json::ReaderBuilder::new(Arc::clone(schema))
         .with_batch_size(batch_rows)
         .build_decoder()
@@ -251,7 +258,7 @@ mod tests {
     /// threads, or the first error.
     fn decode(text: &str, rows: usize, decoders: usize) -> Result<Vec<RecordBatch>, String> {
         let reader = std::io::Cursor::new(text.as_bytes().to_vec());
-        ParallelJsonLines::start("test", reader, &schema(), rows, decoders)
+        ParallelJsonLines::start("test", reader, 1, &schema(), rows, decoders)
             .unwrap()
             .collect()
     }
@@ -268,7 +275,7 @@ mod tests {
         let text = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}";
         // A small buffer: lines span the reader's reads.
         let reader = std::io::BufReader::with_capacity(3, &text[..]);
-        let blocks: Vec<Block> = LineBlocks::new(reader, 3).map(Result::unwrap).collect();
+        let blocks: Vec<Block> = LineBlocks::new(reader, 1, 3).map(Result::unwrap).collect();
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].bytes, b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
         assert_eq!((blocks[0].first_line, blocks[1].first_line), (1, 4));
@@ -290,7 +297,13 @@ mod tests {
         let batches = decode("{\"a\":1}\n\n  \n{\"a\":2}\n{\"a\":null}", 2, 2).unwrap();
         let column: Vec<Option<i64>> = batches
             .iter()
-            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().iter())
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .iter()
+            })
             .collect();
         assert_eq!(column, vec![Some(1), Some(2), None]);
     }

@@ -181,6 +181,7 @@ pub fn open(
             spec,
             trigger.max_rows,
             trigger.available_now,
+            parallelism,
         )?),
         SourceSpec::Nexmark(spec) => Box::new(Nexmark::new(spec)?),
         SourceSpec::Kafka(_) => {

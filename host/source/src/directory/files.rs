@@ -9,14 +9,13 @@ use std::path::Path;
 use arrow::array::ArrayRef;
 use arrow::compute::{can_cast_types, cast};
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::error::ArrowError;
-use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sluice_config::DirectoryFormat;
 
-use crate::json_lines::{check_line, is_blank, json_decoder};
+use crate::json_lines::{ParallelJsonLines, is_blank};
+use crate::read_ahead::ReadAhead;
 
 /// Where the source's schema comes from, for messages about files that do
 /// not fit it.
@@ -38,11 +37,17 @@ pub(super) struct FileFormat {
     pub(super) header: bool,
     /// Rows per decoded batch.
     pub(super) batch_rows: usize,
+    /// Threads a JSON-lines file is decoded on.
+    pub(super) decoders: usize,
 }
+
+/// Bytes read from a JSON-lines file at a time.
+const READ_BUFFER: usize = 1 << 20;
 
 /// An open file, positioned at a row.
 pub(super) enum Cursor {
-    Jsonl(JsonLines),
+    /// Decoded on threads of its own.
+    Jsonl(ParallelJsonLines),
     Csv(Box<arrow::csv::reader::BufReader<BufReader<File>>>),
     Parquet(ParquetFile),
 }
@@ -63,12 +68,18 @@ impl FileFormat {
         let file = File::open(path).map_err(|e| e.to_string())?;
         let skip_rows = usize::try_from(skip).map_err(|_| format!("row {skip} is out of range"))?;
         Ok(match self.format {
-            DirectoryFormat::Jsonl => Cursor::Jsonl(JsonLines::open(
-                file,
-                self.schema.clone(),
-                self.batch_rows,
-                skip,
-            )?),
+            DirectoryFormat::Jsonl => {
+                let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+                let skipped_lines = skip_json_rows(&mut reader, skip)?;
+                Cursor::Jsonl(ParallelJsonLines::start(
+                    "sluice-dir",
+                    reader,
+                    skipped_lines + 1,
+                    &self.schema,
+                    self.batch_rows,
+                    self.decoders,
+                )?)
+            }
             DirectoryFormat::Csv => Cursor::Csv(Box::new(
                 arrow::csv::ReaderBuilder::new(self.schema.clone())
                     .with_header(self.header)
@@ -84,140 +95,52 @@ impl FileFormat {
 }
 
 impl Cursor {
-    /// The next batch of rows; `None` at the end of the file.
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
-        match self {
-            Cursor::Jsonl(jsonl) => jsonl.next_batch(),
-            Cursor::Csv(csv) => csv.next().transpose().map_err(|e| e.to_string()),
-            Cursor::Parquet(parquet) => parquet.next_batch(),
-        }
-    }
-
-    /// The file's batches from here on, ending after the first error.
+    /// The file's batches from here on, decoded ahead of the reader on
+    /// threads of their own, ending after the first error.
     pub(super) fn into_batches(
-        mut self,
-    ) -> impl Iterator<Item = Result<RecordBatch, String>> + Send + 'static {
-        let mut failed = false;
-        std::iter::from_fn(move || {
-            if failed {
-                return None;
+        self,
+    ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>, String> {
+        let sequential: Box<dyn Iterator<Item = _> + Send> = match self {
+            Cursor::Jsonl(jsonl) => return Ok(Box::new(jsonl)),
+            Cursor::Csv(csv) => Box::new(csv.map(|batch| batch.map_err(|e| e.to_string()))),
+            Cursor::Parquet(mut parquet) => {
+                Box::new(std::iter::from_fn(move || parquet.next_batch().transpose()))
             }
-            let next = self.next_batch().transpose();
-            failed = matches!(next, Some(Err(_)));
-            next
-        })
-    }
-}
-
-/// A JSON-lines file, decoded a batch of lines at a time. Each line that is
-/// not blank holds one row; a line that does not decode is named by its
-/// number.
-pub(super) struct JsonLines {
-    lines: BufReader<File>,
-    decoder: Decoder,
-    schema: SchemaRef,
-    batch_rows: usize,
-    /// Lines read so far.
-    line: u64,
-    /// The raw lines of the batch being decoded, and where each starts.
-    raw: Vec<u8>,
-    starts: Vec<(u64, usize)>,
-}
-
-impl JsonLines {
-    fn open(file: File, schema: SchemaRef, batch_rows: usize, skip: u64) -> Result<Self, String> {
-        let decoder = json_decoder(&schema, batch_rows)?;
-        let mut jsonl = JsonLines {
-            lines: BufReader::new(file),
-            decoder,
-            schema,
-            batch_rows,
-            line: 0,
-            raw: Vec::new(),
-            starts: Vec::new(),
         };
-        // Rows handed out before were one a line, each of which decoded:
-        // skipping them needs no decoding.
-        let mut skipped = 0;
-        let mut line = Vec::new();
-        while skipped < skip {
-            if !jsonl.read_line(&mut line)? {
-                return Err(format!(
-                    "it has {skipped} rows, fewer than the {skip} read from it before"
-                ));
-            }
-            if !is_blank(&line) {
-                skipped += 1;
-            }
-        }
-        Ok(jsonl)
+        let mut failed = false;
+        let until_error = sequential.take_while(move |next| {
+            let go_on = !failed;
+            failed = next.is_err();
+            go_on
+        });
+        let ahead = ReadAhead::start("sluice-dir", 1, until_error)
+            .map_err(|e| format!("starting its reader thread: {e}"))?;
+        Ok(Box::new(ahead))
     }
+}
 
-    /// Read the next line into `line`; false at the end of the file.
-    fn read_line(&mut self, line: &mut Vec<u8>) -> Result<bool, String> {
+/// Skip the first `rows` rows of a JSON-lines reader, one to each line that
+/// is not blank; returns the lines skipped. Rows handed out before decoded,
+/// so skipping them needs no decoding.
+fn skip_json_rows(reader: &mut impl BufRead, rows: u64) -> Result<u64, String> {
+    let (mut skipped, mut lines) = (0, 0);
+    let mut line = Vec::new();
+    while skipped < rows {
         line.clear();
-        let read = self
-            .lines
-            .read_until(b'\n', line)
-            .map_err(|e| format!("line {}: {e}", self.line + 1))?;
-        if read > 0 {
-            self.line += 1;
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("line {}: {e}", lines + 1))?;
+        if read == 0 {
+            return Err(format!(
+                "it has {skipped} rows, fewer than the {rows} read from it before"
+            ));
         }
-        Ok(read > 0)
-    }
-
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
-        self.raw.clear();
-        self.starts.clear();
-        let mut line = Vec::new();
-        while self.starts.len() < self.batch_rows && self.read_line(&mut line)? {
-            if !is_blank(&line) {
-                self.starts.push((self.line, self.raw.len()));
-                self.raw.extend_from_slice(&line);
-                if !line.ends_with(b"\n") {
-                    self.raw.push(b'\n');
-                }
-            }
-        }
-        if self.starts.is_empty() {
-            return Ok(None);
-        }
-        let decoded = self
-            .decoder
-            .decode(&self.raw)
-            .and_then(|used| Ok((used, self.decoder.flush()?)));
-        match decoded {
-            Ok((used, Some(batch)))
-                if used == self.raw.len() && batch.num_rows() == self.starts.len() =>
-            {
-                Ok(Some(batch))
-            }
-            Ok(_) => Err(self.locate(None)),
-            Err(error) => Err(self.locate(Some(error))),
+        lines += 1;
+        if !is_blank(&line) {
+            skipped += 1;
         }
     }
-
-    /// The first line of the batch that does not decode to one row, and
-    /// why; decoding the lines one by one is only done once a batch failed.
-    fn locate(&self, error: Option<ArrowError>) -> String {
-        let ends = self
-            .starts
-            .iter()
-            .skip(1)
-            .map(|(_, start)| *start)
-            .chain([self.raw.len()]);
-        for (&(line, start), end) in self.starts.iter().zip(ends) {
-            let text = &self.raw[start..end];
-            if let Err(message) = check_line(&self.schema, text) {
-                return format!("line {line}: {message}");
-            }
-        }
-        let (first, last) = (self.starts[0].0, self.line);
-        match error {
-            Some(error) => format!("lines {first}-{last}: {error}"),
-            None => format!("lines {first}-{last}: not one JSON value per line"),
-        }
-    }
+    Ok(lines)
 }
 
 /// A Parquet file's columns, by name, cast to the source's schema.

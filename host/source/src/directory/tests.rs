@@ -121,7 +121,7 @@ fn files_are_read_once_each_oldest_first_as_they_arrive() {
             write(dir.path(), skipped, format, &[99], 50);
         }
         std::fs::create_dir(dir.path().join("subdir")).unwrap();
-        let mut source = DirectoryReader::open(&spec(dir.path(), format), 10, false).unwrap();
+        let mut source = DirectoryReader::open(&spec(dir.path(), format), 10, false, 2).unwrap();
         assert_eq!(drain(&mut source, 10), [1, 2, 3, 4, 5], "{format:?}");
         assert_eq!(drain(&mut source, 10), [0i64; 0], "{format:?}: read again");
         write(dir.path(), "d", format, &[6, 7], 300);
@@ -143,7 +143,7 @@ fn a_restart_at_any_position_reads_nothing_twice_and_skips_nothing() {
         // Stop after every chunk of 3 rows (at least once inside each
         // file), and go on from the positions in a new source.
         for stop_after in 0..=5 {
-            let mut source = DirectoryReader::open(&spec, 3, false).unwrap();
+            let mut source = DirectoryReader::open(&spec, 3, false, 2).unwrap();
             let mut ids = Vec::new();
             for _ in 0..stop_after {
                 match source.next_chunk(Room::rows(3), Duration::ZERO).unwrap() {
@@ -154,7 +154,7 @@ fn a_restart_at_any_position_reads_nothing_twice_and_skips_nothing() {
                 }
             }
             let positions = source.positions();
-            let mut restarted = DirectoryReader::open(&spec, 3, false).unwrap();
+            let mut restarted = DirectoryReader::open(&spec, 3, false, 2).unwrap();
             restarted.seek(&positions).unwrap();
             assert_eq!(restarted.positions(), positions, "{format:?}");
             ids.extend(drain(&mut restarted, 3));
@@ -168,7 +168,7 @@ fn a_source_goes_back_to_an_earlier_position() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "f1", DirectoryFormat::Jsonl, &[1, 2, 3], 100);
     let mut source =
-        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Jsonl), 2, false).unwrap();
+        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Jsonl), 2, false, 2).unwrap();
     let start = source.positions();
     assert!(start.is_empty());
     assert_eq!(drain(&mut source, 2), [1, 2, 3]);
@@ -191,7 +191,7 @@ fn latest_first_takes_the_newest_files_first_a_listing_at_a_time() {
     let mut spec = spec(dir.path(), DirectoryFormat::Jsonl);
     spec.latest_first = true;
     spec.max_files_per_trigger = Some(1);
-    let mut source = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     let mut ids: Vec<i64> = Vec::new();
     while let Chunk::Rows(batch) = source.next_chunk(Room::rows(10), Duration::ZERO).unwrap() {
         ids.extend(batch.column(0).as_primitive::<Int64Type>().values());
@@ -211,7 +211,7 @@ fn a_late_file_with_an_older_time_is_read_and_old_files_are_forgotten() {
     write(dir.path(), "f2", DirectoryFormat::Jsonl, &[2], 20 * day);
     let mut spec = spec(dir.path(), DirectoryFormat::Jsonl);
     spec.max_file_age = Duration::from_secs(5 * day);
-    let mut source = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     assert_eq!(drain(&mut source, 10), [1, 2]);
     // Copied in with its time kept: older than f2, within the age.
     write(dir.path(), "f0", DirectoryFormat::Jsonl, &[3], 18 * day);
@@ -241,7 +241,7 @@ fn a_late_file_with_an_older_time_is_read_and_old_files_are_forgotten() {
         ]
     );
     // A restart from them reads nothing again and still ignores the old.
-    let mut restarted = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut restarted = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     restarted.seek(&source.positions()).unwrap();
     assert_eq!(drain(&mut restarted, 10), [0i64; 0]);
 }
@@ -253,7 +253,7 @@ fn available_now_reads_the_files_there_at_the_start_then_ends() {
     write(dir.path(), "b", DirectoryFormat::Jsonl, &[2], 200);
     let mut spec = spec(dir.path(), DirectoryFormat::Jsonl);
     spec.max_files_per_trigger = Some(1);
-    let mut source = DirectoryReader::open(&spec, 10, true).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, true, 2).unwrap();
     let Chunk::Rows(first) = source.next_chunk(Room::rows(10), Duration::ZERO).unwrap() else {
         panic!("no rows");
     };
@@ -274,7 +274,7 @@ fn json_lines_schemas_are_inferred_from_the_oldest_files() {
     std::fs::write(dir.path().join("b"), "{\"id\":2,\"score\":0.5}\n").unwrap();
     touch(&dir.path().join("b"), 200);
     let source =
-        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Jsonl), 10, false).unwrap();
+        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Jsonl), 10, false, 2).unwrap();
     let schema = source.schema();
     assert_eq!(
         schema.field_with_name("id").unwrap().data_type(),
@@ -286,7 +286,7 @@ fn json_lines_schemas_are_inferred_from_the_oldest_files() {
     );
 
     let empty = tempfile::tempdir().unwrap();
-    let error = DirectoryReader::open(&spec(empty.path(), DirectoryFormat::Jsonl), 10, false)
+    let error = DirectoryReader::open(&spec(empty.path(), DirectoryFormat::Jsonl), 10, false, 2)
         .unwrap_err()
         .to_string();
     assert!(error.contains("declare the columns in `schema`"), "{error}");
@@ -302,7 +302,7 @@ fn a_declared_schema_casts_parquet_columns() {
         column_type: ColumnType::Float64,
         nullable: true,
     }]);
-    let mut source = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     let Chunk::Rows(batch) = source.next_chunk(Room::rows(10), Duration::ZERO).unwrap() else {
         panic!("no rows");
     };
@@ -335,7 +335,7 @@ fn a_parquet_file_that_does_not_fit_the_schema_is_named() {
     writer.close().unwrap();
     touch(&path, 200);
     let mut source =
-        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Parquet), 10, false).unwrap();
+        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Parquet), 10, false, 2).unwrap();
     assert!(matches!(
         source.next_chunk(Room::rows(10), Duration::ZERO).unwrap(),
         Chunk::Rows(_)
@@ -362,7 +362,7 @@ fn a_malformed_json_line_is_named_by_file_and_line() {
     .unwrap();
     let mut spec = spec(dir.path(), DirectoryFormat::Jsonl);
     spec.schema = declared();
-    let mut source = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     let message = source
         .next_chunk(Room::rows(10), Duration::ZERO)
         .unwrap_err()
@@ -372,7 +372,7 @@ fn a_malformed_json_line_is_named_by_file_and_line() {
         "{message}"
     );
     std::fs::write(dir.path().join("in.jsonl"), "{\"id\":1}{\"id\":2}\n").unwrap();
-    let mut source = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     let message = source
         .next_chunk(Room::rows(10), Duration::ZERO)
         .unwrap_err()
@@ -381,6 +381,26 @@ fn a_malformed_json_line_is_named_by_file_and_line() {
         message.contains("line 1: more than one JSON value"),
         "{message}"
     );
+    // Restarted past rows that decoded, a bad line keeps its number.
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"id\":1}\n\n{\"id\":2}\n{\"id\":3}\n{\"id\":\"four\"}\n",
+    )
+    .unwrap();
+    let mut source = DirectoryReader::open(&spec, 1, false, 2).unwrap();
+    let first = source.next_chunk(Room::rows(1), Duration::ZERO).unwrap();
+    assert!(matches!(first, Chunk::Rows(_)));
+    let positions = source.positions();
+    let mut restarted = DirectoryReader::open(&spec, 1, false, 2).unwrap();
+    restarted.seek(&positions).unwrap();
+    let mut message = String::new();
+    for _ in 0..3 {
+        if let Err(e) = restarted.next_chunk(Room::rows(1), Duration::ZERO) {
+            message = e.to_string();
+            break;
+        }
+    }
+    assert!(message.contains("line 5: "), "{message}");
 }
 
 #[test]
@@ -389,7 +409,7 @@ fn a_chunk_fits_its_room_in_rows_and_bytes() {
     let ids: Vec<i64> = (0..100).collect();
     write(dir.path(), "a", DirectoryFormat::Parquet, &ids, 100);
     let mut source =
-        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Parquet), 100, false).unwrap();
+        DirectoryReader::open(&spec(dir.path(), DirectoryFormat::Parquet), 100, false, 2).unwrap();
     let room = Room {
         rows: 30,
         bytes: 64,
@@ -410,7 +430,7 @@ fn positions_of_another_source_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = spec(dir.path(), DirectoryFormat::Jsonl);
     spec.schema = declared();
-    let mut source = DirectoryReader::open(&spec, 10, false).unwrap();
+    let mut source = DirectoryReader::open(&spec, 10, false, 2).unwrap();
     let error = source
         .seek(&crate::row_position(5))
         .unwrap_err()
