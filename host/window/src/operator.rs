@@ -116,15 +116,31 @@ impl KeyCodec {
 #[derive(Debug, Default)]
 struct Grouping {
     groups: Vec<Group>,
-    /// window → key → group; looked up by borrowed key, without allocating.
-    index: HashMap<Window, HashMap<crate::state::Key, u32>>,
+    /// window → its slot in `keys`.
+    windows: HashMap<Window, usize>,
+    /// A window's key → group; looked up by borrowed key, without allocating.
+    keys: Vec<HashMap<crate::state::Key, u32>>,
+    /// The window of the last row assigned and its slot: rows close in
+    /// time share a window, which is then not looked up again.
+    last: Option<(Window, usize)>,
     rows: Vec<u32>,
     group_of_row: Vec<u32>,
 }
 
 impl Grouping {
     fn assign(&mut self, row: usize, window: Window, key: &[u8]) {
-        let keys = self.index.entry(window).or_default();
+        let slot = match self.last {
+            Some((last, slot)) if last == window => slot,
+            _ => {
+                let slot = *self.windows.entry(window).or_insert_with(|| {
+                    self.keys.push(HashMap::new());
+                    self.keys.len() - 1
+                });
+                self.last = Some((window, slot));
+                slot
+            }
+        };
+        let keys = &mut self.keys[slot];
         let group = match keys.get(key) {
             Some(&group) => group,
             None => {
@@ -645,12 +661,27 @@ impl<A: Accumulator> WindowOperator<A> {
             .and_then(|_| batch.column_by_name(TOPIC_COLUMN))
             .and_then(|c| c.as_string_opt::<i32>());
         let mut max_by_partition: HashMap<(Option<&str>, i64), i64> = HashMap::new();
+        let mut fold = |id, max: i64| {
+            let known = max_by_partition.entry(id).or_insert(max);
+            *known = (*known).max(max);
+        };
+        // Rows of a partition come in runs: the map is touched once a run.
+        let mut run: Option<((Option<&str>, i64), i64)> = None;
         for (row, time) in times.iter().enumerate() {
             let Some(t) = *time else { continue };
             let partition = partitions.as_ref().and_then(|p| p[row]).unwrap_or(0);
             let topic = topics.filter(|t| t.is_valid(row)).map(|t| t.value(row));
-            let max = max_by_partition.entry((topic, partition)).or_insert(t);
-            *max = (*max).max(t);
+            match &mut run {
+                Some((id, max)) if *id == (topic, partition) => *max = (*max).max(t),
+                _ => {
+                    if let Some((id, max)) = run.replace(((topic, partition), t)) {
+                        fold(id, max);
+                    }
+                }
+            }
+        }
+        if let Some((id, max)) = run {
+            fold(id, max);
         }
         for ((topic, partition), max) in max_by_partition {
             let id = (topic.unwrap_or_default().to_owned(), partition);
