@@ -7,7 +7,9 @@
 #   stateless   WHERE auction % 123 = 0, price * 0.908   (Nexmark q1 + q2 as Wasm plugins)
 #   window      withWatermark(date_time, 10 s), groupBy(window(date_time, 10 s), auction).count()
 #   python_map  price * 0.908 over every event: a Python Wasm plugin (to_eur/) vs a pandas_udf
-# Input: 4M Nexmark-like bids as JSON lines (gen.py), 338 MB, written once under $PEER_DATA.
+#   stateless_parquet, window_parquet   the first two on the same events as Parquet files
+# Input: 4M Nexmark-like bids (gen.py), written once under $PEER_DATA: JSON lines (338 MB;
+# Sluice reads them as one file, Spark as 16) and 16 Parquet files (45 MB, a directory both read).
 # Spark: pyspark 4.3.0, local[2], 1 file (250k events) per micro-batch, noop sink, availableNow;
 # best of 2 after a warm-up. Sluice: best of 3 (the first also compiles the plugins), file sink to
 # /dev/null (it writes its output; Spark's noop sink does not). Needs java 17+ and python 3.11+.
@@ -23,15 +25,16 @@ SLUICE="$REPO/target/release/sluice"; WASM="$REPO/target/wasm/wasm32-wasip2/wasm
 if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$PINS" ]; then
   python3 -m venv "$VENV" && "$VENV/bin/pip" install -q $PINS && echo "$PINS" > "$VENV/.pins"
 fi
-[ -f "$DATA/all.jsonl" ] || "$VENV/bin/python" "$HERE/gen.py" "$DATA" 16 250000
+[ -f "$DATA/all.jsonl" ] && [ -d "$DATA/parquet" ] || "$VENV/bin/python" "$HERE/gen.py" "$DATA" 16 250000
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cp -r "$HERE/to_eur" "$work/to_eur"; chmod -R u+w "$work/to_eur"
 "$SLUICE" plugin build "$work/to_eur" > "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
-for q in stateless window python_map; do
+QUERIES="stateless window python_map stateless_parquet window_parquet"
+for q in $QUERIES; do
   sed -e "s|@DATA@|$DATA|" -e "s|@ROWS@|$ROWS|" -e "s|@WASM@|$WASM|" \
       -e "s|@PYPLUGIN@|$work/to_eur/target/to_eur.wasm|" "$HERE/$q.toml" > "$work/$q.toml"
 done
-for q in stateless window python_map; do
+for q in $QUERIES; do
   best=""
   for i in 1 2 3; do
     /usr/bin/time -f "%e %M" -o "$work/time" env RUST_LOG=warn SLUICE_CACHE_DIR="$work/cache" \
@@ -50,7 +53,7 @@ export SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$VENV/bin/python" PYSPARK_DRIVER
 # Spark runs in a session of its own, so that its peak memory is that of
 # every process in it (the Python driver and the JVM it starts), sampled
 # every half second.
-setsid "$VENV/bin/python" "$HERE/spark.py" "$DATA/parts" $N > "$work/spark.out" 2> "$work/spark.err" &
+setsid "$VENV/bin/python" "$HERE/spark.py" "$DATA" $N > "$work/spark.out" 2> "$work/spark.err" &
 spark=$!; peak=0
 while kill -0 "$spark" 2>/dev/null; do
   rss=$(ps -o rss= -s "$spark" | awk '{s += $1} END {print s + 0}')
@@ -60,7 +63,7 @@ done
 wait "$spark" || { tail -20 "$work/spark.err"; exit 1; }
 tee -a "$work/figures" < "$work/spark.out"
 echo "spark.peak_rss: $((peak / 1024)) MiB" | tee -a "$work/figures"
-for q in stateless window python_map; do
+for q in $QUERIES; do
   awk -v q="$q" '$1 == "sluice." q ":" {l=$2} $1 == "spark." q ":" {s=$2}
     END {if (s > 0) printf "ratio.%s: %.2f x (Sluice events/s over Spark events/s)\n", q, l / s}' "$work/figures"
   awk -v q="$q" '$1 == "sluice." q ".peak_rss:" {l=$2} $1 == "spark.peak_rss:" {s=$2}
