@@ -921,8 +921,9 @@ struct RawJobSection {
     /// file's stem).
     name: Option<String>,
     /// How many batches are decoded and transformed at once, each by a
-    /// task with its own plugin instances; operators that keep state and
-    /// the sinks see the batches in order whatever it is (default: the
+    /// task with its own plugin instances (file and directory sources also
+    /// decode JSON lines on this many threads); operators that keep state
+    /// and the sinks see the batches in order whatever it is (default: the
     /// machine's cores).
     parallelism: Option<NonZeroUsize>,
 }

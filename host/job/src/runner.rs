@@ -938,7 +938,7 @@ impl JobRunner {
                 Chunk::Rows(chunk) if chunk.num_rows() > 0 => {
                     first_row_at.get_or_insert_with(Instant::now);
                     rows += chunk.num_rows();
-                    bytes += chunk.get_array_memory_size() as u64;
+                    bytes += sluice_source::chunk_bytes(&chunk);
                     chunks.push(chunk);
                 }
                 Chunk::Rows(_) | Chunk::Idle => {

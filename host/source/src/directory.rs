@@ -23,14 +23,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow::array::UInt32Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_config::{DirectoryFormat, DirectorySource};
 
 use self::files::{FileFormat, SchemaOrigin, infer_csv, infer_jsonl, parquet_schema};
 use crate::file::declared_schema;
-use crate::{Chunk, Position, Room, Source, SourceError};
+use crate::{Chunk, Position, Room, Source, SourceError, chunk_bytes};
 
 /// Rows read to infer a schema when none is declared.
 const INFER_ROWS: usize = 1_000;
@@ -279,10 +278,10 @@ impl Reading {
     /// The next rows of the file that fit in `room`; `None` at its end.
     fn next(&mut self, room: Room) -> Result<Option<RecordBatch>, String> {
         loop {
-            let (batch, sliced) = match self.pending.take() {
-                Some(rest) => (rest, true),
+            let batch = match self.pending.take() {
+                Some(rest) => rest,
                 None => match self.batches.next().transpose()? {
-                    Some(batch) => (batch, false),
+                    Some(batch) => batch,
                     None => return Ok(None),
                 },
             };
@@ -291,11 +290,11 @@ impl Reading {
                 continue;
             }
             let fit = rows_that_fit(&batch, room);
+            // A slice shares its batch's buffers, which the next chunk
+            // (the rest) holds on to; the job copies both into its batch.
             let chunk = if fit < rows {
                 self.pending = Some(batch.slice(fit, rows - fit));
-                compact(&batch.slice(0, fit))?
-            } else if sliced {
-                compact(&batch)?
+                batch.slice(0, fit)
             } else {
                 batch
             };
@@ -308,17 +307,9 @@ impl Reading {
 /// How many of `batch`'s rows fit in `room`: at least one.
 fn rows_that_fit(batch: &RecordBatch, room: Room) -> usize {
     let rows = batch.num_rows();
-    let per_row = (batch.get_array_memory_size() / rows.max(1)).max(1) as u64;
+    let per_row = (chunk_bytes(batch) / rows.max(1) as u64).max(1);
     let by_bytes = usize::try_from(room.bytes / per_row).unwrap_or(usize::MAX);
     rows.min(room.rows).min(by_bytes).max(1)
-}
-
-/// A copy of a slice that holds only its rows, so the batch it is cut
-/// from is neither kept alive nor counted in the chunk's size.
-fn compact(batch: &RecordBatch) -> Result<RecordBatch, String> {
-    let rows = u32::try_from(batch.num_rows()).map_err(|_| "a batch of over 4G rows")?;
-    arrow::compute::take_record_batch(batch, &UInt32Array::from_iter_values(0..rows))
-        .map_err(|e| e.to_string())
 }
 
 impl Source for DirectoryReader {

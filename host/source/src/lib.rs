@@ -98,6 +98,22 @@ impl Room {
     }
 }
 
+/// The bytes a chunk holds: a slice counts its own rows, not the whole of
+/// the buffers it shares with the batch it was cut from.
+pub fn chunk_bytes(chunk: &RecordBatch) -> u64 {
+    let bytes: usize = chunk
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size())
+        })
+        .sum();
+    bytes as u64
+}
+
 /// A source of rows.
 pub trait Source: Send + std::fmt::Debug {
     /// The schema of every chunk.
@@ -190,4 +206,27 @@ pub fn open(
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn a_slice_counts_its_own_rows_bytes() {
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1000));
+        let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..1000).map(|i| format!("name-{i:04}")),
+        ));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("name", names)]).unwrap();
+        let whole = chunk_bytes(&batch);
+        let tenth = chunk_bytes(&batch.slice(100, 100));
+        // 8 bytes an id; 9 bytes and a 4-byte offset a name.
+        assert_eq!(whole, 1000 * (8 + 9 + 4) + 4);
+        assert_eq!(tenth, 100 * (8 + 9 + 4) + 4);
+    }
 }
