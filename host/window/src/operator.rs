@@ -118,13 +118,22 @@ struct Grouping {
     groups: Vec<Group>,
     /// window → its slot in `keys`.
     windows: HashMap<Window, usize>,
-    /// A window's key → group; looked up by borrowed key, without allocating.
-    keys: Vec<HashMap<crate::state::Key, u32>>,
+    /// Each window's groups by key.
+    keys: Vec<WindowKeys>,
     /// The window of the last row assigned and its slot: rows close in
     /// time share a window, which is then not looked up again.
     last: Option<(Window, usize)>,
     rows: Vec<u32>,
     group_of_row: Vec<u32>,
+}
+
+/// The groups of one window in a batch.
+#[derive(Debug, Default)]
+struct WindowKeys {
+    /// The group of the empty key (a job without key columns).
+    keyless: Option<u32>,
+    /// Key → group; looked up by borrowed key, without allocating.
+    keyed: HashMap<crate::state::Key, u32>,
 }
 
 impl Grouping {
@@ -133,7 +142,7 @@ impl Grouping {
             Some((last, slot)) if last == window => slot,
             _ => {
                 let slot = *self.windows.entry(window).or_insert_with(|| {
-                    self.keys.push(HashMap::new());
+                    self.keys.push(WindowKeys::default());
                     self.keys.len() - 1
                 });
                 self.last = Some((window, slot));
@@ -141,11 +150,21 @@ impl Grouping {
             }
         };
         let keys = &mut self.keys[slot];
-        let group = match keys.get(key) {
-            Some(&group) => group,
+        let known = if key.is_empty() {
+            // Without key columns every row has this key: no lookup.
+            keys.keyless
+        } else {
+            keys.keyed.get(key).copied()
+        };
+        let group = match known {
+            Some(group) => group,
             None => {
                 let group = self.groups.len() as u32;
-                keys.insert(key.into(), group);
+                if key.is_empty() {
+                    keys.keyless = Some(group);
+                } else {
+                    keys.keyed.insert(key.into(), group);
+                }
                 self.groups.push((window, key.into()));
                 group
             }
