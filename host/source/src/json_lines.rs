@@ -21,10 +21,17 @@ pub(crate) struct Block {
     first_line: u64,
 }
 
-/// A reader's bytes as blocks of up to `lines` lines.
+/// Bytes in a block, beyond which it ends at the next line's end: a batch
+/// of long lines is decoded from several blocks, and what the decoders
+/// hold stays bounded whatever the trigger's rows.
+const BLOCK_BYTES: usize = 16 << 20;
+
+/// A reader's bytes as blocks of up to `lines` lines, ending at the first
+/// line's end past `max_bytes`.
 pub(crate) struct LineBlocks<R> {
     reader: R,
     lines: usize,
+    max_bytes: usize,
     /// Lines cut so far.
     line: u64,
     /// The byte length of the last block, to size the next.
@@ -33,11 +40,12 @@ pub(crate) struct LineBlocks<R> {
 
 impl<R: BufRead> LineBlocks<R> {
     /// Cut `reader`, whose first line is line `first_line` of its file,
-    /// into blocks of `lines` lines (at least one).
-    pub(crate) fn new(reader: R, first_line: u64, lines: usize) -> Self {
+    /// into blocks of `lines` lines (at least one) or about `max_bytes`.
+    pub(crate) fn new(reader: R, first_line: u64, lines: usize, max_bytes: usize) -> Self {
         LineBlocks {
             reader,
             lines: lines.max(1),
+            max_bytes,
             line: first_line.saturating_sub(1),
             last_len: 0,
         }
@@ -55,16 +63,19 @@ impl<R: BufRead> LineBlocks<R> {
                 }
                 break;
             }
-            let mut take = available.len();
+            let (mut take, mut full) = (available.len(), false);
             for at in memchr::memchr_iter(b'\n', available) {
                 lines += 1;
-                if lines == self.lines {
-                    take = at + 1;
+                if lines == self.lines || bytes.len() + at + 1 >= self.max_bytes {
+                    (take, full) = (at + 1, true);
                     break;
                 }
             }
             bytes.extend_from_slice(&available[..take]);
             self.reader.consume(take);
+            if full {
+                break;
+            }
         }
         if bytes.is_empty() {
             return Ok(None);
@@ -118,7 +129,7 @@ impl ParallelJsonLines {
                 .collect::<Result<Vec<_>, String>>()?;
         let blocks = OrderedMap::start(
             name,
-            LineBlocks::new(reader, first_line, batch_rows),
+            LineBlocks::new(reader, first_line, batch_rows, BLOCK_BYTES),
             workers,
         )
         .map_err(|e| format!("starting its decoder threads: {e}"))?;
@@ -275,11 +286,25 @@ mod tests {
         let text = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}";
         // A small buffer: lines span the reader's reads.
         let reader = std::io::BufReader::with_capacity(3, &text[..]);
-        let blocks: Vec<Block> = LineBlocks::new(reader, 1, 3).map(Result::unwrap).collect();
+        let blocks: Vec<Block> = LineBlocks::new(reader, 1, 3, usize::MAX)
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].bytes, b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
         assert_eq!((blocks[0].first_line, blocks[1].first_line), (1, 4));
         assert_eq!(blocks[1].bytes, b"{\"a\":4}");
+        // Past 10 bytes a block ends at the next line's end; a longer line
+        // is a block alone.
+        let text = b"{\"a\":1}\n{\"a\":2}\n{\"a\":12345678}\n{\"a\":4}\n";
+        let reader = std::io::BufReader::with_capacity(5, &text[..]);
+        let blocks: Vec<Block> = LineBlocks::new(reader, 1, 100, 10)
+            .map(Result::unwrap)
+            .collect();
+        let lines: Vec<(u64, usize)> = blocks
+            .iter()
+            .map(|b| (b.first_line, b.bytes.len()))
+            .collect();
+        assert_eq!(lines, vec![(1, 16), (3, 15), (4, 8)]);
     }
 
     #[test]
