@@ -149,10 +149,14 @@ impl Iterator for ParallelJsonLines {
                 return Some(Ok(batch));
             }
             match self.blocks.as_mut()?.next()? {
-                Ok(batches) => self.batches = batches.into_iter(),
-                Err(message) => {
+                Ok(Ok(batches)) => self.batches = batches.into_iter(),
+                Ok(Err(message)) => {
                     self.blocks = None;
                     return Some(Err(message));
+                }
+                Err(lost) => {
+                    self.blocks = None;
+                    return Some(Err(format!("decoding stopped: {lost}")));
                 }
             }
         }
