@@ -9,15 +9,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_config::{ColumnType, DeclaredColumn, FileFormat, FileSource};
 
-use crate::json_lines::ParallelJsonLines;
+use crate::json_lines::{ParallelJsonLines, READ_BUFFER};
 use crate::read_ahead::ReadAhead;
 use crate::{Chunk, Position, Room, Source, SourceError, row_position, rows_at};
 
 /// Rows read to infer a schema when none is declared.
 const INFER_ROWS: usize = 1_000;
-
-/// Bytes read from the file at a time.
-const READ_BUFFER: usize = 1 << 20;
 
 /// A file's batches, parsed ahead; the first error ends them.
 type Batches = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;

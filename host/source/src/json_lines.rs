@@ -21,6 +21,10 @@ pub(crate) struct Block {
     first_line: u64,
 }
 
+/// Bytes a reader of a JSON-lines file reads at a time (its `BufReader`'s
+/// capacity): a block of a batch's lines spans a few reads, not thousands.
+pub(crate) const READ_BUFFER: usize = 1 << 20;
+
 /// Bytes in a block, beyond which it ends at the next line's end: a batch
 /// of long lines is decoded from several blocks, and what the decoders
 /// hold stays bounded whatever the trigger's rows.

@@ -14,7 +14,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sluice_config::DirectoryFormat;
 
-use crate::json_lines::{ParallelJsonLines, is_blank};
+use crate::json_lines::{ParallelJsonLines, READ_BUFFER, is_blank};
 use crate::read_ahead::ReadAhead;
 
 /// Where the source's schema comes from, for messages about files that do
@@ -40,9 +40,6 @@ pub(super) struct FileFormat {
     /// Threads a JSON-lines file is decoded on.
     pub(super) decoders: usize,
 }
-
-/// Bytes read from a JSON-lines file at a time.
-const READ_BUFFER: usize = 1 << 20;
 
 /// An open file, positioned at a row.
 pub(super) enum Cursor {
