@@ -136,6 +136,25 @@ struct WindowKeys {
     keyed: HashMap<crate::state::Key, u32>,
 }
 
+impl WindowKeys {
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        if key.is_empty() {
+            // Without key columns every row has this key: no lookup.
+            self.keyless
+        } else {
+            self.keyed.get(key).copied()
+        }
+    }
+
+    fn insert(&mut self, key: &[u8], group: u32) {
+        if key.is_empty() {
+            self.keyless = Some(group);
+        } else {
+            self.keyed.insert(key.into(), group);
+        }
+    }
+}
+
 impl Grouping {
     fn assign(&mut self, row: usize, window: Window, key: &[u8]) {
         let slot = match self.last {
@@ -150,21 +169,11 @@ impl Grouping {
             }
         };
         let keys = &mut self.keys[slot];
-        let known = if key.is_empty() {
-            // Without key columns every row has this key: no lookup.
-            keys.keyless
-        } else {
-            keys.keyed.get(key).copied()
-        };
-        let group = match known {
+        let group = match keys.get(key) {
             Some(group) => group,
             None => {
                 let group = self.groups.len() as u32;
-                if key.is_empty() {
-                    keys.keyless = Some(group);
-                } else {
-                    keys.keyed.insert(key.into(), group);
-                }
+                keys.insert(key, group);
                 self.groups.push((window, key.into()));
                 group
             }
