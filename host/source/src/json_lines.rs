@@ -10,6 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
+use crate::flat_json::FlatJson;
 use crate::ordered::OrderedMap;
 
 /// Some whole lines of a file.
@@ -121,16 +122,20 @@ impl ParallelJsonLines {
         batch_rows: usize,
         decoders: usize,
     ) -> Result<Self, String> {
-        let workers =
-            (0..decoders.max(1))
-                .map(|_| {
-                    let mut decoder = json_decoder(schema, batch_rows)?;
-                    let schema = schema.clone();
-                    Ok(move |block: Result<Block, String>| {
-                        decode_block(&mut decoder, &schema, &block?)
-                    })
+        let workers = (0..decoders.max(1))
+            .map(|_| {
+                let mut decoder = json_decoder(schema, batch_rows)?;
+                let mut flat = FlatJson::new(schema);
+                let schema = schema.clone();
+                Ok(move |block: Result<Block, String>| {
+                    let block = block?;
+                    match flat.as_mut().and_then(|flat| flat.decode(&block.bytes)) {
+                        Some(batch) => Ok(vec![batch]),
+                        None => decode_block(&mut decoder, &schema, &block),
+                    }
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let blocks = OrderedMap::start(
             name,
             LineBlocks::new(reader, first_line, batch_rows, BLOCK_BYTES),
@@ -214,7 +219,7 @@ fn rows_expected(bytes: &[u8]) -> usize {
 }
 
 /// The lines of `bytes`, without their newlines.
-fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
     memchr::memchr_iter(b'\n', bytes)
         .chain((bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len()))

@@ -1,0 +1,511 @@
+//! JSON lines of flat rows, parsed with simd-json: a fast path beside
+//! arrow-json for schemas of primitive columns. Each line is parsed as one
+//! JSON document, in place, so a line is a row exactly as arrow-json takes
+//! it. Whatever the fast path does not decode to the same values as
+//! arrow-json (a nested column, a value of another JSON type than its
+//! column's, any error) it declines, and arrow-json decodes the block.
+
+use std::sync::Arc;
+
+use arrow::array::timezone::Tz;
+use arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Array, Int64Builder, StringBuilder,
+    make_array,
+};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
+
+use crate::json_lines::{is_blank, lines};
+
+/// Decodes blocks of JSON lines into batches of a schema of primitive
+/// columns, or declines them.
+pub(crate) struct FlatJson {
+    schema: SchemaRef,
+    columns: Vec<ColumnType>,
+    /// A copy of the block being parsed, padded for simd-json: parsing
+    /// unescapes strings in place, and a declined block must stay intact.
+    text: Vec<u8>,
+    buffers: Buffers,
+    tape: Tape<'static>,
+    /// For each column, the tape position of its value in the row at hand.
+    slots: Vec<Option<usize>>,
+}
+
+/// The column types the fast path decodes.
+#[derive(Clone)]
+enum ColumnType {
+    Int64,
+    Float64,
+    Boolean,
+    Utf8,
+    Timestamp(TimeUnit, Tz),
+}
+
+/// A column being built.
+enum Column {
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+    Boolean(BooleanBuilder),
+    Utf8(StringBuilder),
+    Timestamp(TimeUnit, Tz, Int64Builder),
+}
+
+impl FlatJson {
+    /// A decoder for `schema`, or `None` if it has a column the fast path
+    /// does not decode (or two columns of one name).
+    pub(crate) fn new(schema: &SchemaRef) -> Option<Self> {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| match field.data_type() {
+                DataType::Int64 => Some(ColumnType::Int64),
+                DataType::Float64 => Some(ColumnType::Float64),
+                DataType::Boolean => Some(ColumnType::Boolean),
+                DataType::Utf8 => Some(ColumnType::Utf8),
+                DataType::Timestamp(unit, tz) => {
+                    let tz = tz.as_deref().unwrap_or("+00:00").parse::<Tz>().ok()?;
+                    Some(ColumnType::Timestamp(*unit, tz))
+                }
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let fields = schema.fields();
+        let unique = fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| fields[..i].iter().all(|g| g.name() != f.name()));
+        unique.then(|| FlatJson {
+            schema: Arc::clone(schema),
+            slots: vec![None; columns.len()],
+            columns,
+            text: Vec::new(),
+            buffers: Buffers::new(4096),
+            tape: Tape(Vec::new()),
+        })
+    }
+
+    /// The rows of `block`'s lines that are not blank, or `None` to leave
+    /// the block to arrow-json.
+    pub(crate) fn decode(&mut self, block: &[u8]) -> Option<RecordBatch> {
+        self.text.clear();
+        self.text.extend_from_slice(block);
+        self.text.resize(block.len() + INPUT_PADDING, b' ');
+        let rows = memchr::memchr_iter(b'\n', block).count() + 1;
+        let mut columns: Vec<Column> = self.columns.iter().map(|c| c.builder(rows)).collect();
+        let mut start = 0;
+        let mut decoded = Some(());
+        for line in lines(block) {
+            let at = start;
+            start += line.len() + 1;
+            if is_blank(line) {
+                continue;
+            }
+            // The tape's nodes borrow the line: it is emptied after each.
+            let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+            let parsed = simd_json::fill_tape_padded(
+                &mut self.text[at..],
+                line.len(),
+                &mut self.buffers,
+                &mut tape,
+            );
+            decoded = parsed
+                .ok()
+                .and_then(|()| append_row(&self.schema, &tape.0, &mut self.slots, &mut columns));
+            self.tape = tape.reset();
+            if decoded.is_none() {
+                break;
+            }
+        }
+        decoded?;
+        let arrays = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(column, field)| {
+                let array = column.finish(field.data_type())?;
+                (field.is_nullable() || array.null_count() == 0).then_some(array)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays).ok()?;
+        (batch.num_rows() > 0).then_some(batch)
+    }
+}
+
+/// Append the row `nodes` (one parsed line) holds to `columns`; `None` if
+/// it is not an object or a value is not one the fast path takes.
+fn append_row(
+    schema: &SchemaRef,
+    nodes: &[Node],
+    slots: &mut [Option<usize>],
+    columns: &mut [Column],
+) -> Option<()> {
+    let Some(&Node::Object { len, .. }) = nodes.first() else {
+        return None;
+    };
+    slots.fill(None);
+    let fields = schema.fields();
+    let mut guess = 0;
+    let mut at = 1;
+    for _ in 0..len {
+        let Node::String(key) = nodes[at] else {
+            return None;
+        };
+        // Rows usually list their keys in one order: try the next column
+        // first. A repeated key keeps its last value, as in arrow-json.
+        let column = if fields.get(guess).is_some_and(|f| f.name() == key) {
+            Some(guess)
+        } else {
+            fields.iter().position(|f| f.name() == key)
+        };
+        if let Some(column) = column {
+            slots[column] = Some(at + 1);
+            guess = column + 1;
+        }
+        at += 1 + match nodes[at + 1] {
+            Node::Object { count, .. } | Node::Array { count, .. } => count + 1,
+            _ => 1,
+        };
+    }
+    for (column, slot) in columns.iter_mut().zip(slots.iter()) {
+        column.append(slot.map(|at| &nodes[at]))?;
+    }
+    Some(())
+}
+
+impl ColumnType {
+    /// An empty column of this type with room for `rows` values.
+    fn builder(&self, rows: usize) -> Column {
+        match self {
+            ColumnType::Int64 => Column::Int64(Int64Builder::with_capacity(rows)),
+            ColumnType::Float64 => Column::Float64(Float64Builder::with_capacity(rows)),
+            ColumnType::Boolean => Column::Boolean(BooleanBuilder::with_capacity(rows)),
+            ColumnType::Utf8 => Column::Utf8(StringBuilder::with_capacity(rows, rows * 16)),
+            ColumnType::Timestamp(unit, tz) => {
+                Column::Timestamp(*unit, *tz, Int64Builder::with_capacity(rows))
+            }
+        }
+    }
+}
+
+impl Column {
+    /// Append `value` (`None`: the row has no such key, a null), as
+    /// arrow-json would decode it; `None` if the fast path does not take it.
+    fn append(&mut self, value: Option<&Node>) -> Option<()> {
+        let value = match value {
+            None | Some(Node::Static(StaticNode::Null)) => {
+                self.append_null();
+                return Some(());
+            }
+            Some(value) => value,
+        };
+        match (self, value) {
+            (Column::Int64(b), Node::Static(number)) => b.append_value(integer(number)?),
+            (Column::Float64(b), Node::Static(number)) => b.append_value(float(number)?),
+            (Column::Boolean(b), Node::Static(StaticNode::Bool(v))) => b.append_value(*v),
+            (Column::Utf8(b), Node::String(s)) => b.append_value(s),
+            (Column::Timestamp(unit, tz, b), Node::String(s)) => {
+                let time = string_to_datetime(tz, s).ok()?;
+                b.append_value(match unit {
+                    TimeUnit::Second => time.timestamp(),
+                    TimeUnit::Millisecond => time.timestamp_millis(),
+                    TimeUnit::Microsecond => time.timestamp_micros(),
+                    TimeUnit::Nanosecond => time.timestamp_nanos_opt()?,
+                });
+            }
+            (Column::Timestamp(_, _, b), Node::Static(number)) => b.append_value(integer(number)?),
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Int64(b) | Column::Timestamp(_, _, b) => b.append_null(),
+            Column::Float64(b) => b.append_null(),
+            Column::Boolean(b) => b.append_null(),
+            Column::Utf8(b) => b.append_null(),
+        }
+    }
+
+    /// The column as an array of `data_type`, its field's type.
+    fn finish(self, data_type: &DataType) -> Option<ArrayRef> {
+        Some(match self {
+            Column::Int64(mut b) => Arc::new(b.finish()),
+            Column::Float64(mut b) => Arc::new(b.finish()),
+            Column::Boolean(mut b) => Arc::new(b.finish()),
+            Column::Utf8(mut b) => Arc::new(b.finish()),
+            Column::Timestamp(_, _, mut b) => {
+                let values: Int64Array = b.finish();
+                let data = values
+                    .into_data()
+                    .into_builder()
+                    .data_type(data_type.clone());
+                make_array(data.build().ok()?)
+            }
+        })
+    }
+}
+
+/// An integer literal as an i64 (simd-json reads non-negative ones as u64).
+fn integer(number: &StaticNode) -> Option<i64> {
+    match *number {
+        StaticNode::I64(v) => Some(v),
+        StaticNode::U64(v) => i64::try_from(v).ok(),
+        _ => None,
+    }
+}
+
+/// A number literal as an f64, rounded as arrow-json's parse of its text
+/// rounds it. simd-json reads only `-0` as the integer `I64(0)`.
+fn float(number: &StaticNode) -> Option<f64> {
+    match *number {
+        StaticNode::F64(v) => Some(v),
+        StaticNode::I64(0) => Some(-0.0),
+        StaticNode::I64(v) => Some(v as f64),
+        StaticNode::U64(v) => Some(v as f64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{Field, Schema};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("i", DataType::Int64, true),
+            Field::new("f", DataType::Float64, true),
+            Field::new("b", DataType::Boolean, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+                true,
+            ),
+            Field::new("u", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("n", DataType::Int64, false),
+        ]))
+    }
+
+    /// What arrow-json makes of `block`: its one batch, or its error.
+    fn arrow_json(schema: &SchemaRef, block: &[u8]) -> Result<RecordBatch, String> {
+        let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(schema))
+            .with_batch_size(1 << 20)
+            .build_decoder()
+            .unwrap();
+        let used = decoder.decode(block).map_err(|e| e.to_string())?;
+        assert_eq!(used, block.len());
+        let batch = decoder.flush().map_err(|e| e.to_string())?;
+        batch.ok_or_else(|| "no rows".to_owned())
+    }
+
+    /// A JSON text for column `key` (or for a key not in the schema):
+    /// values of its type, nulls and values of other types, in their many
+    /// spellings.
+    fn value(rng: &mut SmallRng, key: &str) -> String {
+        let spelled = |rng: &mut SmallRng, options: &[&str]| {
+            options[rng.random_range(0..options.len())].to_owned()
+        };
+        if rng.random_ratio(1, 200) {
+            return spelled(
+                rng,
+                &["null", "{}", "[1,{\"i\":2}]", "\"7\"", "true", "1.5"],
+            );
+        }
+        match key {
+            "i" | "n" => match rng.random_range(0..40) {
+                0 => rng.random::<i64>().to_string(),
+                1 => rng.random_range(-1000..1000).to_string(),
+                2..10 => spelled(
+                    rng,
+                    &["-0", "0", "9223372036854775807", "-9223372036854775808"],
+                ),
+                10 => spelled(
+                    rng,
+                    &["9223372036854775808", "1e3", "-1.0", "18446744073709551615"],
+                ),
+                _ => rng.random_range(0..100_000).to_string(),
+            },
+            "f" => match rng.random_range(0..10) {
+                0 => format!("{:e}", rng.random::<f64>() * 1e10),
+                1 => rng.random_range(-1000..1000).to_string(),
+                2 => format!("{}", f64::from_bits(rng.random::<u64>() >> 2)),
+                3 => spelled(
+                    rng,
+                    &[
+                        "-0",
+                        "0",
+                        "-0.0",
+                        "1E400",
+                        "2.2250738585072011e-308",
+                        "9007199254740993",
+                    ],
+                ),
+                _ => format!("{:.3}", rng.random::<f64>() * 1e6),
+            },
+            "b" => spelled(rng, &["true", "false"]),
+            "t" | "u" => match rng.random_range(0..40) {
+                0 => format!(
+                    "\"2023-11-14T22:13:{:02}.{:03}Z\"",
+                    rng.random_range(0..60),
+                    rng.random_range(0..1000)
+                ),
+                1 => rng
+                    .random_range(-1_000_000_000_000i64..4_000_000_000_000)
+                    .to_string(),
+                2..10 => spelled(
+                    rng,
+                    &[
+                        "\"2024-02-29 23:59:59+05:30\"",
+                        "\"2023-01-01T00:00:00.123456789-08:00\"",
+                        "\"2023-01-01\"",
+                        "\"1970-01-01T00:00:00\"",
+                    ],
+                ),
+                10 => spelled(
+                    rng,
+                    &[
+                        "\"2023-02-30T00:00:00Z\"",
+                        "\"yesterday\"",
+                        "1.5e3",
+                        "\"9999-12-31T23:59:59Z\"",
+                    ],
+                ),
+                _ => format!(
+                    "\"2023-11-14T22:13:{:02}.{:03}Z\"",
+                    rng.random_range(0..60),
+                    rng.random_range(0..1000)
+                ),
+            },
+            _ => spelled(
+                rng,
+                &[
+                    "\"plain\"",
+                    "\"\"",
+                    "\"a \\\"quoted\\\" \\\\ word\"",
+                    "\"caf\\u00e9 \\ud83d\\ude00\"",
+                    "\"tab\\tand\\nnewline\"",
+                    "\"Zoë, ünïcode\"",
+                ],
+            ),
+        }
+    }
+
+    /// A line of a random object: the columns' keys in any order, some
+    /// missing or repeated, keys the schema lacks, whitespace.
+    fn line(rng: &mut SmallRng) -> String {
+        if rng.random_ratio(1, 400) {
+            return [
+                "[1]",
+                "null",
+                "{\"i\":1}{\"i\":2}",
+                "{\"i\":1",
+                "{\"i\":1} x",
+                "7",
+            ][rng.random_range(0..6)]
+            .to_owned();
+        }
+        let mut keys = vec!["i", "f", "b", "s", "t", "u", "n", "other", "nested"];
+        let mut fields = Vec::new();
+        for _ in 0..keys.len() {
+            let key = keys.swap_remove(rng.random_range(0..keys.len()));
+            if key != "n" && rng.random_ratio(1, 10) {
+                continue;
+            }
+            let text = match key {
+                "nested" => "{\"i\": [1, \"x\", {\"s\": null}]}".to_owned(),
+                "s" | "other" => value(rng, "s"),
+                _ => value(rng, key),
+            };
+            fields.push(format!(
+                "\"{key}\":{}{text}",
+                if rng.random_ratio(1, 8) { " " } else { "" }
+            ));
+            if rng.random_ratio(1, 50) {
+                fields.push(format!("\"{key}\":{}", value(rng, key)));
+            }
+        }
+        format!("{{{}}}", fields.join(","))
+    }
+
+    #[test]
+    fn what_it_decodes_arrow_json_decodes_the_same() {
+        let schema = schema();
+        let mut flat = FlatJson::new(&schema).unwrap();
+        let mut rng = SmallRng::seed_from_u64(17);
+        let (mut fast, mut blocks) = (0, 0);
+        for _ in 0..5000 {
+            let rows = rng.random_range(1..6);
+            let mut block: String = (0..rows).map(|_| line(&mut rng) + "\n").collect();
+            if rng.random_ratio(1, 4) {
+                block.pop(); // a file's last line needs no newline
+            }
+            blocks += 1;
+            if let Some(batch) = flat.decode(block.as_bytes()) {
+                fast += 1;
+                assert_eq!(Ok(batch), arrow_json(&schema, block.as_bytes()), "{block}");
+            }
+        }
+        // Rows of values of their columns' types are the common case.
+        assert!(fast * 4 > blocks, "{fast} of {blocks} blocks decoded");
+    }
+
+    #[test]
+    fn rows_of_their_columns_types_are_decoded_blank_lines_skipped() {
+        let schema = schema();
+        let block = b"{\"n\":1,\"i\":-0,\"f\":-0,\"s\":\"caf\\u00e9\",\"t\":\"2023-11-14T22:13:20.5Z\"}\n \n{\"n\":2,\"b\":true,\"u\":7}\r\n";
+        let batch = FlatJson::new(&schema).unwrap().decode(block).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(Ok(batch.clone()), arrow_json(&schema, block));
+        let f = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        assert_eq!(f.value(0).to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
+    fn it_declines_what_it_does_not_decode_as_arrow_json_does() {
+        let schema = schema();
+        let mut flat = FlatJson::new(&schema).unwrap();
+        for block in [
+            "{\"n\":1,\"i\":\"7\"}",                    // a string for an integer
+            "{\"n\":1,\"i\":1.0}",                      // a float for an integer
+            "{\"n\":1,\"i\":9223372036854775808}",      // past i64
+            "{\"n\":1,\"s\":7}",                        // a number for a string
+            "{\"n\":1,\"f\":[1]}",                      // nested, for a primitive column
+            "{\"n\":1,\"t\":\"2023-02-30T00:00:00Z\"}", // no such day
+            "{\"n\":null}",                             // null in a non-nullable column
+            "{\"i\":1}",                                // and missing from it
+            "{\"n\":1}{\"n\":2}",                       // two values on a line
+            "{\"n\":1",                                 // a cut line
+            "[1]",                                      // not an object
+            "\n  \n",                                   // no rows
+        ] {
+            assert!(flat.decode(block.as_bytes()).is_none(), "{block}");
+        }
+        // A declined block is left intact: the next one decodes.
+        assert!(flat.decode(b"{\"n\":1,\"s\":\"a\\\"b\"}").is_some());
+    }
+
+    #[test]
+    fn schemas_with_other_types_are_left_to_arrow_json() {
+        let nested = Schema::new(vec![Field::new(
+            "l",
+            DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+            true,
+        )]);
+        assert!(FlatJson::new(&Arc::new(nested)).is_none());
+        let twice = Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("a", DataType::Utf8, true),
+        ]);
+        assert!(FlatJson::new(&Arc::new(twice)).is_none());
+    }
+}
