@@ -97,7 +97,10 @@ impl FileReader {
                     .map(|batch| batch.map_err(|e| e.to_string()));
                 Box::new(
                     ReadAhead::start("sluice-file", 1, rows)
-                        .map_err(|e| read_error(format!("starting its reader thread: {e}")))?,
+                        .map_err(|e| read_error(format!("starting its reader thread: {e}")))?
+                        .map(|read| {
+                            read.unwrap_or_else(|lost| Err(format!("reading stopped: {lost}")))
+                        }),
                 )
             }
         };

@@ -111,7 +111,8 @@ impl Cursor {
             go_on
         });
         let ahead = ReadAhead::start("sluice-dir", 1, until_error)
-            .map_err(|e| format!("starting its reader thread: {e}"))?;
+            .map_err(|e| format!("starting its reader thread: {e}"))?
+            .map(|read| read.unwrap_or_else(|lost| Err(format!("reading stopped: {lost}"))));
         Ok(Box::new(ahead))
     }
 }
