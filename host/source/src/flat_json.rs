@@ -49,7 +49,39 @@ enum Column {
     Float64(Float64Builder),
     Boolean(BooleanBuilder),
     Utf8(StringBuilder),
-    Timestamp(TimeUnit, Tz, Int64Builder),
+    Timestamp(Timestamps),
+}
+
+/// A timestamp column being built.
+struct Timestamps {
+    unit: TimeUnit,
+    tz: Tz,
+    values: Int64Builder,
+    /// The last text parsed and its value: events in a stream often share
+    /// their timestamp with the one before (many per millisecond), and the
+    /// same text parses to the same value.
+    last: (String, i64),
+}
+
+impl Timestamps {
+    /// Append the timestamp `text` spells, as arrow-json parses it; `None`
+    /// if it is not one.
+    fn append_text(&mut self, text: &str) -> Option<()> {
+        if self.last.0.is_empty() || self.last.0 != text {
+            let time = string_to_datetime(&self.tz, text).ok()?;
+            let value = match self.unit {
+                TimeUnit::Second => time.timestamp(),
+                TimeUnit::Millisecond => time.timestamp_millis(),
+                TimeUnit::Microsecond => time.timestamp_micros(),
+                TimeUnit::Nanosecond => time.timestamp_nanos_opt()?,
+            };
+            self.last.0.clear();
+            self.last.0.push_str(text);
+            self.last.1 = value;
+        }
+        self.values.append_value(self.last.1);
+        Some(())
+    }
 }
 
 impl FlatJson {
@@ -181,9 +213,12 @@ impl ColumnType {
             ColumnType::Float64 => Column::Float64(Float64Builder::with_capacity(rows)),
             ColumnType::Boolean => Column::Boolean(BooleanBuilder::with_capacity(rows)),
             ColumnType::Utf8 => Column::Utf8(StringBuilder::with_capacity(rows, rows * 16)),
-            ColumnType::Timestamp(unit, tz) => {
-                Column::Timestamp(*unit, *tz, Int64Builder::with_capacity(rows))
-            }
+            ColumnType::Timestamp(unit, tz) => Column::Timestamp(Timestamps {
+                unit: *unit,
+                tz: *tz,
+                values: Int64Builder::with_capacity(rows),
+                last: (String::new(), 0),
+            }),
         }
     }
 }
@@ -204,16 +239,8 @@ impl Column {
             (Column::Float64(b), Node::Static(number)) => b.append_value(float(number)?),
             (Column::Boolean(b), Node::Static(StaticNode::Bool(v))) => b.append_value(*v),
             (Column::Utf8(b), Node::String(s)) => b.append_value(s),
-            (Column::Timestamp(unit, tz, b), Node::String(s)) => {
-                let time = string_to_datetime(tz, s).ok()?;
-                b.append_value(match unit {
-                    TimeUnit::Second => time.timestamp(),
-                    TimeUnit::Millisecond => time.timestamp_millis(),
-                    TimeUnit::Microsecond => time.timestamp_micros(),
-                    TimeUnit::Nanosecond => time.timestamp_nanos_opt()?,
-                });
-            }
-            (Column::Timestamp(_, _, b), Node::Static(number)) => b.append_value(integer(number)?),
+            (Column::Timestamp(t), Node::String(s)) => t.append_text(s)?,
+            (Column::Timestamp(t), Node::Static(number)) => t.values.append_value(integer(number)?),
             _ => return None,
         }
         Some(())
@@ -221,7 +248,7 @@ impl Column {
 
     fn append_null(&mut self) {
         match self {
-            Column::Int64(b) | Column::Timestamp(_, _, b) => b.append_null(),
+            Column::Int64(b) | Column::Timestamp(Timestamps { values: b, .. }) => b.append_null(),
             Column::Float64(b) => b.append_null(),
             Column::Boolean(b) => b.append_null(),
             Column::Utf8(b) => b.append_null(),
@@ -235,8 +262,8 @@ impl Column {
             Column::Float64(mut b) => Arc::new(b.finish()),
             Column::Boolean(mut b) => Arc::new(b.finish()),
             Column::Utf8(mut b) => Arc::new(b.finish()),
-            Column::Timestamp(_, _, mut b) => {
-                let values: Int64Array = b.finish();
+            Column::Timestamp(mut t) => {
+                let values: Int64Array = t.values.finish();
                 let data = values
                     .into_data()
                     .into_builder()
