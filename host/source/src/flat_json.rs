@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
 
-use crate::json_lines::{is_blank, lines};
+use crate::json_lines::is_blank;
 
 /// Decodes blocks of JSON lines into batches of a schema of primitive
 /// columns, or declines them.
@@ -31,6 +31,8 @@ pub(crate) struct FlatJson {
     tape: Tape<'static>,
     /// For each column, the tape position of its value in the row at hand.
     slots: Vec<Option<usize>>,
+    /// Rows in the last block: room for as many is made in the next.
+    last_rows: usize,
 }
 
 /// The column types the fast path decodes.
@@ -115,30 +117,55 @@ impl FlatJson {
             text: Vec::new(),
             buffers: Buffers::new(4096),
             tape: Tape(Vec::new()),
+            last_rows: 0,
         })
     }
 
     /// The rows of `block`'s lines that are not blank, or `None` to leave
-    /// the block to arrow-json.
-    pub(crate) fn decode(&mut self, block: &[u8]) -> Option<RecordBatch> {
-        self.text.clear();
-        self.text.extend_from_slice(block);
-        self.text.resize(block.len() + INPUT_PADDING, b' ');
-        let rows = memchr::memchr_iter(b'\n', block).count() + 1;
-        let mut columns: Vec<Column> = self.columns.iter().map(|c| c.builder(rows)).collect();
-        let mut start = 0;
+    /// the block to arrow-json; `block` is as it was either way.
+    pub(crate) fn decode(&mut self, block: &mut Vec<u8>) -> Option<RecordBatch> {
+        let len = block.len();
+        // Parsing unescapes strings in place, but a string without a
+        // backslash is left as it is: only a block with one is parsed in a
+        // copy, so that a declined block reaches arrow-json intact.
+        let mut copy = std::mem::take(&mut self.text);
+        let in_place = memchr::memchr(b'\\', block).is_none();
+        let text = if in_place {
+            block
+        } else {
+            copy.clear();
+            copy.extend_from_slice(block);
+            &mut copy
+        };
+        text.resize(len + INPUT_PADDING, b' ');
+        let batch = self.rows(text, len);
+        text.truncate(len);
+        self.text = copy;
+        batch
+    }
+
+    /// The rows of the lines of `text[..len]`, which `INPUT_PADDING` bytes
+    /// follow.
+    fn rows(&mut self, text: &mut [u8], len: usize) -> Option<RecordBatch> {
+        let mut columns: Vec<Column> = self
+            .columns
+            .iter()
+            .map(|c| c.builder(self.last_rows))
+            .collect();
         let mut decoded = Some(());
-        for line in lines(block) {
-            let at = start;
-            start += line.len() + 1;
-            if is_blank(line) {
+        let mut start = 0;
+        while start < len {
+            let end = memchr::memchr(b'\n', &text[start..len]).map_or(len, |at| start + at);
+            let line = start;
+            start = end + 1;
+            if is_blank(&text[line..end]) {
                 continue;
             }
             // The tape's nodes borrow the line: it is emptied after each.
             let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
             let parsed = simd_json::fill_tape_padded(
-                &mut self.text[at..],
-                line.len(),
+                &mut text[line..],
+                end - line,
                 &mut self.buffers,
                 &mut tape,
             );
@@ -160,6 +187,7 @@ impl FlatJson {
             })
             .collect::<Option<Vec<_>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays).ok()?;
+        self.last_rows = batch.num_rows();
         (batch.num_rows() > 0).then_some(batch)
     }
 }
@@ -473,7 +501,7 @@ mod tests {
                 block.pop(); // a file's last line needs no newline
             }
             blocks += 1;
-            if let Some(batch) = flat.decode(block.as_bytes()) {
+            if let Some(batch) = flat.decode(&mut block.as_bytes().to_vec()) {
                 fast += 1;
                 assert_eq!(Ok(batch), arrow_json(&schema, block.as_bytes()), "{block}");
             }
@@ -486,7 +514,10 @@ mod tests {
     fn rows_of_their_columns_types_are_decoded_blank_lines_skipped() {
         let schema = schema();
         let block = b"{\"n\":1,\"i\":-0,\"f\":-0,\"s\":\"caf\\u00e9\",\"t\":\"2023-11-14T22:13:20.5Z\"}\n \n{\"n\":2,\"b\":true,\"u\":7}\r\n";
-        let batch = FlatJson::new(&schema).unwrap().decode(block).unwrap();
+        let batch = FlatJson::new(&schema)
+            .unwrap()
+            .decode(&mut block.to_vec())
+            .unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(Ok(batch.clone()), arrow_json(&schema, block));
         let f = batch
@@ -513,12 +544,18 @@ mod tests {
             "{\"n\":1}{\"n\":2}",                       // two values on a line
             "{\"n\":1",                                 // a cut line
             "[1]",                                      // not an object
+            "{\"s\":\"a\\\"b\",\"n\":null}",            // an escape, and a null `n`
             "\n  \n",                                   // no rows
         ] {
-            assert!(flat.decode(block.as_bytes()).is_none(), "{block}");
+            let mut bytes = block.as_bytes().to_vec();
+            assert!(flat.decode(&mut bytes).is_none(), "{block}");
+            assert_eq!(bytes, block.as_bytes(), "a declined block is left intact");
         }
-        // A declined block is left intact: the next one decodes.
-        assert!(flat.decode(b"{\"n\":1,\"s\":\"a\\\"b\"}").is_some());
+        // The decoder goes on after a decline.
+        assert!(
+            flat.decode(&mut b"{\"n\":1,\"s\":\"a\\\"b\"}".to_vec())
+                .is_some()
+        );
     }
 
     #[test]

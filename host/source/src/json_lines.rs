@@ -128,8 +128,8 @@ impl ParallelJsonLines {
                 let mut flat = FlatJson::new(schema);
                 let schema = schema.clone();
                 Ok(move |block: Result<Block, String>| {
-                    let block = block?;
-                    match flat.as_mut().and_then(|flat| flat.decode(&block.bytes)) {
+                    let mut block = block?;
+                    match flat.as_mut().and_then(|flat| flat.decode(&mut block.bytes)) {
                         Some(batch) => Ok(vec![batch]),
                         None => decode_block(&mut decoder, &schema, &block),
                     }
@@ -219,7 +219,7 @@ fn rows_expected(bytes: &[u8]) -> usize {
 }
 
 /// The lines of `bytes`, without their newlines.
-pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
     memchr::memchr_iter(b'\n', bytes)
         .chain((bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len()))
