@@ -48,8 +48,8 @@ const LAG_REFRESH: Duration = Duration::from_millis(500);
 /// have doubled the backoff (unless the job's own backoff is longer).
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
 
-/// How long the source may wait for rows while tasks hold batches: their
-/// results are taken back at least this often.
+/// While tasks hold batches and the source has no rows, how long the job
+/// waits for the oldest batch's result before asking the source again.
 const TASK_POLL: Duration = Duration::from_millis(1);
 
 /// How a run starts.
@@ -924,10 +924,15 @@ impl JobRunner {
             {
                 break false;
             }
-            let mut max_wait = source_wait(first_row_at, self.trigger.max_interval);
-            if self.tasks().is_some_and(|tasks| tasks.is_busy()) {
-                max_wait = max_wait.min(TASK_POLL);
-            }
+            // While tasks hold batches the source gives only what it has
+            // at once, and the wait goes to the oldest batch's result: it
+            // is written as soon as it is done, not after a source wait.
+            let busy = self.tasks().is_some_and(|tasks| tasks.is_busy());
+            let max_wait = if busy {
+                Duration::ZERO
+            } else {
+                source_wait(first_row_at, self.trigger.max_interval)
+            };
             match self.source.next_chunk(
                 Room {
                     rows: self.trigger.max_rows - rows,
@@ -942,6 +947,13 @@ impl JobRunner {
                     chunks.push(chunk);
                 }
                 Chunk::Rows(_) | Chunk::Idle => {
+                    let wait = source_wait(first_row_at, self.trigger.max_interval).min(TASK_POLL);
+                    if busy
+                        && let Some(staged) =
+                            self.tasks().and_then(|tasks| tasks.oldest_within(wait))
+                    {
+                        self.apply(staged?)?;
+                    }
                     if first_row_at.is_none()
                         && self
                             .checkpoints

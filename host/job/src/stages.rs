@@ -6,7 +6,7 @@
 //! sinks, checkpoints) sees exactly what one copy would have given.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -268,6 +268,19 @@ impl Tasks {
         };
         self.busy.pop_front();
         Some(result.and_then(|staged| staged))
+    }
+
+    /// The result of the oldest batch out, once it is ready, waiting up to
+    /// `timeout`; `None` when no batch is out or it is not done by then.
+    pub(crate) fn oldest_within(&mut self, timeout: Duration) -> Option<Result<Staged, JobError>> {
+        let &index = self.busy.front()?;
+        let result = match self.tasks[index].results.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => return None,
+            Err(RecvTimeoutError::Disconnected) => Err(task_lost(index)),
+        };
+        self.busy.pop_front();
+        Some(result)
     }
 
     /// Wait for every batch out and drop the results (after a failure).
