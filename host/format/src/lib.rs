@@ -13,6 +13,7 @@
 
 mod avro;
 mod encode;
+mod flat_json;
 mod json_rows;
 mod json_schema;
 mod plain;
@@ -28,6 +29,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 pub use encode::{EncodeSpec, SchemaTemplate, ValueEncoder, open_encoder};
+pub use flat_json::FlatJson;
 pub use registry::{Registry, RegistrySchema, SchemaVersion};
 
 /// Why a format could not be set up or used.

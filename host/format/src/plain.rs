@@ -7,6 +7,7 @@ use arrow::array::{Array, ArrayRef, BinaryArray, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use crate::flat_json::FlatJson;
 use crate::json_rows::{JsonRows, screen};
 use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder};
 
@@ -14,11 +15,14 @@ use crate::{Decoded, FormatError, Poison, PoisonKind, ValueDecoder};
 #[derive(Debug)]
 pub(crate) struct JsonDecoder {
     rows: JsonRows,
+    /// Values of flat rows of primitive columns decode here first.
+    flat: Option<FlatJson>,
 }
 
 impl JsonDecoder {
     pub(crate) fn new(schema: SchemaRef) -> Self {
         JsonDecoder {
+            flat: FlatJson::new(&schema),
             rows: JsonRows::new(schema),
         }
     }
@@ -30,6 +34,13 @@ impl ValueDecoder for JsonDecoder {
     }
 
     fn decode(&mut self, values: &BinaryArray) -> Result<Decoded, FormatError> {
+        if let Some(batch) = self.flat.as_mut().and_then(|f| f.decode_values(values)) {
+            return Ok(Decoded {
+                batch,
+                rows: (0..values.len() as u32).collect(),
+                poison: Vec::new(),
+            });
+        }
         let (good, poison) = screen(values, |value| {
             let text = match std::str::from_utf8(value) {
                 Ok(text) => text,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
+use sluice_format::FlatJson;
 
-use crate::flat_json::FlatJson;
 use crate::ordered::OrderedMap;
 
 /// Some whole lines of a file.
@@ -129,7 +129,10 @@ impl ParallelJsonLines {
                 let schema = schema.clone();
                 Ok(move |block: Result<Block, String>| {
                     let mut block = block?;
-                    match flat.as_mut().and_then(|flat| flat.decode(&mut block.bytes)) {
+                    match flat
+                        .as_mut()
+                        .and_then(|flat| flat.decode_lines(&mut block.bytes))
+                    {
                         Some(batch) => Ok(vec![batch]),
                         None => decode_block(&mut decoder, &schema, &block),
                     }

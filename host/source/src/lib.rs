@@ -8,7 +8,6 @@
 mod datagen;
 mod directory;
 mod file;
-mod flat_json;
 mod json_lines;
 mod memory;
 mod nexmark;

@@ -1,38 +1,38 @@
-//! JSON lines of flat rows, parsed with simd-json: a fast path beside
-//! arrow-json for schemas of primitive columns. Each line is parsed as one
-//! JSON document, in place, so a line is a row exactly as arrow-json takes
-//! it. Whatever the fast path does not decode to the same values as
-//! arrow-json (a nested column, a value of another JSON type than its
-//! column's, any error) it declines, and arrow-json decodes the block.
+//! JSON objects of flat rows, parsed with simd-json: a fast path beside
+//! arrow-json for schemas of primitive columns, for JSON lines and for
+//! values of one JSON document each (Kafka records'). Each line or value is
+//! parsed as one document, so it is a row exactly as arrow-json takes it.
+//! Whatever the fast path does not decode to the same values as arrow-json
+//! (a nested column, a value of another JSON type than its column's, any
+//! error) it declines, and the caller decodes those rows as before.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::timezone::Tz;
 use arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Array, Int64Builder, StringBuilder,
-    make_array,
+    Array, ArrayRef, BinaryArray, BooleanBuilder, Float64Builder, Int64Array, Int64Builder,
+    StringBuilder, make_array,
 };
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
 
-use crate::json_lines::is_blank;
-
-/// Decodes blocks of JSON lines into batches of a schema of primitive
+/// Decodes JSON lines or values into batches of a schema of primitive
 /// columns, or declines them.
-pub(crate) struct FlatJson {
+pub struct FlatJson {
     schema: SchemaRef,
     columns: Vec<ColumnType>,
-    /// A copy of the block being parsed, padded for simd-json: parsing
-    /// unescapes strings in place, and a declined block must stay intact.
+    /// A copy of the text being parsed, padded for simd-json: parsing
+    /// unescapes strings in place, and declined text must stay intact.
     text: Vec<u8>,
+    /// Where each document of the text at hand is.
+    spans: Vec<Range<usize>>,
     buffers: Buffers,
     tape: Tape<'static>,
     /// For each column, the tape position of its value in the row at hand.
     slots: Vec<Option<usize>>,
-    /// Rows in the last block: room for as many is made in the next.
-    last_rows: usize,
 }
 
 /// The column types the fast path decodes.
@@ -86,10 +86,18 @@ impl Timestamps {
     }
 }
 
+impl std::fmt::Debug for FlatJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlatJson")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FlatJson {
     /// A decoder for `schema`, or `None` if it has a column the fast path
     /// does not decode (or two columns of one name).
-    pub(crate) fn new(schema: &SchemaRef) -> Option<Self> {
+    pub fn new(schema: &SchemaRef) -> Option<Self> {
         let columns = schema
             .fields()
             .iter()
@@ -115,15 +123,24 @@ impl FlatJson {
             slots: vec![None; columns.len()],
             columns,
             text: Vec::new(),
+            spans: Vec::new(),
             buffers: Buffers::new(4096),
             tape: Tape(Vec::new()),
-            last_rows: 0,
         })
     }
 
     /// The rows of `block`'s lines that are not blank, or `None` to leave
     /// the block to arrow-json; `block` is as it was either way.
-    pub(crate) fn decode(&mut self, block: &mut Vec<u8>) -> Option<RecordBatch> {
+    pub fn decode_lines(&mut self, block: &mut Vec<u8>) -> Option<RecordBatch> {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', block).chain([block.len()]) {
+            if start < block.len() && !block[start..end].iter().all(u8::is_ascii_whitespace) {
+                spans.push(start..end);
+            }
+            start = end + 1;
+        }
         let len = block.len();
         // Parsing unescapes strings in place, but a string without a
         // backslash is left as it is: only a block with one is parsed in a
@@ -138,34 +155,52 @@ impl FlatJson {
             &mut copy
         };
         text.resize(len + INPUT_PADDING, b' ');
-        let batch = self.rows(text, len);
+        let batch = self.rows(text, &spans);
         text.truncate(len);
-        self.text = copy;
+        (self.text, self.spans) = (copy, spans);
         batch
     }
 
-    /// The rows of the lines of `text[..len]`, which `INPUT_PADDING` bytes
-    /// follow.
-    fn rows(&mut self, text: &mut [u8], len: usize) -> Option<RecordBatch> {
+    /// The rows of `values`, one JSON object each, or `None` to leave them
+    /// to arrow-json (a null value among them too).
+    pub fn decode_values(&mut self, values: &BinaryArray) -> Option<RecordBatch> {
+        if values.null_count() > 0 {
+            return None;
+        }
+        let offsets = values.value_offsets();
+        let first = *offsets.first()? as usize;
+        let bytes = &values.values()[first..*offsets.last()? as usize];
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        spans.extend(
+            offsets
+                .windows(2)
+                .map(|o| o[0] as usize - first..o[1] as usize - first),
+        );
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        text.extend_from_slice(bytes);
+        text.resize(bytes.len() + INPUT_PADDING, b' ');
+        let batch = self.rows(&mut text, &spans);
+        (self.text, self.spans) = (text, spans);
+        batch
+    }
+
+    /// The rows of the documents at `spans` of `text`, whose last
+    /// `INPUT_PADDING` bytes are padding.
+    fn rows(&mut self, text: &mut [u8], spans: &[Range<usize>]) -> Option<RecordBatch> {
         let mut columns: Vec<Column> = self
             .columns
             .iter()
-            .map(|c| c.builder(self.last_rows))
+            .map(|c| c.builder(spans.len()))
             .collect();
         let mut decoded = Some(());
-        let mut start = 0;
-        while start < len {
-            let end = memchr::memchr(b'\n', &text[start..len]).map_or(len, |at| start + at);
-            let line = start;
-            start = end + 1;
-            if is_blank(&text[line..end]) {
-                continue;
-            }
-            // The tape's nodes borrow the line: it is emptied after each.
+        for span in spans {
+            // The tape's nodes borrow the document: it is emptied after each.
             let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
             let parsed = simd_json::fill_tape_padded(
-                &mut text[line..],
-                end - line,
+                &mut text[span.start..],
+                span.len(),
                 &mut self.buffers,
                 &mut tape,
             );
@@ -187,7 +222,6 @@ impl FlatJson {
             })
             .collect::<Option<Vec<_>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays).ok()?;
-        self.last_rows = batch.num_rows();
         (batch.num_rows() > 0).then_some(batch)
     }
 }
@@ -501,7 +535,7 @@ mod tests {
                 block.pop(); // a file's last line needs no newline
             }
             blocks += 1;
-            if let Some(batch) = flat.decode(&mut block.as_bytes().to_vec()) {
+            if let Some(batch) = flat.decode_lines(&mut block.as_bytes().to_vec()) {
                 fast += 1;
                 assert_eq!(Ok(batch), arrow_json(&schema, block.as_bytes()), "{block}");
             }
@@ -511,12 +545,43 @@ mod tests {
     }
 
     #[test]
+    fn values_decode_as_arrow_json_decodes_them_as_lines() {
+        let schema = schema();
+        let mut flat = FlatJson::new(&schema).unwrap();
+        let mut rng = SmallRng::seed_from_u64(18);
+        let mut fast = 0;
+        for _ in 0..2000 {
+            let values: Vec<String> = (0..rng.random_range(1..6))
+                .map(|_| line(&mut rng))
+                .collect();
+            let array = BinaryArray::from_iter_values(values.iter().map(String::as_bytes));
+            // A slice of a larger array: its offsets do not start at 0.
+            let padded = BinaryArray::from_iter_values(
+                ["{\"n\":0}"]
+                    .into_iter()
+                    .chain(values.iter().map(String::as_str)),
+            );
+            for array in [array, padded.slice(1, values.len())] {
+                if let Some(batch) = flat.decode_values(&array) {
+                    fast += 1;
+                    assert_eq!(Ok(batch), arrow_json(&schema, values.join("\n").as_bytes()));
+                }
+            }
+        }
+        assert!(fast > 1000, "{fast} of 4000 arrays decoded");
+        let with_null = BinaryArray::from(vec![Some(&b"{\"n\":1}"[..]), None]);
+        assert!(flat.decode_values(&with_null).is_none());
+        let blank = BinaryArray::from_iter_values([&b"{\"n\":1}"[..], b" "]);
+        assert!(flat.decode_values(&blank).is_none());
+    }
+
+    #[test]
     fn rows_of_their_columns_types_are_decoded_blank_lines_skipped() {
         let schema = schema();
         let block = b"{\"n\":1,\"i\":-0,\"f\":-0,\"s\":\"caf\\u00e9\",\"t\":\"2023-11-14T22:13:20.5Z\"}\n \n{\"n\":2,\"b\":true,\"u\":7}\r\n";
         let batch = FlatJson::new(&schema)
             .unwrap()
-            .decode(&mut block.to_vec())
+            .decode_lines(&mut block.to_vec())
             .unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(Ok(batch.clone()), arrow_json(&schema, block));
@@ -548,12 +613,12 @@ mod tests {
             "\n  \n",                                   // no rows
         ] {
             let mut bytes = block.as_bytes().to_vec();
-            assert!(flat.decode(&mut bytes).is_none(), "{block}");
+            assert!(flat.decode_lines(&mut bytes).is_none(), "{block}");
             assert_eq!(bytes, block.as_bytes(), "a declined block is left intact");
         }
         // The decoder goes on after a decline.
         assert!(
-            flat.decode(&mut b"{\"n\":1,\"s\":\"a\\\"b\"}".to_vec())
+            flat.decode_lines(&mut b"{\"n\":1,\"s\":\"a\\\"b\"}".to_vec())
                 .is_some()
         );
     }
