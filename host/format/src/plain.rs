@@ -216,3 +216,32 @@ impl ValueDecoder for RawDecoder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Float64Type;
+
+    use super::*;
+
+    #[test]
+    fn a_float_reads_the_same_on_the_fast_path_and_off_it() {
+        let schema = Arc::new(Schema::new(vec![Field::new("f", DataType::Float64, true)]));
+        let mut decoder = JsonDecoder::new(schema);
+        // serde_json rounds this one up unless its `float_roundtrip`
+        // feature is on (jsonschema turns it on in this build); arrow-json
+        // and simd-json round it correctly.
+        let text = &b"{\"f\":2.2250738585072011e-308}"[..];
+        let fast = decoder
+            .decode(&BinaryArray::from_iter_values([text]))
+            .unwrap();
+        // A null value among them: the batch goes through serde_json.
+        let slow = decoder
+            .decode(&BinaryArray::from(vec![Some(text), None]))
+            .unwrap();
+        assert_eq!(slow.poison.len(), 1);
+        let first = |d: &Decoded| d.batch.column(0).as_primitive::<Float64Type>().value(0);
+        assert_eq!(first(&fast).to_bits(), 2.225073858507201e-308f64.to_bits());
+        assert_eq!(first(&slow).to_bits(), first(&fast).to_bits());
+    }
+}
