@@ -59,17 +59,19 @@ struct Timestamps {
     unit: TimeUnit,
     tz: Tz,
     values: Int64Builder,
-    /// The last text parsed and its value: events in a stream often share
-    /// their timestamp with the one before (many per millisecond), and the
-    /// same text parses to the same value.
-    last: (String, i64),
+    /// The last text parsed: events in a stream often share their
+    /// timestamp with the one before (many per millisecond), and the same
+    /// text parses to the same value, `last_value`.
+    last_text: String,
+    last_value: i64,
 }
 
 impl Timestamps {
     /// Append the timestamp `text` spells, as arrow-json parses it; `None`
     /// if it is not one.
     fn append_text(&mut self, text: &str) -> Option<()> {
-        if self.last.0.is_empty() || self.last.0 != text {
+        // Empty until a text parses: an empty text is parsed (and fails).
+        if self.last_text.is_empty() || self.last_text != text {
             let time = string_to_datetime(&self.tz, text).ok()?;
             let value = match self.unit {
                 TimeUnit::Second => time.timestamp(),
@@ -77,11 +79,11 @@ impl Timestamps {
                 TimeUnit::Microsecond => time.timestamp_micros(),
                 TimeUnit::Nanosecond => time.timestamp_nanos_opt()?,
             };
-            self.last.0.clear();
-            self.last.0.push_str(text);
-            self.last.1 = value;
+            self.last_text.clear();
+            self.last_text.push_str(text);
+            self.last_value = value;
         }
-        self.values.append_value(self.last.1);
+        self.values.append_value(self.last_value);
         Some(())
     }
 }
@@ -279,7 +281,8 @@ impl ColumnType {
                 unit: *unit,
                 tz: *tz,
                 values: Int64Builder::with_capacity(rows),
-                last: (String::new(), 0),
+                last_text: String::new(),
+                last_value: 0,
             }),
         }
     }
