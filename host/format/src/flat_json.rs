@@ -138,7 +138,7 @@ impl FlatJson {
         spans.clear();
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', block).chain([block.len()]) {
-            if start < block.len() && !block[start..end].iter().all(u8::is_ascii_whitespace) {
+            if start < block.len() && !is_blank(&block[start..end]) {
                 spans.push(start..end);
             }
             start = end + 1;
@@ -226,6 +226,12 @@ impl FlatJson {
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays).ok()?;
         (batch.num_rows() > 0).then_some(batch)
     }
+}
+
+/// Whether a JSON line holds nothing but whitespace: it is no row, on the
+/// fast path or off it.
+pub fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// Append the row `nodes` (one parsed line) holds to `columns`; `None` if

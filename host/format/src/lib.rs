@@ -29,7 +29,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 pub use encode::{EncodeSpec, SchemaTemplate, ValueEncoder, open_encoder};
-pub use flat_json::FlatJson;
+pub use flat_json::{FlatJson, is_blank};
 pub use registry::{Registry, RegistrySchema, SchemaVersion};
 
 /// Why a format could not be set up or used.

@@ -98,9 +98,7 @@ impl FileReader {
                 Box::new(
                     ReadAhead::start("sluice-file", 1, rows)
                         .map_err(|e| read_error(format!("starting its reader thread: {e}")))?
-                        .map(|read| {
-                            read.unwrap_or_else(|lost| Err(format!("reading stopped: {lost}")))
-                        }),
+                        .reads(),
                 )
             }
         };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
-use sluice_format::FlatJson;
+use sluice_format::{FlatJson, is_blank};
 
 use crate::ordered::OrderedMap;
 
@@ -263,11 +263,6 @@ fn json_decoder(schema: &SchemaRef, batch_rows: usize) -> Result<Decoder, String
         .with_batch_size(batch_rows)
         .build_decoder()
         .map_err(|e| e.to_string())
-}
-
-/// Whether a line holds nothing but whitespace.
-pub(crate) fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(u8::is_ascii_whitespace)
 }
 
 #[cfg(test)]

@@ -51,6 +51,13 @@ impl<T: Send + 'static> ReadAhead<T> {
     }
 }
 
+impl<B: Send + 'static> ReadAhead<Result<B, String>> {
+    /// The reads, with a thread that stopped early as one more read error.
+    pub(crate) fn reads(self) -> impl Iterator<Item = Result<B, String>> + Send {
+        self.map(|read| read.unwrap_or_else(|lost| Err(format!("reading stopped: {lost}"))))
+    }
+}
+
 impl<T> Iterator for ReadAhead<T> {
     type Item = Result<T, WorkerLost>;
 

@@ -13,8 +13,9 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sluice_config::DirectoryFormat;
+use sluice_format::is_blank;
 
-use crate::json_lines::{ParallelJsonLines, READ_BUFFER, is_blank};
+use crate::json_lines::{ParallelJsonLines, READ_BUFFER};
 use crate::read_ahead::ReadAhead;
 
 /// Where the source's schema comes from, for messages about files that do
@@ -112,7 +113,7 @@ impl Cursor {
         });
         let ahead = ReadAhead::start("sluice-dir", 1, until_error)
             .map_err(|e| format!("starting its reader thread: {e}"))?
-            .map(|read| read.unwrap_or_else(|lost| Err(format!("reading stopped: {lost}"))));
+            .reads();
         Ok(Box::new(ahead))
     }
 }
